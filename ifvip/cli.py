@@ -1,0 +1,242 @@
+"""The `ifvip` command line: a thin click layer over the reader, ifupdown and the daemon.
+
+Invoked through a link named `ifquery` (or `ifup`/`ifdown` once they exist), it behaves as
+that ifupdown command. The ifupdown-compatible commands keep ifupdown's exit codes: 0 on
+success, 1 on any failure, usage errors included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, NoReturn
+
+import click
+
+from ifvip import __version__
+from ifvip.errors import ConfigError
+from ifvip.interfaces.loader import DEFAULT_PATH, load
+from ifvip.interfaces.model import InterfacesFile
+from ifvip.interfaces.patterns import SystemView
+
+if TYPE_CHECKING:
+    from ifvip.interfaces.query import MappingRunner
+
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
+
+# Commands that mimic ifupdown, which exits 1 (not click's 2) on usage errors.
+IFUPDOWN_COMMANDS: Final = frozenset({"ifquery"})
+
+
+def _say_diagnostics(prog: str, diagnostics: Sequence[ConfigError]) -> None:
+    for diagnostic in diagnostics:
+        click.echo(f"{prog}: {diagnostic}", err=True)
+
+
+def _fail(prog: str, message: str) -> NoReturn:
+    click.echo(f"{prog}: {message}", err=True)
+    sys.exit(EXIT_FAILURE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="ifvip")
+def cli() -> None:
+    """Keep a virtual IP on one host of a group, configured the way ifupdown would."""
+
+
+def _parse_overrides(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    aliases = {"post-up": "up", "pre-down": "down"}
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep:
+            raise click.UsageError(f'error in --option "{value}" -- no "=" character')
+        pairs.append((aliases.get(name, name), rest))
+    return tuple(pairs)
+
+
+@cli.command()
+@click.option(
+    "-i",
+    "--interfaces",
+    "path",
+    default=DEFAULT_PATH,
+    show_default=True,
+    help="Interfaces file to read.",
+)
+@click.option(
+    "--state-dir",
+    default="/run/network",
+    show_default=True,
+    help="ifupdown's state directory (read by --state).",
+)
+@click.option("-a", "--all", "all_mode", is_flag=True, help="With --list: the auto class.")
+@click.option("--allow", "allow", metavar="CLASS", help="Only interfaces of allow-CLASS.")
+@click.option("-l", "--list", "list_mode", is_flag=True, help="List matching interfaces.")
+@click.option("--state", "state", is_flag=True, help="Show PHYS=LOGICAL from the state file.")
+@click.option(
+    "-X",
+    "--exclude",
+    multiple=True,
+    metavar="PATTERN",
+    help="Leave out interfaces matching PATTERN.",
+)
+@click.option("--no-loopback", is_flag=True, help="Do not add the implicit lo.")
+@click.option("--no-mappings", is_flag=True, help="Do not run mapping scripts.")
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="OPT=VAL",
+    help="Set an option as though it were in the file.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Accepted for compatibility.")
+@click.option(
+    "--read-environment",
+    is_flag=True,
+    help="Read EXCLUDE_INTERFACES from the environment, as networking.service does.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (ifvip's own).")
+@click.argument("targets", nargs=-1, metavar="[IFACE[=LOGICAL]]...")
+def ifquery(
+    path: str,
+    state_dir: str,
+    all_mode: bool,
+    allow: str | None,
+    list_mode: bool,
+    state: bool,
+    exclude: tuple[str, ...],
+    no_loopback: bool,
+    no_mappings: bool,
+    options: tuple[str, ...],
+    verbose: bool,
+    read_environment: bool,
+    as_json: bool,
+    targets: tuple[str, ...],
+) -> None:
+    """Print interface configuration the way ifupdown 0.8's ifquery does.
+
+    stdout and the exit code are ifupdown's; scripts may parse them.
+    """
+    from ifvip.interfaces.query import QueryRequest, query, render, state_lines
+
+    del verbose
+    if state:
+        try:
+            text = (Path(state_dir) / "ifstate").read_text()
+        except OSError:
+            text = ""
+        lines, all_up = state_lines(text, targets)
+        click.echo("".join(line + "\n" for line in lines), nl=False)
+        sys.exit(0 if all_up else EXIT_FAILURE)
+    if all_mode and not list_mode:
+        raise click.UsageError("-a/--all goes with --list")
+    if not targets and not list_mode:
+        raise click.UsageError("no interface(s) specified")
+    if read_environment:
+        exclude += tuple(os.environ.get("EXCLUDE_INTERFACES", "").split())
+    defn = load(path, no_loopback=no_loopback)
+    _say_diagnostics("ifquery", defn.diagnostics)
+    if not defn.ifupdown_ok:
+        _fail("ifquery", f'couldn\'t read interfaces file "{path}"')
+    request = QueryRequest(
+        targets=targets,
+        list_mode=list_mode,
+        allow=allow,
+        exclude=exclude,
+        overrides=_parse_overrides(options),
+        run_mappings=not no_mappings,
+    )
+    system, run_mapping = _live(targets or _class_members(defn, allow))
+    result = query(defn, request, system, run_mapping)
+    click.echo(render(result, as_json=as_json), nl=False)
+    for line in result.stderr:
+        click.echo(line, err=True)
+    sys.exit(result.exit_code)
+
+
+def _class_members(defn: InterfacesFile, allow: str | None) -> tuple[str, ...]:
+    return defn.allowed(allow or "auto") or ()
+
+
+def _live(targets: Sequence[str]) -> tuple[SystemView, MappingRunner]:
+    """The system view and mapping runner; sysfs is read only when a pattern needs it."""
+    from ifvip.interfaces.system import live_system, run_mapping
+
+    needs_links = any("/" in t.partition("=")[0] for t in targets)
+    return (live_system() if needs_links else SystemView()), run_mapping
+
+
+@cli.command()
+@click.option(
+    "-i",
+    "--interfaces",
+    "path",
+    default=DEFAULT_PATH,
+    show_default=True,
+    help="Interfaces file to check.",
+)
+@click.option("--no-loopback", is_flag=True, help="Do not add the implicit lo.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def check(path: str, no_loopback: bool, as_json: bool) -> None:
+    """Validate an interfaces file: every error and warning as path:line:col: message.
+
+    Exits 1 if there is any error, in the file or in any file it sources.
+    """
+    from ifvip.interfaces.check import check as run_check
+
+    defn = load(path, no_loopback=no_loopback)
+    problems = run_check(defn)
+    errors = [p for p in problems if not p.warning]
+    if as_json:
+        payload = {
+            "files": list(defn.files),
+            "errors": len(errors),
+            "warnings": len(problems) - len(errors),
+            "diagnostics": [
+                {
+                    "path": p.path,
+                    "line": p.line,
+                    "col": p.col,
+                    "severity": "warning" if p.warning else "error",
+                    "message": p.msg,
+                }
+                for p in problems
+            ],
+        }
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        for problem in problems:
+            click.echo(str(problem))
+        stanzas = sum(1 for s in defn.ifaces if not s.builtin)
+        click.echo(
+            f"{path}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s); "
+            f"{stanzas} stanza(s) in {len(defn.files)} file(s)",
+            err=True,
+        )
+    sys.exit(EXIT_FAILURE if errors else 0)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point; dispatches on argv[0] so `ifquery` links act as that command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    prog = os.path.basename(sys.argv[0]) if argv is None else "ifvip"
+    if prog in IFUPDOWN_COMMANDS:
+        args.insert(0, prog)
+    command = args[0] if args else ""
+    try:
+        cli.main(args=args, prog_name="ifvip", standalone_mode=False, auto_envvar_prefix="IFVIP")
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_FAILURE if command in IFUPDOWN_COMMANDS else EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_FAILURE)
+    sys.exit(0)

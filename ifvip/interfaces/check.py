@@ -1,0 +1,174 @@
+"""`ifvip check`: what ifupdown lets through and then breaks on, as `path:line:col` diagnostics.
+
+The loader already reports ifupdown's own parse errors and repeated options. This module
+adds the checks driven by the option schema: required options, values of the wrong shape
+(addresses, netmasks, MTUs...), interface names the kernel cannot hold, methods ifvip
+cannot apply, and options the method does not know (a warning: if-*.d scripts may use them).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from typing import Final
+
+from ifvip.errors import ConfigError
+from ifvip.interfaces.model import Iface, InterfacesFile, Origin
+from ifvip.interfaces.options import (
+    ADDON_PREFIXES,
+    Kind,
+    OptionSpec,
+    common_option,
+    method_spec,
+)
+
+IFNAMSIZ: Final = 16  # the kernel's limit, NUL included: names hold at most 15 bytes
+UCARP_PASSWORD_MAX: Final = 19  # ucarp refuses longer passwords (specs/carp.md §1)
+
+_MAC = re.compile(r"^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$")
+
+
+def _ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _netmask4(text: str) -> bool:
+    if text.isdigit():
+        return 0 <= int(text) <= 32
+    if not _ipv4(text):
+        return False
+    bits = int(ipaddress.IPv4Address(text))
+    inverted = ~bits & 0xFFFFFFFF
+    return inverted & (inverted + 1) == 0  # contiguous ones, then zeros
+
+
+def _ipv4_cidr(text: str) -> bool:
+    address, slash, mask = text.partition("/")
+    return _ipv4(address) and (not slash or _netmask4(mask))
+
+
+def _ipv6_cidr(text: str) -> bool:
+    address, slash, prefix = text.partition("/")
+    return _ipv6(address) and (not slash or (prefix.isdigit() and int(prefix) <= 128))
+
+
+def _int(text: str) -> bool:
+    return re.fullmatch(r"-?\d+", text) is not None
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_range(low: int, high: int) -> Callable[[str], bool]:
+    return lambda text: text.isdigit() and low <= int(text) <= high
+
+
+_VALID: Final[dict[Kind, Callable[[str], bool]]] = {
+    Kind.TEXT: lambda _t: True,
+    Kind.PATH: lambda _t: True,
+    Kind.INT: _int,
+    Kind.NUMBER: _number,
+    Kind.BOOL: lambda t: t in ("0", "1"),
+    Kind.ONOFF: lambda t: t in ("on", "off"),
+    Kind.IPV4: _ipv4,
+    Kind.IPV4_CIDR: _ipv4_cidr,
+    Kind.NETMASK4: _netmask4,
+    Kind.BROADCAST: lambda t: t in ("+", "-") or _ipv4(t),
+    Kind.IPV6: _ipv6,
+    Kind.IPV6_CIDR: _ipv6_cidr,
+    Kind.PREFIX6: _in_range(0, 128),
+    Kind.MAC: lambda t: t == "random" or _MAC.match(t.split(" ")[-1]) is not None,
+    Kind.MTU: _in_range(68, 65535),
+    Kind.SCOPE: lambda t: t in ("global", "site", "link", "host"),
+    Kind.VHID: _in_range(1, 255),
+    Kind.BYTE: _in_range(0, 255),
+}
+
+
+def _error(origin: Origin, msg: str, *, warning: bool = False) -> ConfigError:
+    return ConfigError(origin.path, origin.line, origin.col, msg, warning=warning)
+
+
+def _name_too_long(name: str) -> bool:
+    return len(name.split(":", 1)[0].encode()) >= IFNAMSIZ
+
+
+def check_stanza(stanza: Iface) -> Iterator[ConfigError]:
+    spec = method_spec(stanza.family, stanza.method)
+    if spec is None:  # the loader rejected it already
+        return
+    if not spec.supported:
+        yield _error(
+            stanza.origin,
+            f"method {stanza.family} {stanza.method} is read but ifvip ifup does not apply it",
+            warning=True,
+        )
+    given = {o.name for o in stanza.options}
+    for required in (o for o in spec.options if o.required):
+        if required.name not in given:
+            yield _error(
+                stanza.origin,
+                f"{stanza.name}: {stanza.family} {stanza.method} needs option '{required.name}'",
+            )
+    for option in stanza.options:
+        if option.is_hook:
+            continue
+        known: OptionSpec | None = spec.option(option.name) or common_option(option.name)
+        if known is None:
+            if not option.name.startswith(ADDON_PREFIXES):
+                yield _error(
+                    option.origin,
+                    f"option '{option.name}' is not known for {stanza.family} {stanza.method}"
+                    " (only if-*.d scripts can use it)",
+                    warning=True,
+                )
+            continue
+        value = option.value.split("\n", 1)[0]
+        if not _VALID[known.kind](value):
+            yield _error(
+                option.origin,
+                f"{option.name} '{value}' is not a valid {known.kind.value}",
+            )
+        if option.name == "ucarp-password" and len(value.encode()) > UCARP_PASSWORD_MAX:
+            yield _error(
+                option.origin,
+                f"ucarp-password is longer than {UCARP_PASSWORD_MAX} bytes (ucarp refuses it)",
+            )
+
+
+def check(defn: InterfacesFile) -> list[ConfigError]:
+    """Every diagnostic for the file: the loader's, then the schema's, in file order."""
+    problems = list(defn.diagnostics)
+    templates = {s.inherits for s in defn.ifaces if s.inherits}
+    listed = {name for _cls, names in defn.classes for name in names}
+    for stanza in defn.ifaces:
+        if stanza.builtin:
+            continue
+        if _name_too_long(stanza.name) and (stanza.name not in templates or stanza.name in listed):
+            problems.append(
+                _error(
+                    stanza.origin,
+                    f"interface name '{stanza.name}' is longer than {IFNAMSIZ - 1} bytes",
+                )
+            )
+        problems.extend(check_stanza(stanza))
+    problems.sort(key=lambda p: (p.path != defn.path, p.path, p.line, p.col))
+    return problems

@@ -1,0 +1,189 @@
+"""ifquery: select targets as ifupdown does and print stanzas in its exact format.
+
+Target selection (shared with ifup/ifdown) follows ifupdown 0.8.41 as observed on the real
+binary: pattern targets are expanded against the system's links, the expanded list is
+de-duplicated (first occurrence wins), `rename CUR=NEW` maps a physical name equal to CUR
+(with its logical name when none was given), then `--allow` and `-X` filter, mappings run,
+and the matching stanzas are printed as `name: value` after defaults and conversions
+(specs/ifupdown.md §10-11). Nothing here runs a process or reads a file: the mapping runner,
+the system view and the state are passed in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from ifvip.interfaces.model import InterfacesFile, Mapping
+from ifvip.interfaces.options import effective_options
+from ifvip.interfaces.patterns import SystemView, expand, fnmatch, match_any
+
+# run(mapping, physical, logical) -> the new logical name, or None when the script failed.
+MappingRunner: TypeAlias = Callable[[Mapping, str, str], str | None]
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    targets: tuple[str, ...] = ()
+    list_mode: bool = False
+    all_mode: bool = False
+    allow: str | None = None
+    exclude: tuple[str, ...] = ()
+    overrides: tuple[tuple[str, str], ...] = ()
+    run_mappings: bool = True
+    as_json: bool = False
+
+
+@dataclass
+class QueryResult:
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    ok: bool = True
+    records: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+
+class RenameConflictError(Exception):
+    """A renamed interface was also given a logical name (ifupdown 0.8.41 aborts there)."""
+
+
+def expand_targets(targets: Sequence[str], system: SystemView) -> list[str]:
+    """Expand pattern targets and drop repeats, keeping the first of each."""
+    seen: set[str] = set()
+    result: list[str] = []
+    for target in targets:
+        for name in expand(target, system):
+            if name not in seen:
+                seen.add(name)
+                result.append(name)
+    return result
+
+
+def split_target(defn: InterfacesFile, target: str) -> tuple[str, str]:
+    """`PHYS[=LOGICAL]` → (physical, logical), after `rename` rules."""
+    phys, eq, logical = target.partition("=")
+    for rename in defn.renames:
+        if rename.current == phys:
+            if eq:
+                raise RenameConflictError(
+                    f"{phys} is renamed to {rename.new} ({rename.origin}) and cannot also be "
+                    f"mapped to {logical}"
+                )
+            return rename.new, rename.new
+    return phys, logical if eq else phys
+
+
+def ignored(defn: InterfacesFile, physical: str, allow: str | None, exclude: Sequence[str]) -> bool:
+    if allow is not None:
+        members = defn.allowed(allow)
+        if members is None or physical not in members:
+            return True
+    return match_any(exclude, physical)
+
+
+def known(defn: InterfacesFile, logical: str) -> bool:
+    if any(True for _ in defn.stanzas(logical)):
+        return True
+    return any(match_any(m.patterns, logical) for m in defn.mappings)
+
+
+def apply_mappings(
+    defn: InterfacesFile, physical: str, logical: str, run: MappingRunner
+) -> str | None:
+    """Run every mapping whose pattern matches the (current) logical name, in order."""
+    for mapping in defn.mappings:
+        if any(fnmatch(p, logical) for p in mapping.patterns):
+            mapped = run(mapping, physical, logical)
+            if mapped is None:
+                return None
+            logical = mapped
+    return logical
+
+
+def query(
+    defn: InterfacesFile,
+    request: QueryRequest,
+    system: SystemView,
+    run_mapping: MappingRunner,
+) -> QueryResult:
+    result = QueryResult()
+    if request.list_mode and not request.targets:
+        targets: Sequence[str] = defn.allowed(request.allow or "auto") or ()
+    else:
+        targets = request.targets
+    for target in expand_targets(targets, system):
+        try:
+            physical, logical = split_target(defn, target)
+        except RenameConflictError as exc:
+            result.stderr.append(f"ifquery: {exc}")
+            result.ok = False
+            return result
+        if ignored(defn, physical, request.allow, request.exclude):
+            continue
+        if not known(defn, logical):
+            result.stderr.append(f"ifquery: unknown interface {logical}")
+            result.ok = False
+            continue
+        if request.run_mappings:
+            mapped = apply_mappings(defn, physical, logical, run_mapping)
+            if mapped is None:
+                result.ok = False
+                continue
+            logical = mapped
+        if request.list_mode:
+            if known(defn, logical):
+                result.stdout.append(physical)
+                result.records.append({"iface": physical, "logical": logical})
+            continue
+        stanzas = list(defn.stanzas(logical))
+        if not stanzas:
+            result.stderr.append(f"ifquery: unknown interface {physical}")
+            result.ok = False
+            continue
+        for stanza in stanzas:
+            pairs = effective_options(
+                [(o.name, o.value) for o in stanza.options],
+                stanza.family,
+                stanza.method,
+                physical,
+                request.overrides,
+            )
+            result.stdout.extend(f"{name}: {value}" for name, value in pairs)
+            result.records.append(
+                {
+                    "iface": physical,
+                    "logical": logical,
+                    "family": stanza.family,
+                    "method": stanza.method,
+                    "origin": str(stanza.origin),
+                    "options": [[name, value] for name, value in pairs],
+                }
+            )
+    return result
+
+
+def render(result: QueryResult, *, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(result.records, indent=2) + "\n"
+    return "".join(line + "\n" for line in result.stdout)
+
+
+def state_lines(state_text: str, targets: Sequence[str]) -> tuple[list[str], bool]:
+    """`ifquery --state`: the `PHYS=LOGICAL` lines for the targets (all when none)."""
+    lines = [line.strip() for line in state_text.splitlines() if line.strip()]
+    if not targets:
+        return lines, True
+    out: list[str] = []
+    all_up = True
+    for target in targets:
+        match = next((line for line in lines if line.startswith(target + "=")), None)
+        if match is None:
+            all_up = False
+        else:
+            out.append(match)
+    return out, all_up
