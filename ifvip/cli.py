@@ -7,25 +7,23 @@ success, 1 on any failure, usage errors included.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, NoReturn
 
 import click
 
 from ifvip import __version__
-from ifvip.errors import ConfigError
-from ifvip.interfaces.loader import DEFAULT_PATH, load
-from ifvip.interfaces.model import InterfacesFile
-from ifvip.interfaces.patterns import SystemView
 
 if TYPE_CHECKING:
+    from ifvip.errors import ConfigError
+    from ifvip.interfaces.model import InterfacesFile
+    from ifvip.interfaces.patterns import SystemView
     from ifvip.interfaces.query import MappingRunner
 
 EXIT_FAILURE: Final = 1
+DEFAULT_PATH: Final = "/etc/network/interfaces"
 EXIT_USAGE: Final = 2
 
 # Commands that mimic ifupdown, which exits 1 (not click's 2) on usage errors.
@@ -128,7 +126,8 @@ def ifquery(
     del verbose
     if state:
         try:
-            text = (Path(state_dir) / "ifstate").read_text()
+            with open(os.path.join(state_dir, "ifstate")) as state_file:
+                text = state_file.read()
         except OSError:
             text = ""
         lines, all_up = state_lines(text, targets)
@@ -140,7 +139,9 @@ def ifquery(
         raise click.UsageError("no interface(s) specified")
     if read_environment:
         exclude += tuple(os.environ.get("EXCLUDE_INTERFACES", "").split())
-    defn = load(path, no_loopback=no_loopback)
+    from ifvip.interfaces.cache import load as cached_load
+
+    defn = cached_load(path, no_loopback=no_loopback)
     _say_diagnostics("ifquery", defn.diagnostics)
     if not defn.ifupdown_ok:
         _fail("ifquery", f'couldn\'t read interfaces file "{path}"')
@@ -166,6 +167,7 @@ def _class_members(defn: InterfacesFile, allow: str | None) -> tuple[str, ...]:
 
 def _live(targets: Sequence[str]) -> tuple[SystemView, MappingRunner]:
     """The system view and mapping runner; sysfs is read only when a pattern needs it."""
+    from ifvip.interfaces.patterns import SystemView
     from ifvip.interfaces.system import live_system, run_mapping
 
     needs_links = any("/" in t.partition("=")[0] for t in targets)
@@ -188,7 +190,10 @@ def check(path: str, no_loopback: bool, as_json: bool) -> None:
 
     Exits 1 if there is any error, in the file or in any file it sources.
     """
+    import json
+
     from ifvip.interfaces.check import check as run_check
+    from ifvip.interfaces.loader import load
 
     defn = load(path, no_loopback=no_loopback)
     problems = run_check(defn)

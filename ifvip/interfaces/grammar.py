@@ -59,25 +59,15 @@ def _kind(keyword: str) -> str:
     return keyword
 
 
-def _rest(text: str, first_end: int, eol: int) -> Word:
-    start = first_end
-    while start < eol and text[start] in _BLANKS:
-        start += 1
-    return Word(text[start:eol], start)
-
-
-def _keyword_statement(text: str, loc: int, toks: pp.ParseResults) -> Statement:
-    keyword: str = toks["keyword"]
-    first_end = loc + len(keyword)
-    eol = text.index("\n", first_end)
-    args = tuple(Word(m.group(), m.start()) for m in _WORD_RE.finditer(text, first_end, eol))
-    return Statement(_kind(keyword), Word(keyword, loc), args, _rest(text, first_end, eol))
-
-
-def _option_statement(text: str, loc: int, toks: pp.ParseResults) -> Statement:
-    value: str = toks["value"]
-    eol = text.index("\n", loc)
-    return Statement("option", Word(toks["name"], loc), (), Word(value, eol - len(value)))
+def _statement(text: str, loc: int, toks: pp.ParseResults) -> Statement:
+    match: re.Match[str] = toks[0]
+    keyword, name, rest = match.group("keyword", "name", "rest")
+    rest_word = Word(rest, match.start("rest"))
+    if keyword is None:
+        return Statement("option", Word(name, loc), (), rest_word)
+    eol = match.end("rest")
+    args = tuple(Word(m.group(), m.start()) for m in _WORD_RE.finditer(text, rest_word.start, eol))
+    return Statement(_kind(keyword), Word(keyword, loc), args, rest_word)
 
 
 _KEYWORDS: Final = "|".join(
@@ -94,22 +84,21 @@ _KEYWORDS: Final = "|".join(
     )
 )
 
-# A keyword line: the keyword as the whole first word, then its whitespace-separated words.
-KEYWORD_LINE: Final[pp.ParserElement] = (
-    pp.Regex(f"(?P<keyword>{_KEYWORDS})(?={_WS}|\\n)[^\\n]*\\n")
+# One logical line: a keyword that is the whole first word, or else an option name; then
+# the rest of the line after the white space that follows it. A keyword's arguments are the
+# words of the rest; an option's value is the rest itself, which may be empty (an error the
+# loader reports, as ifupdown does).
+STATEMENT: Final[pp.ParserElement] = (
+    pp.Regex(
+        f"(?:(?P<keyword>{_KEYWORDS})(?={_WS}|\\n)|(?P<name>{_WORD})){_WS}*(?P<rest>[^\\n]*)\\n",
+        as_match=True,
+    )
     .leave_whitespace()
-    .set_parse_action(_keyword_statement)
-)
-
-# Any other first word names an option; its value may be empty (an error reported later).
-OPTION_LINE: Final[pp.ParserElement] = (
-    pp.Regex(f"(?P<name>{_WORD}){_WS}*(?P<value>[^\\n]*)\\n")
-    .leave_whitespace()
-    .set_parse_action(_option_statement)
+    .set_parse_action(_statement)
 )
 
 STATEMENTS: Final[pp.ParserElement] = (
-    pp.ZeroOrMore(KEYWORD_LINE | OPTION_LINE).leave_whitespace(recursive=False).parse_with_tabs()
+    pp.ZeroOrMore(STATEMENT).leave_whitespace(recursive=False).parse_with_tabs()
 )
 
 

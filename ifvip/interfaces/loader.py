@@ -15,10 +15,7 @@ ifupdown, do not become part of the model.
 
 from __future__ import annotations
 
-import glob
 import os
-import re
-import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +34,10 @@ from ifvip.interfaces.model import (
     Rename,
 )
 from ifvip.interfaces.options import FAMILIES, is_known_method
+from ifvip.interfaces.sources import Dependency, file_dependency, source_directory, wordexp
 
 DEFAULT_PATH: Final = "/etc/network/interfaces"
 LOOPBACK: Final = "lo"
-
-# source-directory reads only names made of these characters (run-parts' rule).
-_SOURCE_DIR_NAME: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +50,8 @@ class LogicalLine:
     last_line: int
 
     def locate(self, path: str, offset: int) -> Origin:
+        if len(self.segments) == 1:
+            return Origin(path, self.segments[0][1], self.segments[0][2] + offset)
         line, col, base = self.segments[0][1], self.segments[0][2], 0
         for start, seg_line, seg_col in self.segments:
             if start > offset:
@@ -107,20 +104,20 @@ class _Builder:
         self.path = path
         self.ifaces: list[_MutableIface] = []
         self.mappings: list[_MutableMapping] = []
-        self.classes: dict[str, list[str]] = {}
+        # class -> names in order; a dict is an ordered set with O(1) duplicate checks.
+        self.classes: dict[str, dict[str, None]] = {}
         self.no_auto_down: list[str] = []
         self.no_scripts: list[str] = []
         self.renames: list[Rename] = []
         self.diagnostics: list[ConfigError] = []
         self.seen: set[str] = set()
         self.files: list[str] = []
+        self.dependencies: list[Dependency] = []
         self.has_loopback = False
         self.top_level_failed = False
 
     def allow(self, cls: str, name: str) -> None:
-        members = self.classes.setdefault(cls, [])
-        if name not in members:
-            members.append(name)
+        self.classes.setdefault(cls, {}).setdefault(name, None)
 
 
 @dataclass
@@ -204,7 +201,7 @@ class _FileReader:
             if not self.stopped:
                 self.source(st.rest.text, at(st.rest.start), directory=kind != "source")
         elif kind == "iface":
-            self.iface(st, at)
+            self.iface(st, at, here)
         elif kind in ("auto", "allow"):
             cls = "auto" if kind == "auto" else _truncate(st.first.text)[len("allow-") :]
             if words:
@@ -233,10 +230,9 @@ class _FileReader:
                 elif not self.stopped:
                     self.b.renames.append(Rename(current, new, at(word.start)))
         else:
-            self.option(st, at)
+            self.option(st, here)
 
-    def iface(self, st: Statement, at: _At) -> None:
-        here = at(st.first.start)
+    def iface(self, st: Statement, at: _At, here: Origin) -> None:
         self.current = None
         args = st.args
         if not args:
@@ -313,8 +309,7 @@ class _FileReader:
                 return stanza
         return None
 
-    def option(self, st: Statement, at: _At) -> None:
-        here = at(st.first.start)
+    def option(self, st: Statement, here: Origin) -> None:
         name = _truncate(st.first.text)
         current = self.current
         if isinstance(current, _MutableMapping):
@@ -357,16 +352,18 @@ class _FileReader:
     def source(self, pattern: str, origin: Origin, *, directory: bool) -> None:
         base = os.path.dirname(self.path) or "."
         full = pattern if pattern.startswith("/") else f"{base}/{pattern}"
-        for word in _wordexp(full):
+        words = wordexp(full)
+        self.b.dependencies.append(Dependency("wordexp", full, tuple(words)))
+        for word in words:
             if directory:
-                try:
-                    names = sorted(n for n in os.listdir(word) if _SOURCE_DIR_NAME.match(n))
-                except OSError:
-                    continue
-                for name in names:
+                names = source_directory(word)
+                self.b.dependencies.append(
+                    Dependency("directory", word, None if names is None else tuple(names))
+                )
+                for name in names or ():
                     read_file(self.b, f"{word}/{name}", origin)
             else:
-                if not os.path.lexists(word):
+                if not os.path.exists(word):
                     continue
                 read_file(self.b, word, origin)
 
@@ -382,26 +379,12 @@ def _truncate(word: str) -> str:
     return word[:WORD_MAX]
 
 
-def _wordexp(pattern: str) -> list[str]:
-    """Expand like wordexp(WRDE_NOCMD): split words, `~`, `$VAR`, globs in sorted order.
-
-    A command substitution makes wordexp fail, and ifupdown then skips the line silently.
-    """
-    if "$(" in pattern or "`" in pattern:
-        return []
-    words: list[str] = []
-    for raw in pattern.split():
-        word = os.path.expanduser(string.Template(raw).safe_substitute(os.environ))
-        matches = sorted(glob.glob(word)) if glob.has_magic(word) else []
-        words.extend(matches or [word])
-    return words
-
-
 def read_file(builder: _Builder, path: str, origin: Origin | None) -> None:
     """Read one file into the builder; the recursion guard compares path strings."""
     if path in builder.seen:
         return
     builder.seen.add(path)
+    builder.dependencies.append(file_dependency(path))
     top = origin is None
     try:
         data = Path(path).read_bytes()
@@ -453,4 +436,5 @@ def load(path: str = DEFAULT_PATH, *, no_loopback: bool = False) -> InterfacesFi
         diagnostics=tuple(builder.diagnostics),
         ifupdown_ok=not builder.top_level_failed,
         files=tuple(builder.files),
+        dependencies=tuple(builder.dependencies),
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ifvip.errors import ConfigError
+from ifvip.interfaces.sources import Dependency
 
 # The four option names that may repeat; every other repeated option is joined with "\n"
 # by ifupdown 0.8 (specs/ifupdown.md §1.2).
@@ -15,7 +16,7 @@ HOOKS = ("pre-up", "up", "down", "post-down")
 HOOK_ALIASES = {"post-up": "up", "pre-down": "down"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Origin:
     """Where something was written: the file as ifupdown names it, 1-based line and column."""
 
@@ -27,7 +28,7 @@ class Origin:
         return f"{self.path}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Option:
     """One option of a stanza, after ifupdown's aliasing and joining of repeated names."""
 
@@ -40,7 +41,7 @@ class Option:
         return self.name in HOOKS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Iface:
     """An `iface` stanza: logical name, family, method and options in file order."""
 
@@ -66,7 +67,7 @@ class Iface:
         return f"{self.name}/{self.family}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Mapping:
     """A `mapping` stanza: globs on logical names, a script and its `map` lines."""
 
@@ -76,7 +77,7 @@ class Mapping:
     origin: Origin
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Rename:
     """One `rename CUR=NEW` pair."""
 
@@ -104,6 +105,8 @@ class InterfacesFile:
     diagnostics: tuple[ConfigError, ...] = ()
     ifupdown_ok: bool = True
     files: tuple[str, ...] = field(default=())
+    # Every look-up the reading depended on, so a cached reading can be re-validated.
+    dependencies: tuple[Dependency, ...] = field(default=(), repr=False)
 
     def allowed(self, cls: str) -> tuple[str, ...] | None:
         """The interface names listed for class `cls` (`auto` included), or None if none."""
@@ -112,9 +115,16 @@ class InterfacesFile:
                 return members
         return None
 
-    def stanzas(self, logical: str) -> Iterator[Iface]:
+    def stanzas(self, logical: str) -> tuple[Iface, ...]:
         """Every stanza for a logical name, in file order (all families)."""
-        return (i for i in self.ifaces if i.name == logical)
+        return self._by_name.get(logical, ())
+
+    @cached_property
+    def _by_name(self) -> dict[str, tuple[Iface, ...]]:
+        index: dict[str, list[Iface]] = {}
+        for stanza in self.ifaces:
+            index.setdefault(stanza.name, []).append(stanza)
+        return {name: tuple(stanzas) for name, stanzas in index.items()}
 
     @property
     def errors(self) -> tuple[ConfigError, ...]:

@@ -9,9 +9,8 @@ overrides, then each conversion in order (specs/ifupdown.md §2, §10).
 
 from __future__ import annotations
 
-import ipaddress
+import os
 import re
-import secrets
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -105,7 +104,7 @@ class MethodSpec:
 def cleanup_hwaddress(value: str, _ctx: Context) -> str:
     """Drop a leading `ether`/`ax25`/`ARCnet`/`netrom` class word; `random` becomes a MAC."""
     if value == "random":
-        mac = bytearray(secrets.token_bytes(6))
+        mac = bytearray(os.urandom(6))
         mac[0] = (mac[0] | 0x02) & ~0x01  # locally administered, unicast
         return ":".join(f"{b:02x}" for b in mac)
     head, sep, tail = value.partition(" ")
@@ -133,7 +132,7 @@ def _inet_pton4(text: str) -> int | None:
 
 
 def _ntoa(value: int) -> str:
-    return str(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    return ".".join(str(b) for b in struct.pack("!I", value & 0xFFFFFFFF))
 
 
 def _c_atoi_prefix(text: str) -> int | None:

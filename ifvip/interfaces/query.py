@@ -11,7 +11,6 @@ the system view and the state are passed in.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -87,7 +86,7 @@ def ignored(defn: InterfacesFile, physical: str, allow: str | None, exclude: Seq
 
 
 def known(defn: InterfacesFile, logical: str) -> bool:
-    if any(True for _ in defn.stanzas(logical)):
+    if defn.stanzas(logical):
         return True
     return any(match_any(m.patterns, logical) for m in defn.mappings)
 
@@ -169,6 +168,8 @@ def query(
 
 def render(result: QueryResult, *, as_json: bool) -> str:
     if as_json:
+        import json  # noqa: PLC0415 - only the --json form needs it
+
         return json.dumps(result.records, indent=2) + "\n"
     return "".join(line + "\n" for line in result.stdout)
 

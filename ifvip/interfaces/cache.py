@@ -1,0 +1,99 @@
+"""A cache of readings of interfaces files, so `ifquery` can answer without the parser.
+
+Scripts call `ifquery` often, and importing the parser (pyparsing) costs more than the
+whole query. A reading is stored with every look-up it depended on (the files read, each
+`source` expansion, each `source-directory` listing: sources.py) and is used again only
+while every look-up still gives the same answer. The cache lives in a directory owned by
+the caller and closed to others (it holds pickles); anything unexpected means a fresh read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from typing import Final
+
+from ifvip import __version__
+from ifvip.interfaces.model import InterfacesFile
+
+FORMAT: Final = 1
+
+
+def cache_dir() -> str:
+    """IFVIP_CACHE_DIR, else /run/ifvip/cache for root, else the user's cache directory."""
+    explicit = os.environ.get("IFVIP_CACHE_DIR")
+    if explicit:
+        return explicit
+    if os.geteuid() == 0:
+        return "/run/ifvip/cache"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "ifvip")
+
+
+def _entry(directory: str, path: str, no_loopback: bool) -> str:
+    # Paths in a reading are as given (maybe relative), so the working directory is part of
+    # the key, with the version: a new ifvip never trusts an old reading.
+    key = "\0".join((__version__, str(FORMAT), os.getcwd(), path, str(no_loopback)))
+    return os.path.join(
+        directory, hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    )
+
+
+def _private(directory: str) -> bool:
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return False
+    return st.st_uid == os.geteuid() and st.st_mode & 0o077 == 0
+
+
+def lookup(path: str, *, no_loopback: bool, directory: str | None = None) -> InterfacesFile | None:
+    """A cached reading of `path` that is still valid, or None."""
+    directory = directory or cache_dir()
+    if not _private(directory):
+        return None
+    try:
+        with open(_entry(directory, path, no_loopback), "rb") as cached:
+            data = cached.read()
+        defn = pickle.loads(data)
+    except Exception:
+        return None
+    if not isinstance(defn, InterfacesFile) or not defn.dependencies:
+        return None
+    if not all(dep.still_holds() for dep in defn.dependencies):
+        return None
+    return defn
+
+
+def store(defn: InterfacesFile, *, no_loopback: bool, directory: str | None = None) -> None:
+    """Keep a reading for later; failing to (read-only /run, full disk) is not an error."""
+    import tempfile  # noqa: PLC0415 - only a miss writes
+
+    directory = directory or cache_dir()
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not _private(directory):
+            return
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                pickle.dump(defn, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, _entry(directory, defn.path, no_loopback))
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        return
+
+
+def load(path: str, *, no_loopback: bool = False) -> InterfacesFile:
+    """Read `path` through the cache: a valid cached reading, else a fresh one (then stored)."""
+    cached = lookup(path, no_loopback=no_loopback)
+    if cached is not None:
+        return cached
+    from ifvip.interfaces.loader import load as read  # noqa: PLC0415 - the slow path only
+
+    defn = read(path, no_loopback=no_loopback)
+    store(defn, no_loopback=no_loopback)
+    return defn
