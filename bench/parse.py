@@ -77,7 +77,7 @@ def timed(argv: list[str], runs: int, cwd: Path, *, cold: bool) -> tuple[float, 
     code = 0
     for run in range(runs + (0 if cold else 1)):
         # A cold run gets an empty cache directory; a warm series starts with one unmeasured run.
-        env["IFVIP_CACHE_DIR"] = str(cwd / ("cold-cache-%d" % run if cold else "warm-cache"))
+        env["IFVIP_CACHE_DIR"] = str(cwd / (f"cold-cache-{run}" if cold else "warm-cache"))
         start = time.perf_counter()
         done = subprocess.run(argv, cwd=cwd, capture_output=True, check=False, timeout=120, env=env)
         if not cold and run == 0:

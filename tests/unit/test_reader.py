@@ -77,7 +77,7 @@ def test_inherits_copies_options_first_and_takes_family_and_method(tmp_path: Pat
         "iface common inet static\n netmask 255.255.255.0\n"
         "iface eth1 inherits common\n address 198.51.100.9\n",
     )
-    common, eth1 = load(path, no_loopback=True).ifaces
+    _common, eth1 = load(path, no_loopback=True).ifaces
     assert (eth1.family, eth1.method, eth1.inherits) == ("inet", "static", "common")
     assert [o.name for o in eth1.options] == ["netmask", "address"]
 
@@ -125,8 +125,11 @@ def test_missing_file_is_only_a_warning(tmp_path: Path) -> None:
             "inet",
             "static",
             "eth2",
-            [("address", "203.0.113.32"), ("broadcast", "203.0.113.255"),
-             ("netmask", "255.255.255.0")],
+            [
+                ("address", "203.0.113.32"),
+                ("broadcast", "203.0.113.255"),
+                ("netmask", "255.255.255.0"),
+            ],
         ),
         (
             [("address", "198.51.100.35/255.255.255.192"), ("netmask", "24")],
@@ -140,8 +143,11 @@ def test_missing_file_is_only_a_warning(tmp_path: Path) -> None:
             "inet",
             "static",
             "eth0",
-            [("address", "198.51.100.1"), ("broadcast", "255.255.255.255"),
-             ("netmask", "255.255.255.254")],
+            [
+                ("address", "198.51.100.1"),
+                ("broadcast", "255.255.255.255"),
+                ("netmask", "255.255.255.254"),
+            ],
         ),
         (
             [("address", "foo")],
@@ -155,17 +161,23 @@ def test_missing_file_is_only_a_warning(tmp_path: Path) -> None:
             "inet6",
             "static",
             "eth0:1",
-            [("address", "2001:db8::1"), ("gateway", "2001:db8::ffff"), ("autoconf", "0"),
-             ("preferred-lifetime", "0"), ("dad-attempts", "60"), ("dad-interval", "0.1"),
-             ("netmask", "64"), ("accept_ra", "0")],
+            [
+                ("address", "2001:db8::1"),
+                ("gateway", "2001:db8::ffff"),
+                ("autoconf", "0"),
+                ("preferred-lifetime", "0"),
+                ("dad-attempts", "60"),
+                ("dad-interval", "0.1"),
+                ("netmask", "64"),
+                ("accept_ra", "0"),
+            ],
         ),
         (
             [("local", "198.51.100.60")],
             "inet6",
             "6to4",
             "tun0",
-            [("local", "198.51.100.60"), ("preferred-lifetime", ""),
-             ("hexaddress", "c633:643c")],
+            [("local", "198.51.100.60"), ("preferred-lifetime", ""), ("hexaddress", "c633:643c")],
         ),
         (
             [("hwaddress", "ether 02:00:00:00:01:35")],
@@ -192,15 +204,17 @@ def test_check_reports_what_ifupdown_lets_through(tmp_path: Path) -> None:
         "iface eth0 inet static\n address 198.51.100.300\n netmask 255.0.255.0\n"
         "iface a-very-long-interface-name inet manual\n"
         "iface eth1 inet static\n gateway 198.51.100.1\n frobnicate 1\n"
-        "iface eth2 inet static\n address 198.51.100.2/24\n ucarp-password "
-        + "x" * 20
-        + "\n",
+        "iface eth2 inet static\n address 198.51.100.2/24\n ucarp-password " + "x" * 20 + "\n",
     )
     problems = check(load(path))
     messages = [(p.line, p.warning, p.msg) for p in problems]
-    assert (2, False, "address '198.51.100.300' is not a valid "
-            "IPv4 address[/prefix or /netmask]") in messages
-    assert (3, False, "netmask '255.0.255.0' is not a valid IPv4 netmask or prefix length") in messages
+    assert (
+        2,
+        False,
+        "address '198.51.100.300' is not a valid IPv4 address[/prefix or /netmask]",
+    ) in messages
+    bad_mask = "netmask '255.0.255.0' is not a valid IPv4 netmask or prefix length"
+    assert (3, False, bad_mask) in messages
     assert any(line == 4 and "longer than 15 bytes" in msg for line, _w, msg in messages)
     assert (5, False, "eth1: inet static needs option 'address'") in messages
     assert any(line == 7 and warning and "frobnicate" in msg for line, warning, msg in messages)

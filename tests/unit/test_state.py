@@ -1,0 +1,87 @@
+"""The state directory: ifupdown's file formats, locks and ifvip's journal."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ifvip.ifupdown.state import StateDir, StateError
+
+
+def test_record_writes_ifupdown_format_in_bring_up_order(tmp_path: Path) -> None:
+    state = StateDir.open(tmp_path / "run")
+    state.record("eth0", "eth0")
+    state.record("eth1", "work")
+    state.record("eth0.5", "eth0.5")
+    assert (tmp_path / "run" / "ifstate").read_text() == "eth0=eth0\neth1=work\neth0.5=eth0.5\n"
+    assert (tmp_path / "run" / "ifstate.eth1").read_text() == "work\n"
+    assert state.logical("eth1") == "work"
+    state.record("eth1", None)
+    assert state.configured() == [("eth0", "eth0"), ("eth0.5", "eth0.5")]
+    # ifupdown leaves the per-interface file in place, empty.
+    assert (tmp_path / "run" / "ifstate.eth1").read_text() == ""
+    assert state.logical("eth1") is None
+
+
+def test_record_again_keeps_the_position(tmp_path: Path) -> None:
+    state = StateDir.open(tmp_path)
+    state.record("eth0", "a")
+    state.record("eth1", "eth1")
+    state.record("eth0", "b")
+    assert state.configured() == [("eth0", "b"), ("eth1", "eth1")]
+
+
+def test_slash_in_names_becomes_a_dot(tmp_path: Path) -> None:
+    state = StateDir.open(tmp_path)
+    state.record("a/b", "x")
+    assert (tmp_path / "ifstate.a.b").read_text() == "x\n"
+
+
+def test_journal_round_trip_is_private(tmp_path: Path) -> None:
+    state = StateDir.open(tmp_path)
+    assert state.read_journal("eth0") is None
+    entries = [{"op": "AddAddress", "address": "198.51.100.1/24"}]
+    state.write_journal("eth0", entries)
+    assert state.read_journal("eth0") == entries
+    mode = stat.S_IMODE(os.stat(tmp_path / "ifvip-journal.eth0.json").st_mode)
+    assert mode == 0o600
+    state.drop_journal("eth0")
+    assert state.read_journal("eth0") is None
+
+
+def _hold(
+    path: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event
+) -> None:  # type: ignore[name-defined]
+    with StateDir.open(path).lock("eth0"):
+        ready.set()
+        release.wait(10)
+
+
+def test_lock_waits_for_another_process_with_a_bound(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(tmp_path), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        with (
+            pytest.raises(StateError, match="timed out"),
+            StateDir.open(tmp_path).lock("eth0", timeout=0.2),
+        ):
+            pass
+    finally:
+        release.set()
+        holder.join(10)
+    with StateDir.open(tmp_path).lock("eth0", timeout=1):
+        pass
+
+
+def test_read_only_state_dir_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "ifstate").mkdir()  # a directory where the file should be: any user fails
+    with pytest.raises(StateError, match="cannot"):
+        StateDir.open(tmp_path).record("eth0", "eth0")
