@@ -6,7 +6,6 @@ import multiprocessing
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
