@@ -128,17 +128,18 @@ def query(
             result.stderr.append(f"ifquery: unknown interface {logical}")
             result.ok = False
             continue
+        if request.list_mode:
+            # --list only asks whether a stanza or a mapping knows the name: no mapping runs.
+            result.stdout.append(physical)
+            result.records.append({"iface": physical, "logical": logical})
+            continue
         if request.run_mappings:
             mapped = apply_mappings(defn, physical, logical, run_mapping)
             if mapped is None:
+                result.stderr.append(f"ifquery: error trying to run mapping script for {logical}")
                 result.ok = False
                 continue
             logical = mapped
-        if request.list_mode:
-            if known(defn, logical):
-                result.stdout.append(physical)
-                result.records.append({"iface": physical, "logical": logical})
-            continue
         stanzas = list(defn.stanzas(logical))
         if not stanzas:
             result.stderr.append(f"ifquery: unknown interface {physical}")
