@@ -1,0 +1,427 @@
+"""The kernel as ifvip changes it: addresses, routes, rules, links and sysctls over netlink.
+
+A thin async layer over pyroute2's AsyncIPRoute that speaks in the terms of `ip`: every
+change is made the way the equivalent `ip` command would make it (routes carry `proto
+boot` and the scope `ip route add` picks), so the kernel state ifvip leaves is the same as
+ifupdown's. Reads return small frozen records; writes return what was there before, so the
+executor can journal exactly what to restore. Sysctls are files under /proc/sys (pyroute2
+does not write them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeAlias
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+AF_INET: Final = 2
+AF_INET6: Final = 10
+
+RTPROT_BOOT: Final = 3  # what `ip route add` gives a route unless told otherwise
+RT_SCOPE_UNIVERSE: Final = 0
+RT_SCOPE_LINK: Final = 253
+RT_SCOPE_HOST: Final = 254
+RT_TABLE_MAIN: Final = 254
+RTNH_F_ONLINK: Final = 4
+
+IFA_F_NODAD: Final = 0x02
+IFA_F_DADFAILED: Final = 0x08
+IFA_F_TENTATIVE: Final = 0x40
+IFA_F_PERMANENT: Final = 0x80
+
+INFINITY_LIFE: Final = 0xFFFFFFFF
+
+SCOPES: Final = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254}
+
+Address: TypeAlias = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+class KernelError(Exception):
+    """A netlink request failed; `errno` is the kernel's answer (EEXIST, ENODEV...)."""
+
+    def __init__(self, what: str, code: int, message: str) -> None:
+        super().__init__(f"{what}: {message}")
+        self.errno = code
+
+
+@dataclass(frozen=True)
+class AddressInfo:
+    ifname: str
+    address: Address
+    label: str | None
+    scope: int
+    flags: int
+    broadcast: str | None = None
+    peer: str | None = None
+    preferred: int = INFINITY_LIFE
+    valid: int = INFINITY_LIFE
+
+    @property
+    def tentative(self) -> bool:
+        return bool(self.flags & IFA_F_TENTATIVE)
+
+    @property
+    def dad_failed(self) -> bool:
+        return bool(self.flags & IFA_F_DADFAILED)
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    name: str
+    index: int
+    up: bool
+    mtu: int
+    mac: str
+    alias: str | None
+    carrier: bool
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route as `ip route` describes it; `dst` None is the default route."""
+
+    dst: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    family: int
+    gateway: str | None = None
+    dev: str | None = None
+    metric: int | None = None
+    table: int = RT_TABLE_MAIN
+    proto: int = RTPROT_BOOT
+    scope: int | None = None  # None: what `ip route add` would choose
+    src: str | None = None
+    onlink: bool = False
+
+    def effective_scope(self) -> int:
+        if self.scope is not None:
+            return self.scope
+        # iproute2: a unicast IPv4 route with no gateway is a link-scope route.
+        if self.family == AF_INET and self.gateway is None:
+            return RT_SCOPE_LINK
+        return RT_SCOPE_UNIVERSE
+
+
+@dataclass(frozen=True)
+class Rule:
+    family: int
+    priority: int | None = None
+    src: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    dst: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    table: int = RT_TABLE_MAIN
+    iifname: str | None = None
+    oifname: str | None = None
+    fwmark: int | None = None
+
+
+def sysctl_path(name: str) -> Path:
+    """`net.ipv6.conf.eth0/5.accept_ra` (sysctl form) or a /proc/sys path → the file."""
+    if name.startswith("/proc/sys/"):
+        return Path(name)
+    # sysctl(8): dots separate, and a `/` in a component stands for a dot (eth0.5 → eth0/5).
+    return Path("/proc/sys", *(part.replace("/", ".") for part in name.split(".")))
+
+
+def read_sysctl(name: str) -> str:
+    return sysctl_path(name).read_text().strip()
+
+
+def write_sysctl(name: str, value: str) -> str:
+    """Write a sysctl; return its previous value (for the journal)."""
+    path = sysctl_path(name)
+    previous = path.read_text().strip()
+    path.write_text(value + "\n")
+    return previous
+
+
+class Kernel:
+    """One netlink socket (optionally in a named network namespace)."""
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+        self._ipr: Any = None
+
+    async def __aenter__(self) -> Kernel:
+        ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
+        self._ipr = await ipr.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
+
+    async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await getattr(self._ipr, method)(*args, **kwargs)
+        except NetlinkError as exc:
+            raise KernelError(what, exc.code, _strerror(exc.code)) from None
+
+    # ---------------------------------------------------------------- links
+
+    async def index(self, ifname: str) -> int:
+        # An alias name (eth0:1) is a label on eth0: the kernel ignores the suffix too.
+        base = ifname.split(":", 1)[0]
+        found = await self._call(f"{base}", "link_lookup", ifname=base)
+        if not found:
+            raise KernelError(f"{base}", errno.ENODEV, "Cannot find device")
+        return int(found[0])
+
+    async def link(self, ifname: str) -> LinkInfo:
+        index = await self.index(ifname)
+        (msg,) = await self._call(ifname, "link", "get", index=index)
+        return _link_info(msg)
+
+    async def links(self) -> list[LinkInfo]:
+        return [_link_info(m) async for m in await self._call("links", "link", "dump")]
+
+    async def set_link(
+        self,
+        ifname: str,
+        *,
+        up: bool | None = None,
+        mtu: int | None = None,
+        mac: str | None = None,
+        alias: str | None = None,
+    ) -> LinkInfo:
+        """Change a link; return how it was before."""
+        before = await self.link(ifname)
+        changes: dict[str, Any] = {}
+        if mtu is not None:
+            changes["mtu"] = mtu
+        if mac is not None:
+            changes["address"] = mac
+        if alias is not None:
+            changes["ifalias"] = alias
+        if up is not None:
+            changes["state"] = "up" if up else "down"
+        if changes:
+            await self._call(f"set link {ifname}", "link", "set", index=before.index, **changes)
+        return before
+
+    # ---------------------------------------------------------------- addresses
+
+    async def addresses(
+        self, ifname: str | None = None, family: int | None = None
+    ) -> list[AddressInfo]:
+        query: dict[str, Any] = {}
+        if ifname is not None:
+            query["index"] = await self.index(ifname)
+        if family is not None:
+            query["family"] = family
+        names = {link.index: link.name for link in await self.links()}
+        result = []
+        async for msg in await self._call("addresses", "addr", "dump", **query):
+            result.append(_address_info(msg, names))
+        return result
+
+    async def add_address(
+        self,
+        ifname: str,
+        address: Address,
+        *,
+        label: str | None = None,
+        broadcast: str | None = None,
+        peer: str | None = None,
+        scope: int | None = None,
+        nodad: bool = False,
+        preferred: int | None = None,
+        valid: int | None = None,
+        replace: bool = False,
+    ) -> None:
+        index = await self.index(ifname)
+        request: dict[str, Any] = {
+            "index": index,
+            "address": str(address.ip),
+            "prefixlen": address.network.prefixlen,
+        }
+        if peer is not None:
+            # `ip addr add A peer P`: IFA_LOCAL is A, IFA_ADDRESS is the peer.
+            request["local"] = str(address.ip)
+            request["address"] = peer.split("/")[0]
+            if "/" in peer:
+                request["prefixlen"] = int(peer.split("/")[1])
+        if address.version == 4:
+            request["label"] = label if label is not None else ifname
+            if broadcast is not None:
+                request["broadcast"] = broadcast
+        if scope is not None:
+            request["scope"] = scope
+        if nodad:
+            request["flags"] = IFA_F_NODAD
+        if preferred is not None or valid is not None:
+            request["IFA_CACHEINFO"] = {
+                "ifa_preferred": INFINITY_LIFE if preferred is None else preferred,
+                "ifa_valid": INFINITY_LIFE if valid is None else valid,
+            }
+        command = "replace" if replace else "add"
+        await self._call(f"{command} address {address} dev {ifname}", "addr", command, **request)
+
+    async def del_address(self, ifname: str, address: Address, *, peer: str | None = None) -> None:
+        index = await self.index(ifname)
+        request: dict[str, Any] = {
+            "index": index,
+            "address": str(address.ip),
+            "prefixlen": address.network.prefixlen,
+        }
+        if peer is not None:
+            request["local"] = str(address.ip)
+            request["address"] = peer.split("/")[0]
+        await self._call(f"delete address {address} dev {ifname}", "addr", "del", **request)
+
+    # ---------------------------------------------------------------- routes and rules
+
+    async def add_route(self, route: Route, *, command: str = "add") -> None:
+        request = await self._route_request(route)
+        await self._call(f"{command} route {_route_text(route)}", "route", command, **request)
+
+    async def del_route(self, route: Route) -> None:
+        request = await self._route_request(route)
+        request.pop("proto", None)  # `ip route del` matches any protocol
+        await self._call(f"delete route {_route_text(route)}", "route", "del", **request)
+
+    async def routes(self, family: int, table: int | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"family": family}
+        if table is not None:
+            query["table"] = table
+        return [
+            dict(_flatten(m)) async for m in await self._call("routes", "route", "dump", **query)
+        ]
+
+    async def _route_request(self, route: Route) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "family": route.family,
+            "table": route.table,
+            "proto": route.proto,
+            "scope": route.effective_scope(),
+            "type": "unicast",
+        }
+        if route.dst is None:
+            request["dst"] = "default"
+        else:
+            request["dst"] = str(route.dst.network_address)
+            request["dst_len"] = route.dst.prefixlen
+        if route.gateway is not None:
+            request["gateway"] = route.gateway
+        if route.dev is not None:
+            request["oif"] = await self.index(route.dev)
+        if route.metric is not None:
+            request["priority"] = route.metric
+        if route.src is not None:
+            request["prefsrc"] = route.src
+        if route.onlink:
+            request["flags"] = RTNH_F_ONLINK
+        return request
+
+    async def add_rule(self, rule: Rule) -> None:
+        await self._call("add rule", "rule", "add", **_rule_request(rule))
+
+    async def del_rule(self, rule: Rule) -> None:
+        await self._call("delete rule", "rule", "del", **_rule_request(rule))
+
+    # ---------------------------------------------------------------- DAD
+
+    async def wait_dad(self, ifname: str, address: Address, attempts: int, interval: float) -> None:
+        """Wait until `address` is no longer tentative, as settle-dad.sh does.
+
+        Raises KernelError when DAD failed (a duplicate answered) or the time ran out.
+        """
+        for _ in range(max(attempts, 1)):
+            state = next(
+                (a for a in await self.addresses(ifname, AF_INET6) if a.address.ip == address.ip),
+                None,
+            )
+            if state is None:
+                raise KernelError(f"DAD for {address}", errno.ENOENT, "address vanished")
+            if state.dad_failed:
+                raise KernelError(
+                    f"DAD for {address}", errno.EADDRINUSE, "duplicate address detected"
+                )
+            if not state.tentative:
+                return
+            await asyncio.sleep(interval)
+        raise KernelError(f"DAD for {address}", errno.ETIMEDOUT, "still tentative, timed out")
+
+
+def _strerror(code: int) -> str:
+    import os  # noqa: PLC0415 - only on the error path
+
+    return os.strerror(code)
+
+
+def _flatten(msg: Any) -> list[tuple[str, Any]]:
+    fields = [(k, v) for k, v in msg.items() if k != "attrs"]
+    fields += [(k, v) for k, v in msg.get("attrs", [])]
+    return fields
+
+
+def _link_info(msg: Any) -> LinkInfo:
+    return LinkInfo(
+        name=msg.get("ifname"),
+        index=int(msg["index"]),
+        up=bool(msg["flags"] & 1),
+        mtu=int(msg.get("mtu") or 0),
+        mac=msg.get("address") or "00:00:00:00:00:00",
+        alias=msg.get("ifalias"),
+        carrier=bool(msg.get("carrier", 0)),
+    )
+
+
+def _address_info(msg: Any, names: dict[int, str]) -> AddressInfo:
+    local = msg.get("local")
+    address = msg.get("address")
+    peer = None
+    if local is not None and address is not None and local != address:
+        peer = address
+    ip = local or address
+    cache = msg.get("cacheinfo") or msg.get("IFA_CACHEINFO") or {}
+    return AddressInfo(
+        ifname=names.get(int(msg["index"]), str(msg["index"])),
+        address=ipaddress.ip_interface(f"{ip}/{msg['prefixlen']}"),
+        label=msg.get("label"),
+        scope=int(msg.get("scope") or 0),
+        flags=int(msg.get("flags") or 0),
+        broadcast=msg.get("broadcast"),
+        peer=peer,
+        preferred=int(cache.get("ifa_preferred", INFINITY_LIFE)) if cache else INFINITY_LIFE,
+        valid=int(cache.get("ifa_valid", INFINITY_LIFE)) if cache else INFINITY_LIFE,
+    )
+
+
+def _route_text(route: Route) -> str:
+    parts = [str(route.dst) if route.dst is not None else "default"]
+    if route.gateway:
+        parts += ["via", route.gateway]
+    if route.dev:
+        parts += ["dev", route.dev]
+    if route.metric is not None:
+        parts += ["metric", str(route.metric)]
+    if route.table != RT_TABLE_MAIN:
+        parts += ["table", str(route.table)]
+    return " ".join(parts)
+
+
+def _rule_request(rule: Rule) -> dict[str, Any]:
+    request: dict[str, Any] = {"family": rule.family, "table": rule.table, "action": "to_tbl"}
+    if rule.priority is not None:
+        request["priority"] = rule.priority
+    if rule.src is not None:
+        request["src"] = str(rule.src.network_address)
+        request["src_len"] = rule.src.prefixlen
+    if rule.dst is not None:
+        request["dst"] = str(rule.dst.network_address)
+        request["dst_len"] = rule.dst.prefixlen
+    if rule.iifname is not None:
+        request["iifname"] = rule.iifname
+    if rule.oifname is not None:
+        request["oifname"] = rule.oifname
+    if rule.fwmark is not None:
+        request["fwmark"] = rule.fwmark
+    return request
