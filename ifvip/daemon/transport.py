@@ -1,0 +1,209 @@
+"""Raw sockets for IP protocol 112 (CARP and VRRP) and AF_PACKET for announcements.
+
+One `Channel` per (interface, family): it joins the protocol's multicast group on the
+interface, receives adverts with the IP-level facts the protocols check (source,
+destination, TTL or hop limit), and sends adverts with TTL/hop limit 255. Frames that must
+leave with a given link-layer source or destination (ucarp's forged 00:00:5e:00:00:VHID
+source, `-M` broadcast, gratuitous ARP, unsolicited NA) go out through AF_PACKET.
+
+Nothing here decides: the runtime hands received packets to the codecs and the election.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+IPPROTO_CARP: Final = 112  # CARP and VRRP share it (and 224.0.0.18)
+MCAST_V4: Final = ipaddress.IPv4Address("224.0.0.18")
+MCAST_V6: Final = ipaddress.IPv6Address("ff02::12")
+ETH_P_IP: Final = 0x0800
+ETH_P_IPV6: Final = 0x86DD
+ETH_P_ARP: Final = 0x0806
+
+IPV6_RECVHOPLIMIT: Final = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
+IPV6_HOPLIMIT: Final = getattr(socket, "IPV6_HOPLIMIT", 52)
+SO_BINDTODEVICE: Final = getattr(socket, "SO_BINDTODEVICE", 25)
+RECV_SIZE: Final = 65535
+
+
+@dataclass(frozen=True)
+class Received:
+    """One packet as the protocols see it: IP facts and the protocol payload."""
+
+    src: ipaddress.IPv4Address | ipaddress.IPv6Address
+    dst: ipaddress.IPv4Address | ipaddress.IPv6Address
+    ttl: int  # TTL (IPv4) or hop limit (IPv6); the protocols require 255
+    payload: bytes
+
+
+def parse_ipv4(packet: bytes) -> Received | None:
+    """Split a raw IPv4 packet (as a raw socket delivers it) into IP facts and payload."""
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    total = struct.unpack_from("!H", packet, 2)[0]
+    if ihl < 20 or len(packet) < ihl or total < ihl:
+        return None
+    payload = packet[ihl : min(total, len(packet))]
+    return Received(
+        ipaddress.IPv4Address(packet[12:16]),
+        ipaddress.IPv4Address(packet[16:20]),
+        packet[8],
+        payload,
+    )
+
+
+def ipv4_header(src: str, dst: str, payload_len: int, *, ttl: int = 255, ident: int = 0) -> bytes:
+    """A 20-byte IPv4 header for protocol 112 with its checksum (for AF_PACKET frames)."""
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0xC0,  # DSCP CS6 (network control), as ucarp and keepalived send adverts
+        20 + payload_len,
+        ident & 0xFFFF,
+        0,
+        ttl,
+        IPPROTO_CARP,
+        0,
+        ipaddress.IPv4Address(src).packed,
+        ipaddress.IPv4Address(dst).packed,
+    )
+    checksum = internet_checksum(header)
+    return header[:10] + struct.pack("!H", checksum) + header[12:]
+
+
+def internet_checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def mac_bytes(mac: str) -> bytes:
+    return bytes(int(part, 16) for part in mac.split(":"))
+
+
+class Channel:
+    """Protocol-112 send/receive on one interface for one address family."""
+
+    def __init__(
+        self,
+        ifname: str,
+        ifindex: int,
+        family: int,
+        *,
+        source: str,
+        multicast: bool = True,
+        group: str | None = None,
+    ) -> None:
+        self.ifname = ifname
+        self.ifindex = ifindex
+        self.family = family
+        self.source = source
+        self.group = group or str(MCAST_V4 if family == socket.AF_INET else MCAST_V6)
+        self.sock = socket.socket(family, socket.SOCK_RAW, IPPROTO_CARP)
+        try:
+            self._setup(multicast)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _setup(self, multicast: bool) -> None:
+        sock = self.sock
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, self.ifname.encode() + b"\0")
+        if self.family == socket.AF_INET:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xC0)
+            group = ipaddress.IPv4Address(self.group).packed
+            source = ipaddress.IPv4Address(self.source).packed
+            # ip_mreqn: the address picks the source of what we send; the index the link.
+            sock.setsockopt(
+                socket.IPPROTO_IP,
+                socket.IP_MULTICAST_IF,
+                struct.pack("4s4si", group, source, self.ifindex),
+            )
+            if multicast:
+                sock.setsockopt(
+                    socket.IPPROTO_IP,
+                    socket.IP_ADD_MEMBERSHIP,
+                    struct.pack("4s4si", group, b"\0" * 4, self.ifindex),
+                )
+            # No bind(): on a raw socket it filters by destination, and adverts go to the
+            # group. SO_BINDTODEVICE already limits reception to this link.
+        else:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0xC0)
+            if multicast:
+                mreq = ipaddress.IPv6Address(self.group).packed + struct.pack("@I", self.ifindex)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+            # Unbound for the same reason; to ff02::12 on this link the kernel picks the
+            # link-local source that VRRPv3 requires (RFC 5798 §5.1.2.1).
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def receive(self) -> Received | None:
+        """One pending packet, or None when there is none or it is not IP we can read."""
+        try:
+            if self.family == socket.AF_INET:
+                data = self.sock.recv(RECV_SIZE)
+                return parse_ipv4(data)
+            data, ancillary, _flags, address = self.sock.recvmsg(RECV_SIZE, socket.CMSG_SPACE(4))
+        except (BlockingIOError, InterruptedError):
+            return None
+        hops = 0
+        for level, kind, value in ancillary:
+            if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(value) >= 4:
+                hops = struct.unpack("@i", value[:4])[0]
+        # The destination of an IPv6 raw packet is not delivered without IPV6_RECVPKTINFO;
+        # it is the group (or our unicast address), which the protocol checks do not need.
+        return Received(
+            ipaddress.IPv6Address(address[0].split("%")[0]),
+            ipaddress.IPv6Address(self.group),
+            hops,
+            data,
+        )
+
+    def send(self, payload: bytes, destination: str | None = None) -> None:
+        target = destination or self.group
+        if self.family == socket.AF_INET:
+            self.sock.sendto(payload, (target, 0))
+        else:
+            self.sock.sendto(payload, (target, 0, 0, self.ifindex))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class LinkSender:
+    """AF_PACKET frames on one interface: GARP, unsolicited NA, adverts with a chosen MAC."""
+
+    def __init__(self, ifname: str) -> None:
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        try:
+            self.sock.bind((ifname, 0))
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def send(self, frame: bytes) -> None:
+        self.sock.send(frame)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
