@@ -1,0 +1,280 @@
+"""Group configuration: ucarp-compatible options and environment, validated before anything runs.
+
+`ifvip run` takes ucarp 1.5.2's options with ucarp's names and meanings (specs/carp.md §4),
+ifvip's own (`--vip`, `--protocol`, `--interfaces`/`--manage`...), `IFVIP_*` variables for
+all of them, and the `UCARP_*` variables of the kubernetize/ucarp image as aliases. This
+module turns them into frozen `GroupConfig`s, or into a list of problems, each naming the
+option, which the CLI prints before exiting 78 (EX_CONFIG) without touching the network.
+
+Passwords are `Secret`s: they print as `***` everywhere (logs, status, errors, repr).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+EX_CONFIG: Final = 78
+CARP_PASSWORD_MAX: Final = 19  # ucarp refuses longer (specs/carp.md §1)
+VRRP2_PASSWORD_MAX: Final = 8
+IFNAMSIZ: Final = 16
+CARP_GROUP: Final = ipaddress.IPv4Address("224.0.0.18")
+
+# kubernetize/ucarp image variables → ifvip option names (specs/ecosystem.md).
+UCARP_ENV: Final[dict[str, str]] = {
+    "UCARP_ADDR": "addr",
+    "UCARP_MASKLEN": "masklen",
+    "UCARP_INTERFACE": "interface",
+    "UCARP_SRCIP": "srcip",
+    "UCARP_VHID": "vhid",
+    "UCARP_PASS": "password",
+    "UCARP_PASS_FILE": "passfile",
+    "UCARP_GARP_TIMEOUT": "garp_timeout",
+}
+
+
+class ConfigProblems(Exception):  # noqa: N818 - a collection of problems, not one error
+    """One or more configuration problems, each a line naming its option."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A password: compared and used as bytes, never shown."""
+
+    value: bytes = field(repr=False)
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+@dataclass(frozen=True)
+class Vip:
+    """A virtual address with its prefix and, optionally, the device it goes on."""
+
+    interface: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+    device: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, default_len: int | None = None) -> Vip:
+        address, _, device = text.partition("@")
+        if "/" not in address and default_len is not None:
+            address = f"{address}/{default_len}"
+        interface = ipaddress.ip_interface(address)
+        return cls(interface, device or None)
+
+    def __str__(self) -> str:
+        return f"{self.interface}" + (f"@{self.device}" if self.device else "")
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    """One CARP group, as ucarp's options describe it (plus ifvip's additions)."""
+
+    interface: str
+    srcip: ipaddress.IPv4Address
+    vhid: int
+    password: Secret
+    addr: str  # the VIP as typed: ucarp passes it to scripts verbatim ($2)
+    vips: tuple[Vip, ...]
+    advbase: int = 1
+    advskew: int = 0
+    deadratio: int = 3
+    preempt: bool = False
+    neutral: bool = False
+    upscript: str | None = None
+    downscript: str | None = None
+    xparam: str | None = None
+    shutdown: bool = False
+    ignoreifstate: bool = False
+    nomcast: bool = False
+    mcast: ipaddress.IPv4Address = CARP_GROUP
+    forge_mac: bool = False  # ucarp's 00:00:5e:00:01:VHID source instead of the real MAC
+    interfaces_file: str | None = None
+    manage: tuple[str, ...] = ()
+    garp_repeat: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"vhid {self.vhid}"
+
+
+def _int(
+    value: str, option: str, low: int, high: int, problems: list[str], *, auto_base: bool = False
+) -> int | None:
+    try:
+        number = int(value, 0) if auto_base else int(value)
+    except ValueError:
+        problems.append(f"--{option}: '{value}' is not a number")
+        return None
+    if not low <= number <= high:
+        problems.append(f"--{option}: {number} is out of range {low}..{high}")
+        return None
+    return number
+
+
+def read_password(
+    value: str | None, passfile: str | None, option: str, problems: list[str]
+) -> Secret | None:
+    """The password from `--pass` or the first line of `--passfile` (ucarp strips only \\n)."""
+    if value is not None and passfile is not None:
+        problems.append(f"--{option} and --passfile are both given; use one")
+        return None
+    if passfile is not None:
+        try:
+            with open(passfile, "rb") as handle:
+                first = handle.readline()
+        except OSError as exc:
+            problems.append(f"--passfile: cannot read {passfile}: {exc.strerror}")
+            return None
+        return Secret(first.rstrip(b"\n"))
+    if value is None:
+        return None
+    return Secret(value.encode())
+
+
+def env_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    """Option values from the image-compatible variables (IFVIP_* wins, read by click)."""
+    found: dict[str, str] = {}
+    for variable, option in UCARP_ENV.items():
+        if environ.get(variable):
+            found[option] = environ[variable]
+    return found
+
+
+def build_carp_group(
+    *,
+    interface: str | None,
+    srcip: str | None,
+    vhid: str | None,
+    password: str | None,
+    passfile: str | None,
+    addr: str | None,
+    vips: Sequence[str] = (),
+    masklen: str | None = None,
+    advbase: str = "1",
+    advskew: str = "0",
+    deadratio: str = "3",
+    preempt: bool = False,
+    neutral: bool = False,
+    upscript: str | None = None,
+    downscript: str | None = None,
+    xparam: str | None = None,
+    shutdown: bool = False,
+    ignoreifstate: bool = False,
+    nomcast: bool = False,
+    mcast: str = "224.0.0.18",
+    forge_mac: bool = False,
+    interfaces_file: str | None = None,
+    manage: Sequence[str] = (),
+    links: Sequence[str] | None = None,
+) -> GroupConfig:
+    """Validate ucarp-style options into a GroupConfig; raise ConfigProblems with every issue.
+
+    `links` is the list of interface names that exist (None: do not check).
+    """
+    problems: list[str] = []
+    if not interface:
+        problems.append("--interface: no interface given (ucarp -i)")
+    elif len(interface.encode()) >= IFNAMSIZ:
+        problems.append(f"--interface: '{interface}' is longer than 15 bytes")
+    elif links is not None and interface not in links:
+        problems.append(f"--interface: no such interface '{interface}'")
+    source = None
+    if not srcip:
+        problems.append("--srcip: a persistent source address is required (ucarp -s)")
+    else:
+        try:
+            source = ipaddress.IPv4Address(srcip)
+        except ValueError:
+            problems.append(f"--srcip: '{srcip}' is not an IPv4 address")
+    number = None
+    if vhid is None:
+        problems.append("--vhid: the virtual host id is required (ucarp -v, 1..255)")
+    else:
+        number = _int(vhid, "vhid", 1, 255, problems, auto_base=True)
+    secret = read_password(password, passfile, "pass", problems)
+    if secret is None and not any(p.startswith(("--pass", "--passfile")) for p in problems):
+        problems.append("--pass: a password is required (ucarp -p, or --passfile)")
+    elif secret is not None:
+        if not secret.value:
+            problems.append("--pass: the password is empty")
+        elif len(secret.value) > CARP_PASSWORD_MAX:
+            problems.append(
+                f"--pass: the password is longer than {CARP_PASSWORD_MAX} bytes (ucarp refuses it)"
+            )
+    prefix = None
+    if masklen is not None:
+        prefix = _int(masklen, "masklen", 0, 32, problems)
+    parsed: list[Vip] = []
+    if addr is not None:
+        try:
+            address = ipaddress.IPv4Address(addr)
+            parsed.append(
+                Vip(ipaddress.IPv4Interface(f"{address}/{prefix if prefix is not None else 32}"))
+            )
+        except ValueError:
+            problems.append(f"--addr: '{addr}' is not an IPv4 address")
+    for text in vips:
+        try:
+            parsed.append(Vip.parse(text, default_len=None))
+        except ValueError:
+            problems.append(f"--vip: '{text}' is not ADDRESS/LEN[@DEV]")
+    if addr is None and not vips:
+        problems.append("--addr: the virtual address is required (ucarp -a, or --vip)")
+    base = _int(advbase, "advbase", 0, 255, problems, auto_base=True)
+    skew = _int(advskew, "advskew", 0, 255, problems, auto_base=True)
+    if base == 0 and skew == 0:
+        problems.append("--advbase: advbase 0 with advskew 0 is not allowed (ucarp refuses it)")
+    ratio = _int(deadratio, "deadratio", 1, 255, problems)
+    try:
+        group = ipaddress.IPv4Address(mcast)
+        if not group.is_multicast:
+            problems.append(f"--mcast: {mcast} is not a multicast address")
+    except ValueError:
+        problems.append(f"--mcast: '{mcast}' is not an IPv4 address")
+        group = ipaddress.IPv4Address("224.0.0.18")
+    for option, script in (("upscript", upscript), ("downscript", downscript)):
+        if script is not None and not os.access(script, os.X_OK):
+            problems.append(f"--{option}: {script} is not an executable file")
+    if manage and not interfaces_file:
+        problems.append("--manage: needs --interfaces FILE")
+    if problems:
+        raise ConfigProblems(problems)
+    assert source is not None and number is not None and secret is not None
+    assert base is not None and skew is not None and ratio is not None
+    return GroupConfig(
+        interface=interface or "",
+        srcip=source,
+        vhid=number,
+        password=secret,
+        addr=addr if addr is not None else str(parsed[0].interface.ip),
+        vips=tuple(parsed),
+        advbase=base,
+        advskew=skew,
+        deadratio=ratio,
+        preempt=preempt,
+        neutral=neutral,
+        upscript=upscript,
+        downscript=downscript,
+        xparam=xparam,
+        shutdown=shutdown,
+        ignoreifstate=ignoreifstate,
+        nomcast=nomcast,
+        mcast=group,
+        forge_mac=forge_mac,
+        interfaces_file=interfaces_file,
+        manage=tuple(manage),
+    )
