@@ -1,0 +1,404 @@
+"""The CARP election as a table-driven state machine: pure, timers as data, `now` passed in.
+
+`step(machine, event, now)` returns the next machine and the actions the runtime must carry
+out (send an advert, become master or backup, announce the VIP, arm or cancel a timer,
+log). Nothing here reads a clock, opens a socket or sleeps, so every behaviour is tested
+with events and times alone.
+
+The rules are ucarp 1.5.2's (specs/carp.md §3), with ifvip's deliberate improvements:
+timers to the millisecond (no poll-granularity or pcap delay), a bow-out advert
+(advbase 255, advskew 255) when a master leaves or is demoted so that peers, real ucarp
+included, take over at once (§3.3 rule 2), and a demotion that lasts until promoted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Final, TypeAlias
+
+BOW_OUT: Final = (255, 255)  # advbase, advskew of a leaving master (BSD's convention)
+SUPPRESSED_SKEW: Final = 240  # advskew while sends keep failing (§3.9)
+SEND_ERRORS_MAX: Final = 3
+
+
+class State(StrEnum):
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+
+
+# Every transition change_state() may make; anything else is a bug and raises.
+TRANSITIONS: Final[dict[State, frozenset[State]]] = {
+    State.INIT: frozenset({State.BACKUP}),
+    State.BACKUP: frozenset({State.MASTER}),
+    State.MASTER: frozenset({State.BACKUP}),
+}
+
+
+class Timer(StrEnum):
+    MASTER_DOWN = "master-down"
+    ADVERT = "advert"
+
+
+@dataclass(frozen=True)
+class CarpParams:
+    """One group's timing and policy, as ucarp's options give them."""
+
+    vhid: int
+    own_ip: ipaddress.IPv4Address
+    advbase: int = 1
+    advskew: int = 0
+    deadratio: int = 3
+    preempt: bool = False
+    neutral: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.vhid <= 255:
+            raise ValueError(f"vhid {self.vhid} is out of range 1..255")
+        if not (0 <= self.advbase <= 255 and 0 <= self.advskew <= 255):
+            raise ValueError("advbase and advskew must be 0..255")
+        if self.advbase == 0 and self.advskew == 0:
+            raise ValueError("advbase 0 with advskew 0 is not allowed")
+        if self.deadratio < 1:
+            raise ValueError(f"deadratio {self.deadratio} must be at least 1")
+
+
+def skew_seconds(advskew: int) -> float:
+    # ucarp: skew_us = advskew * 1_000_000 / 256 (integer microseconds).
+    return (advskew * 1_000_000 // 256) / 1_000_000
+
+
+def ucarp_ip_key(address: ipaddress.IPv4Address) -> int:
+    """ucarp compares `s_addr` as a host integer: little-endian on amd64/arm64 (§1.9)."""
+    return int.from_bytes(address.packed, "little")
+
+
+# ------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True)
+class AdvertReceived:
+    """A valid advert for our vhid (checksum, TTL, HMAC already checked by the runtime)."""
+
+    src: ipaddress.IPv4Address
+    advbase: int
+    advskew: int
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class LinkChanged:
+    up: bool
+
+
+@dataclass(frozen=True)
+class Demote:
+    """SIGUSR2 or a failing health check: give up mastership and do not take it back."""
+
+    reason: str = "demoted"
+
+
+@dataclass(frozen=True)
+class Promote:
+    reason: str = "promoted"
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+
+
+Event: TypeAlias = (
+    Start | AdvertReceived | TimerFired | LinkChanged | Demote | Promote | Shutdown | SendResult
+)
+
+
+# ------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class SendAdvert:
+    advbase: int
+    advskew: int
+
+
+@dataclass(frozen=True)
+class BecomeMaster:
+    """Bring the VIPs / managed interfaces up (runs before the first advert and GARP)."""
+
+
+@dataclass(frozen=True)
+class BecomeBackup:
+    """Take the VIPs / managed interfaces down; `initial` is the start-up step (-n skips)."""
+
+    initial: bool = False
+
+
+@dataclass(frozen=True)
+class Announce:
+    """Gratuitous ARP for the VIPs."""
+
+
+@dataclass(frozen=True)
+class ArmTimer:
+    timer: Timer
+    deadline: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class Log:
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Exit:
+    pass
+
+
+Action: TypeAlias = (
+    SendAdvert | BecomeMaster | BecomeBackup | Announce | ArmTimer | CancelTimer | Log | Exit
+)
+
+
+# ------------------------------------------------------------------------- the machine
+
+
+@dataclass(frozen=True)
+class Machine:
+    params: CarpParams
+    state: State = State.INIT
+    link_up: bool = True
+    demoted: bool = False
+    delayed_garp: int = 0
+    send_errors: int = 0
+    send_ok: int = 0
+    suppressed: bool = False
+    transitions: int = 0
+
+    @property
+    def advskew(self) -> int:
+        """The skew we advertise and compare with: 240 while sends fail (§3.9)."""
+        skew = self.params.advskew
+        if self.suppressed and skew < SUPPRESSED_SKEW:
+            return SUPPRESSED_SKEW
+        return skew
+
+    def interval(self) -> float:
+        """Advert interval: advbase + advskew/256 seconds."""
+        return self.params.advbase + skew_seconds(self.advskew)
+
+    def master_down_interval(self) -> float:
+        """advbase * deadratio + advskew/256 seconds: only advbase is multiplied (§3.2)."""
+        return self.params.advbase * self.params.deadratio + skew_seconds(self.advskew)
+
+    def _tv(self) -> tuple[int, int]:
+        return (self.params.advbase, self.advskew)
+
+    def prefix(self) -> str:
+        return f"(vhid {self.params.vhid})"
+
+
+def initial(params: CarpParams) -> Machine:
+    return Machine(params)
+
+
+def change_state(machine: Machine, new: State, reason: str) -> tuple[Machine, list[Action]]:
+    """The one place states change: checked against TRANSITIONS, logged, counted."""
+    if new not in TRANSITIONS[machine.state]:
+        raise RuntimeError(f"{machine.prefix()} no transition {machine.state} -> {new}")
+    log = Log("info", f"{machine.prefix()} Entering {new} STATE ({reason})")
+    return replace(machine, state=new, transitions=machine.transitions + 1), [log]
+
+
+def _become_master(machine: Machine, now: float, reason: str) -> tuple[Machine, list[Action]]:
+    machine, actions = change_state(machine, State.MASTER, reason)
+    # ucarp: upscript, then one GARP, then the first advert; a second GARP goes out with
+    # the second advert after the transition (§2.1).
+    actions += [
+        CancelTimer(Timer.MASTER_DOWN),
+        BecomeMaster(),
+        Announce(),
+        SendAdvert(machine.params.advbase, machine.advskew),
+        ArmTimer(Timer.ADVERT, now + machine.interval()),
+    ]
+    return replace(machine, delayed_garp=2), actions
+
+
+def _become_backup(
+    machine: Machine, now: float, reason: str, *, arm: bool = True
+) -> tuple[Machine, list[Action]]:
+    machine, actions = change_state(machine, State.BACKUP, reason)
+    actions += [CancelTimer(Timer.ADVERT), BecomeBackup()]
+    if arm:
+        actions.append(ArmTimer(Timer.MASTER_DOWN, now + machine.master_down_interval()))
+    return replace(machine, delayed_garp=0), actions
+
+
+def _arm_master_down(machine: Machine, now: float) -> list[Action]:
+    return [ArmTimer(Timer.MASTER_DOWN, now + machine.master_down_interval())]
+
+
+def step(machine: Machine, event: Event, now: float) -> tuple[Machine, list[Action]]:
+    """Apply one event at time `now` (seconds, any monotonic origin)."""
+    match event:
+        case Start():
+            return _start(machine, now)
+        case AdvertReceived():
+            return _advert(machine, event, now)
+        case TimerFired(timer=Timer.MASTER_DOWN):
+            return _master_down(machine, now)
+        case TimerFired(timer=Timer.ADVERT):
+            return _advert_timer(machine, now)
+        case LinkChanged(up=up):
+            return _link(machine, up, now)
+        case Demote(reason=reason):
+            return _demote(machine, reason, now)
+        case Promote(reason=reason):
+            return _promote(machine, reason, now)
+        case Shutdown():
+            return _shutdown(machine)
+        case SendResult(ok=ok):
+            return _send_result(machine, ok), []
+    raise TypeError(f"unknown event {event!r}")
+
+
+def _start(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
+    machine, actions = change_state(machine, State.BACKUP, "start")
+    # ucarp runs the downscript on start unless -n (§3.1): it clears a stale VIP.
+    if not machine.params.neutral:
+        actions.append(BecomeBackup(initial=True))
+    if machine.link_up and not machine.demoted:
+        actions += _arm_master_down(machine, now)
+    return machine, actions
+
+
+def _master_down(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
+    if machine.state is not State.BACKUP or not machine.link_up:
+        return machine, []
+    if machine.demoted:
+        return machine, [Log("info", f"{machine.prefix()} demoted: not taking over")]
+    return _become_master(machine, now, "master down timer expired")
+
+
+def _advert(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machine, list[Action]]:
+    if advert.src == machine.params.own_ip or machine.state is State.INIT:
+        return machine, []
+    theirs = (advert.advbase, advert.advskew)
+    ours = machine._tv()
+    if machine.state is State.BACKUP:
+        if machine.demoted or not machine.link_up:
+            return machine, []
+        if machine.params.preempt and _slower(theirs, ours):
+            return _become_master(machine, now, "preemption: peer advertises slower")
+        # A peer slower than our whole master-down time is leaving (BSD bow-out 255/255).
+        down = (machine.params.advbase * machine.params.deadratio, machine.advskew)
+        if _slower(theirs, down):
+            return _become_master(machine, now, "peer is going to time out (bow-out)")
+        return machine, _arm_master_down(machine, now)
+    # MASTER
+    equal = theirs == ours
+    peer_lower = ucarp_ip_key(advert.src) < ucarp_ip_key(machine.params.own_ip)
+    if _slower(ours, theirs) or (equal and peer_lower):
+        # One more advert, so a flapping ex-master learns it must reassert (§3.4).
+        send = SendAdvert(machine.params.advbase, machine.advskew)
+        machine, actions = _become_backup(machine, now, f"preferred master {advert.src}")
+        return machine, [send, *actions]
+    return replace(machine, delayed_garp=2), [Announce()]
+
+
+def _slower(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether interval a is longer than b: ucarp compares (advbase, skew µs) as a timeval."""
+    return (a[0], skew_seconds(a[1])) > (b[0], skew_seconds(b[1]))
+
+
+def _advert_timer(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
+    if machine.state is not State.MASTER:
+        return machine, []
+    actions: list[Action] = [SendAdvert(machine.params.advbase, machine.advskew)]
+    delayed = machine.delayed_garp
+    if delayed > 0:
+        delayed -= 1
+        if delayed == 0:
+            actions.append(Announce())
+    actions.append(ArmTimer(Timer.ADVERT, now + machine.interval()))
+    return replace(machine, delayed_garp=delayed), actions
+
+
+def _link(machine: Machine, up: bool, now: float) -> tuple[Machine, list[Action]]:
+    if up == machine.link_up:
+        return machine, []
+    machine = replace(machine, link_up=up)
+    if not up:
+        actions: list[Action] = [Log("warning", f"{machine.prefix()} link down")]
+        if machine.state is State.MASTER:
+            machine, more = _become_backup(machine, now, "link down", arm=False)
+            actions += more
+        return machine, [*actions, CancelTimer(Timer.MASTER_DOWN)]
+    actions = [Log("info", f"{machine.prefix()} link up")]
+    if machine.state is State.BACKUP and not machine.demoted:
+        actions += _arm_master_down(machine, now)
+    return machine, actions
+
+
+def _demote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[Action]]:
+    if machine.demoted:
+        return machine, []
+    machine = replace(machine, demoted=True)
+    actions: list[Action] = [Log("warning", f"{machine.prefix()} demoted: {reason}")]
+    if machine.state is State.MASTER:
+        # Bow out so peers take over now instead of after their master-down time.
+        actions.append(SendAdvert(*BOW_OUT))
+        machine, more = _become_backup(machine, now, reason, arm=False)
+        actions += more
+    return machine, [*actions, CancelTimer(Timer.MASTER_DOWN)]
+
+
+def _promote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[Action]]:
+    if not machine.demoted:
+        return machine, []
+    machine = replace(machine, demoted=False)
+    actions: list[Action] = [Log("info", f"{machine.prefix()} {reason}")]
+    if machine.state is State.BACKUP and machine.link_up:
+        actions += _arm_master_down(machine, now)
+    return machine, actions
+
+
+def _shutdown(machine: Machine) -> tuple[Machine, list[Action]]:
+    actions: list[Action] = [CancelTimer(Timer.ADVERT), CancelTimer(Timer.MASTER_DOWN)]
+    if machine.state is State.MASTER:
+        actions += [SendAdvert(*BOW_OUT)]
+        machine, more = change_state(machine, State.BACKUP, "shutdown")
+        actions += [*more, BecomeBackup()]
+    return machine, [*actions, Exit()]
+
+
+def _send_result(machine: Machine, ok: bool) -> Machine:
+    if ok:
+        streak = machine.send_ok + 1
+        suppressed = machine.suppressed and streak < SEND_ERRORS_MAX
+        return replace(machine, send_ok=streak, send_errors=0, suppressed=suppressed)
+    errors = machine.send_errors + 1
+    suppressed = machine.suppressed or errors >= SEND_ERRORS_MAX
+    return replace(machine, send_errors=errors, send_ok=0, suppressed=suppressed)
