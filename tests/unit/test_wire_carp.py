@@ -112,3 +112,15 @@ def test_encode_then_decode_is_identity(
     encoded = advert.encode()
     assert checksum(encoded) == 0
     assert CarpAdvert.decode(encoded) == advert
+
+
+def test_gratuitous_arp_matches_the_captured_ucarp_frame() -> None:
+    from ifvip.wire.announce import gratuitous_arp
+
+    path = VECTORS / "ucarp-vhid42-secret.pcap"
+    if not path.exists():
+        pytest.skip("vectors not beside the checkout")
+    arps = [f.data for f in read_pcap(path.read_bytes()) if f.ethertype == 0x0806]
+    assert arps, "no ARP in the capture"
+    mac = ":".join(f"{b:02x}" for b in arps[0][6:12])
+    assert arps[0][:42] == gratuitous_arp(mac, VIP)
