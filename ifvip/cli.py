@@ -227,6 +227,132 @@ def check(path: str, no_loopback: bool, as_json: bool) -> None:
     sys.exit(EXIT_FAILURE if errors else 0)
 
 
+@cli.command(context_settings={"allow_interspersed_args": True})
+@click.option("-i", "--interface", help="Interface of the group (ucarp -i).")
+@click.option("-s", "--srcip", help="Persistent source address of the adverts (ucarp -s).")
+@click.option("-v", "--vhid", "--vrid", "vhid", help="Virtual host id, 1-255 (ucarp -v).")
+@click.option("-p", "--pass", "password", help="Password, at most 19 bytes (ucarp -p).")
+@click.option("-o", "--passfile", help="Read the password from the first line of a file.")
+@click.option("-P", "--preempt", is_flag=True, help="Take over a slower master at once.")
+@click.option("-n", "--neutral", is_flag=True, help="Do not run the downscript at start.")
+@click.option("-a", "--addr", help="The virtual IPv4 address (ucarp -a).")
+@click.option("--masklen", help="Prefix length of --addr (default 32).")
+@click.option(
+    "--vip",
+    "vips",
+    multiple=True,
+    metavar="ADDR/LEN[@DEV]",
+    help="A virtual address to add on MASTER (repeatable).",
+)
+@click.option(
+    "-b", "--advbase", default="1", show_default=True, help="Advert interval base, seconds."
+)
+@click.option(
+    "-k", "--advskew", default="0", show_default=True, help="Advert skew, 1/256 s (0-255)."
+)
+@click.option(
+    "-r",
+    "--deadratio",
+    default="3",
+    show_default=True,
+    help="Missed adverts before the master is declared dead.",
+)
+@click.option("-u", "--upscript", help="Run as SCRIPT IFACE VADDR [XPARAM] on MASTER.")
+@click.option("-d", "--downscript", help="Run as SCRIPT IFACE VADDR [XPARAM] on BACKUP.")
+@click.option("-x", "--xparam", help="Extra argument for the scripts.")
+@click.option("-z", "--shutdown", is_flag=True, help="Run the downscript at exit (ucarp -z).")
+@click.option("-S", "--ignoreifstate", is_flag=True, help="Ignore the link state.")
+@click.option(
+    "-M",
+    "--nomcast",
+    is_flag=True,
+    help="Send adverts to the Ethernet broadcast address, join no group.",
+)
+@click.option("--mcast", default="224.0.0.18", show_default=True, help="Multicast group.")
+@click.option(
+    "--forge-mac",
+    is_flag=True,
+    help="Send adverts from ucarp's 00:00:5e:00:00:VHID instead of the real MAC.",
+)
+@click.option("-B", "--daemonize", is_flag=True, help="Accepted for ucarp compatibility.")
+@click.option("-D", "--debug", is_flag=True, help="Log debug messages.")
+@click.option("-f", "--facility", help="Accepted for ucarp compatibility (logs go to stderr).")
+def run(
+    interface: str | None,
+    srcip: str | None,
+    vhid: str | None,
+    password: str | None,
+    passfile: str | None,
+    preempt: bool,
+    neutral: bool,
+    addr: str | None,
+    masklen: str | None,
+    vips: tuple[str, ...],
+    advbase: str,
+    advskew: str,
+    deadratio: str,
+    upscript: str | None,
+    downscript: str | None,
+    xparam: str | None,
+    shutdown: bool,
+    ignoreifstate: bool,
+    nomcast: bool,
+    mcast: str,
+    forge_mac: bool,
+    daemonize: bool,
+    debug: bool,
+    facility: str | None,
+) -> None:
+    """Run a CARP group, a drop-in for `ucarp ARGS`.
+
+    Becoming MASTER adds the virtual addresses (and runs the up script); becoming BACKUP
+    removes them. SIGTERM/SIGINT release and send a bow-out advert; SIGUSR2 demotes until
+    a second SIGUSR2; SIGUSR1 logs the state and counters. Configuration problems exit 78.
+    """
+    import asyncio
+    import logging
+
+    from ifvip.daemon.config import EX_CONFIG, ConfigProblems, build_carp_group, env_defaults
+    from ifvip.daemon.runtime import run_group
+
+    del daemonize, facility
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s ifvip[%(process)d]: %(message)s",
+    )
+    compat = env_defaults(os.environ)
+    try:
+        config = build_carp_group(
+            interface=interface or compat.get("interface"),
+            srcip=srcip or compat.get("srcip"),
+            vhid=vhid or compat.get("vhid"),
+            password=password or compat.get("password"),
+            passfile=passfile or compat.get("passfile"),
+            addr=addr or compat.get("addr"),
+            vips=vips,
+            masklen=masklen or compat.get("masklen"),
+            advbase=advbase,
+            advskew=advskew,
+            deadratio=deadratio,
+            preempt=preempt,
+            neutral=neutral,
+            upscript=upscript,
+            downscript=downscript,
+            xparam=xparam,
+            shutdown=shutdown,
+            ignoreifstate=ignoreifstate,
+            nomcast=nomcast,
+            mcast=mcast,
+            forge_mac=forge_mac,
+            links=os.listdir("/sys/class/net"),
+        )
+    except ConfigProblems as problems:
+        for problem in problems.problems:
+            click.echo(f"ifvip run: {problem}", err=True)
+        sys.exit(EX_CONFIG)
+    asyncio.run(run_group(config))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point; dispatches on argv[0] so `ifquery` links act as that command."""
     args = list(sys.argv[1:] if argv is None else argv)
