@@ -353,6 +353,19 @@ def run(
     asyncio.run(run_group(config))
 
 
+@cli.command()
+@click.option("--headless", is_flag=True, help="Plain log lines, exit 0 on success (for tests).")
+def demo(headless: bool) -> None:
+    """Show a CARP failover in network namespaces on this machine (needs root).
+
+    Builds a bridge, two ifvip nodes and a client, kills the master, measures the takeover,
+    brings the old master back, and removes everything, also on Ctrl-C.
+    """
+    from ifvip.demo import main as run_demo
+
+    sys.exit(run_demo(headless))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point; dispatches on argv[0] so `ifquery` links act as that command."""
     args = list(sys.argv[1:] if argv is None else argv)
