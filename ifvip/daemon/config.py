@@ -101,7 +101,7 @@ class GroupConfig:
     ignoreifstate: bool = False
     nomcast: bool = False
     mcast: ipaddress.IPv4Address = CARP_GROUP
-    forge_mac: bool = False  # ucarp's 00:00:5e:00:01:VHID source instead of the real MAC
+    forge_mac: bool = False  # ucarp's 00:00:5e:00:00:VHID source instead of the real MAC
     interfaces_file: str | None = None
     manage: tuple[str, ...] = ()
     garp_repeat: float = 0.0

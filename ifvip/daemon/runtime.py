@@ -202,7 +202,14 @@ class GroupRuntime:
         group = c.mcast.packed
         dst = b"\xff" * 6 if c.nomcast else bytes([1, 0, 0x5E, group[1] & 0x7F, group[2], group[3]])
         src = bytes([0, 0, 0x5E, 0, 0, c.vhid]) if c.forge_mac else mac_bytes(self.mac)
-        ip = ipv4_header(str(c.srcip), str(c.mcast), len(advert), ident=secrets.randbits(16))
+        ip = ipv4_header(
+            str(c.srcip),
+            str(c.mcast),
+            len(advert),
+            ident=secrets.randbits(16),
+            tos=0x10,  # ucarp's frame, for parity (shared/vectors/README.md)
+            dont_fragment=True,
+        )
         return dst + src + b"\x08\x00" + ip + advert
 
     def _announce(self) -> None:

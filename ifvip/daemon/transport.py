@@ -18,6 +18,8 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
+from ifvip.wire.carp import checksum as internet_checksum
+
 IPPROTO_CARP: Final = 112  # CARP and VRRP share it (and 224.0.0.18)
 MCAST_V4: Final = ipaddress.IPv4Address("224.0.0.18")
 MCAST_V6: Final = ipaddress.IPv6Address("ff02::12")
@@ -58,15 +60,27 @@ def parse_ipv4(packet: bytes) -> Received | None:
     )
 
 
-def ipv4_header(src: str, dst: str, payload_len: int, *, ttl: int = 255, ident: int = 0) -> bytes:
-    """A 20-byte IPv4 header for protocol 112 with its checksum (for AF_PACKET frames)."""
+def ipv4_header(
+    src: str,
+    dst: str,
+    payload_len: int,
+    *,
+    ttl: int = 255,
+    ident: int = 0,
+    tos: int = 0xC0,
+    dont_fragment: bool = False,
+) -> bytes:
+    """A 20-byte IPv4 header for protocol 112 with its checksum (for AF_PACKET frames).
+
+    keepalived sends TOS 0xc0 without DF; ucarp sends TOS 0x10 with DF (shared/vectors).
+    """
     header = struct.pack(
         "!BBHHHBBH4s4s",
         0x45,
-        0xC0,  # DSCP CS6 (network control), as ucarp and keepalived send adverts
+        tos,
         20 + payload_len,
         ident & 0xFFFF,
-        0,
+        0x4000 if dont_fragment else 0,
         ttl,
         IPPROTO_CARP,
         0,
@@ -75,19 +89,6 @@ def ipv4_header(src: str, dst: str, payload_len: int, *, ttl: int = 255, ident: 
     )
     checksum = internet_checksum(header)
     return header[:10] + struct.pack("!H", checksum) + header[12:]
-
-
-def internet_checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def mac_bytes(mac: str) -> bytes:
-    return bytes(int(part, 16) for part in mac.split(":"))
 
 
 class Channel:

@@ -236,18 +236,7 @@ class Kernel:
         valid: int | None = None,
         replace: bool = False,
     ) -> None:
-        index = await self.index(ifname)
-        request: dict[str, Any] = {
-            "index": index,
-            "address": str(address.ip),
-            "prefixlen": address.network.prefixlen,
-        }
-        if peer is not None:
-            # `ip addr add A peer P`: IFA_LOCAL is A, IFA_ADDRESS is the peer.
-            request["local"] = str(address.ip)
-            request["address"] = peer.split("/")[0]
-            if "/" in peer:
-                request["prefixlen"] = int(peer.split("/")[1])
+        request = await self._address_request(ifname, address, peer)
         if address.version == 4:
             request["label"] = label if label is not None else ifname
             if broadcast is not None:
@@ -265,16 +254,24 @@ class Kernel:
         await self._call(f"{command} address {address} dev {ifname}", "addr", command, **request)
 
     async def del_address(self, ifname: str, address: Address, *, peer: str | None = None) -> None:
-        index = await self.index(ifname)
+        request = await self._address_request(ifname, address, peer)
+        await self._call(f"delete address {address} dev {ifname}", "addr", "del", **request)
+
+    async def _address_request(
+        self, ifname: str, address: Address, peer: str | None
+    ) -> dict[str, Any]:
         request: dict[str, Any] = {
-            "index": index,
+            "index": await self.index(ifname),
             "address": str(address.ip),
             "prefixlen": address.network.prefixlen,
         }
         if peer is not None:
+            # `ip addr add A peer P`: IFA_LOCAL is A, IFA_ADDRESS is the peer.
             request["local"] = str(address.ip)
             request["address"] = peer.split("/")[0]
-        await self._call(f"delete address {address} dev {ifname}", "addr", "del", **request)
+            if "/" in peer:
+                request["prefixlen"] = int(peer.split("/")[1])
+        return request
 
     # ---------------------------------------------------------------- routes and rules
 

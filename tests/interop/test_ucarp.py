@@ -145,8 +145,12 @@ def _until(condition: Callable[[], bool], timeout: float) -> float:
     raise AssertionError(f"not reached within {timeout} s")
 
 
-def test_ifvip_master_with_ucarp_backup_then_kill_moves_the_vip(pair: Pair) -> None:
-    master = pair.ifvip(pair.h1, "198.51.100.1", "-k", "0", "-P")
+@pytest.mark.parametrize("frame", [(), ("--forge-mac",), ("--nomcast",)], ids=str)
+def test_ifvip_master_with_ucarp_backup_then_kill_moves_the_vip(
+    pair: Pair, frame: tuple[str, ...]
+) -> None:
+    # The kernel's IP stack, ucarp's forged 00:00:5e:00:00:VHID frame, and -M broadcast.
+    master = pair.ifvip(pair.h1, "198.51.100.1", "-k", "0", "-P", *frame)
     _until(lambda: pair.holds(pair.h1), 8)
     pair.ucarp(pair.h2, "198.51.100.2", "-k", "50")
     time.sleep(5)  # ucarp waits its master-down time, sees adverts, stays backup
