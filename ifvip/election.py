@@ -40,6 +40,10 @@ TRANSITIONS: Final[dict[State, frozenset[State]]] = {
 class Timer(StrEnum):
     MASTER_DOWN = "master-down"
     ADVERT = "advert"
+    # VRRP only (election_vrrp.py): keepalived's delayed, periodic and lower-priority GARPs.
+    GARP_DELAYED = "garp-delayed"
+    GARP_REFRESH = "garp-refresh"
+    GARP_LOWER_PRIO = "garp-lower-prio"
 
 
 @dataclass(frozen=True)
