@@ -227,56 +227,195 @@ def check(path: str, no_loopback: bool, as_json: bool) -> None:
     sys.exit(EXIT_FAILURE if errors else 0)
 
 
+def _env(*names: str) -> list[str]:
+    """IFVIP_<NAME> first, then the kubernetize/ucarp image's UCARP_<NAME> aliases."""
+    return [f"IFVIP_{names[0]}", *(f"UCARP_{n}" for n in names[1:])]
+
+
 @cli.command(context_settings={"allow_interspersed_args": True})
-@click.option("-i", "--interface", help="Interface of the group (ucarp -i).")
-@click.option("-s", "--srcip", help="Persistent source address of the adverts (ucarp -s).")
-@click.option("-v", "--vhid", "--vrid", "vhid", help="Virtual host id, 1-255 (ucarp -v).")
-@click.option("-p", "--pass", "password", help="Password, at most 19 bytes (ucarp -p).")
-@click.option("-o", "--passfile", help="Read the password from the first line of a file.")
-@click.option("-P", "--preempt", is_flag=True, help="Take over a slower master at once.")
-@click.option("-n", "--neutral", is_flag=True, help="Do not run the downscript at start.")
-@click.option("-a", "--addr", help="The virtual IPv4 address (ucarp -a).")
-@click.option("--masklen", help="Prefix length of --addr (default 32).")
+@click.option(
+    "-i",
+    "--interface",
+    envvar=_env("INTERFACE", "INTERFACE"),
+    help="Interface of the group (ucarp -i; default: the default route's).",
+)
+@click.option(
+    "-s",
+    "--srcip",
+    envvar=_env("SRCIP", "SRCIP"),
+    help="Persistent source address of the adverts (ucarp -s; default: the interface's first).",
+)
+@click.option(
+    "-v",
+    "--vhid",
+    "--vrid",
+    "vhid",
+    envvar=_env("VHID", "VHID"),
+    help="Virtual host id, 1-255 (ucarp -v).",
+)
+@click.option(
+    "-p",
+    "--pass",
+    "password",
+    envvar=_env("PASS", "PASS"),
+    help="Password, at most 19 bytes (ucarp -p).",
+)
+@click.option(
+    "-o",
+    "--passfile",
+    envvar=_env("PASSFILE", "PASS_FILE"),
+    help="Read the password from the first line of a file.",
+)
+@click.option(
+    "-P",
+    "--preempt",
+    is_flag=True,
+    envvar=_env("PREEMPT"),
+    help="Take over a slower master at once.",
+)
+@click.option(
+    "-n",
+    "--neutral",
+    is_flag=True,
+    envvar=_env("NEUTRAL"),
+    help="Do not run the downscript at start.",
+)
+@click.option(
+    "-a", "--addr", envvar=_env("ADDR", "ADDR"), help="The virtual IPv4 address (ucarp -a)."
+)
+@click.option(
+    "--masklen", envvar=_env("MASKLEN", "MASKLEN"), help="Prefix length of --addr (default 32)."
+)
 @click.option(
     "--vip",
     "vips",
     multiple=True,
+    envvar=_env("VIP"),
     metavar="ADDR/LEN[@DEV]",
-    help="A virtual address to add on MASTER (repeatable).",
+    help="A virtual address to add on MASTER (repeatable; env: space-separated).",
 )
 @click.option(
-    "-b", "--advbase", default="1", show_default=True, help="Advert interval base, seconds."
+    "-b",
+    "--advbase",
+    default="1",
+    show_default=True,
+    envvar=_env("ADVBASE"),
+    help="Advert interval base, seconds.",
 )
 @click.option(
-    "-k", "--advskew", default="0", show_default=True, help="Advert skew, 1/256 s (0-255)."
+    "-k",
+    "--advskew",
+    default="0",
+    show_default=True,
+    envvar=_env("ADVSKEW"),
+    help="Advert skew, 1/256 s (0-255).",
 )
 @click.option(
     "-r",
     "--deadratio",
     default="3",
     show_default=True,
+    envvar=_env("DEADRATIO"),
     help="Missed adverts before the master is declared dead.",
 )
-@click.option("-u", "--upscript", help="Run as SCRIPT IFACE VADDR [XPARAM] on MASTER.")
-@click.option("-d", "--downscript", help="Run as SCRIPT IFACE VADDR [XPARAM] on BACKUP.")
-@click.option("-x", "--xparam", help="Extra argument for the scripts.")
-@click.option("-z", "--shutdown", is_flag=True, help="Run the downscript at exit (ucarp -z).")
-@click.option("-S", "--ignoreifstate", is_flag=True, help="Ignore the link state.")
+@click.option(
+    "-u",
+    "--upscript",
+    envvar=_env("UPSCRIPT"),
+    help="Run as SCRIPT IFACE VADDR [XPARAM] on MASTER.",
+)
+@click.option(
+    "-d",
+    "--downscript",
+    envvar=_env("DOWNSCRIPT"),
+    help="Run as SCRIPT IFACE VADDR [XPARAM] on BACKUP.",
+)
+@click.option("-x", "--xparam", envvar=_env("XPARAM"), help="Extra argument for the scripts.")
+@click.option(
+    "-z",
+    "--shutdown",
+    is_flag=True,
+    envvar=_env("SHUTDOWN"),
+    help="Accepted for ucarp compatibility: ifvip always releases at exit.",
+)
+@click.option(
+    "-S",
+    "--ignoreifstate",
+    is_flag=True,
+    envvar=_env("IGNOREIFSTATE"),
+    help="Ignore the link state.",
+)
 @click.option(
     "-M",
     "--nomcast",
     is_flag=True,
+    envvar=_env("NOMCAST", "BROADCAST"),
     help="Send adverts to the Ethernet broadcast address, join no group.",
 )
-@click.option("--mcast", default="224.0.0.18", show_default=True, help="Multicast group.")
+@click.option(
+    "--mcast",
+    "--mcastip",
+    "mcast",
+    default="224.0.0.18",
+    show_default=True,
+    envvar=_env("MCAST"),
+    help="Multicast group.",
+)
 @click.option(
     "--forge-mac",
     is_flag=True,
+    envvar=_env("FORGE_MAC"),
     help="Send adverts from ucarp's 00:00:5e:00:00:VHID instead of the real MAC.",
 )
-@click.option("-B", "--daemonize", is_flag=True, help="Accepted for ucarp compatibility.")
-@click.option("-D", "--debug", is_flag=True, help="Log debug messages.")
-@click.option("-f", "--facility", help="Accepted for ucarp compatibility (logs go to stderr).")
+@click.option(
+    "--interfaces",
+    "interfaces_file",
+    envvar=_env("INTERFACES"),
+    metavar="FILE",
+    help="Interfaces file: with --manage, the stanzas to bring up; alone, run one group per "
+    "stanza with ucarp-vid (MASTER = ifup IFACE:ucarp).",
+)
+@click.option(
+    "--manage",
+    multiple=True,
+    envvar=_env("MANAGE"),
+    metavar="LOGICAL",
+    help="ifup LOGICAL from --interfaces on MASTER, ifdown it on BACKUP and at exit (repeatable).",
+)
+@click.option(
+    "--state-dir",
+    default="/run/ifvip",
+    show_default=True,
+    envvar=_env("STATE_DIR"),
+    help="Where ifvip records the VIPs it adds (created 0700).",
+)
+@click.option(
+    "--vip-lifetime",
+    envvar=_env("VIP_LIFETIME"),
+    metavar="SECONDS",
+    help="Lifetime of added VIPs, refreshed by every advert (default: two master-down "
+    "intervals; 0: permanent, as ucarp).",
+)
+@click.option(
+    "--garp-repeat",
+    envvar=_env("GARP_REPEAT", "GARP_TIMEOUT"),
+    metavar="SECONDS",
+    help="Repeat the gratuitous ARP every SECONDS while MASTER (default: off).",
+)
+@click.option(
+    "-B",
+    "--daemonize",
+    is_flag=True,
+    envvar=_env("DAEMONIZE"),
+    help="Accepted for ucarp compatibility.",
+)
+@click.option("-D", "--debug", is_flag=True, envvar=_env("DEBUG"), help="Log debug messages.")
+@click.option(
+    "-f",
+    "--facility",
+    envvar=_env("FACILITY"),
+    help="Accepted for ucarp compatibility (logs go to stderr).",
+)
 def run(
     interface: str | None,
     srcip: str | None,
@@ -299,58 +438,122 @@ def run(
     nomcast: bool,
     mcast: str,
     forge_mac: bool,
+    interfaces_file: str | None,
+    manage: tuple[str, ...],
+    state_dir: str,
+    vip_lifetime: str | None,
+    garp_repeat: str | None,
     daemonize: bool,
     debug: bool,
     facility: str | None,
 ) -> None:
-    """Run a CARP group, a drop-in for `ucarp ARGS`.
+    """Run CARP groups, a drop-in for `ucarp ARGS`.
 
-    Becoming MASTER adds the virtual addresses (and runs the up script); becoming BACKUP
-    removes them. SIGTERM/SIGINT release and send a bow-out advert; SIGUSR2 demotes until
-    a second SIGUSR2; SIGUSR1 logs the state and counters. Configuration problems exit 78.
+    Becoming MASTER adds the virtual addresses (or runs the up script, or ifups the
+    --manage stanzas); becoming BACKUP removes them. Added VIPs carry a lifetime that every
+    advert refreshes, so the kernel drops them if ifvip dies. SIGTERM/SIGINT release and
+    send a bow-out advert; SIGUSR2 demotes until a second SIGUSR2; SIGUSR1 logs the state
+    and counters. Every option also reads IFVIP_<OPTION> (and the UCARP_* names of the
+    ucarp container image). Configuration problems exit 78.
     """
     import asyncio
     import logging
 
-    from ifvip.daemon.config import EX_CONFIG, ConfigProblems, build_carp_group, env_defaults
-    from ifvip.daemon.runtime import run_group
+    from ifvip.daemon.config import (
+        EX_CONFIG,
+        ConfigProblems,
+        GroupConfig,
+        build_carp_group,
+        carp_groups_from_interfaces,
+    )
+    from ifvip.daemon.launch import engine_factory, run_carp
 
-    del daemonize, facility
+    del daemonize, facility, shutdown
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s ifvip[%(process)d]: %(message)s",
     )
-    compat = env_defaults(os.environ)
+    links = os.listdir("/sys/class/net")
+    configs: list[GroupConfig]
     try:
-        config = build_carp_group(
-            interface=interface or compat.get("interface"),
-            srcip=srcip or compat.get("srcip"),
-            vhid=vhid or compat.get("vhid"),
-            password=password or compat.get("password"),
-            passfile=passfile or compat.get("passfile"),
-            addr=addr or compat.get("addr"),
-            vips=vips,
-            masklen=masklen or compat.get("masklen"),
-            advbase=advbase,
-            advskew=advskew,
-            deadratio=deadratio,
-            preempt=preempt,
-            neutral=neutral,
-            upscript=upscript,
-            downscript=downscript,
-            xparam=xparam,
-            shutdown=shutdown,
-            ignoreifstate=ignoreifstate,
-            nomcast=nomcast,
-            mcast=mcast,
-            forge_mac=forge_mac,
-            links=os.listdir("/sys/class/net"),
-        )
+        if interfaces_file and not manage:
+            from ifvip.interfaces.loader import load
+
+            defn = load(interfaces_file)
+            if defn.errors:
+                raise ConfigProblems([str(e) for e in defn.errors])
+            configs = carp_groups_from_interfaces(defn, interfaces_file, links=links)
+            if not configs:
+                raise ConfigProblems(
+                    [f"--interfaces: no stanza in {interfaces_file} has ucarp-vid"]
+                )
+        else:
+            if not interface or not srcip:
+                from ifvip.daemon.runtime import discover_defaults
+
+                route_if, first = asyncio.run(discover_defaults())
+                if not interface:
+                    interface = route_if
+                    srcip = srcip or first
+                elif not srcip:
+                    srcip = _first_address(interface)
+            configs = [
+                build_carp_group(
+                    interface=interface,
+                    srcip=srcip,
+                    vhid=vhid,
+                    password=password,
+                    passfile=passfile,
+                    addr=addr,
+                    vips=[v for text in vips for v in text.split()],
+                    masklen=masklen,
+                    advbase=advbase,
+                    advskew=advskew,
+                    deadratio=deadratio,
+                    preempt=preempt,
+                    neutral=neutral,
+                    upscript=upscript,
+                    downscript=downscript,
+                    xparam=xparam,
+                    ignoreifstate=ignoreifstate,
+                    nomcast=nomcast,
+                    mcast=mcast,
+                    forge_mac=forge_mac,
+                    interfaces_file=interfaces_file,
+                    manage=manage,
+                    links=links,
+                    lifetime=vip_lifetime,
+                    garp_repeat=garp_repeat,
+                )
+            ]
+        engines = engine_factory(None)
+        if any(c.manage or c.ucarp_stanza for c in configs):
+            for path in {c.interfaces_file for c in configs if c.interfaces_file}:
+                engines(path)  # a missing engine is a configuration problem, found up front
     except ConfigProblems as problems:
         for problem in problems.problems:
             click.echo(f"ifvip run: {problem}", err=True)
         sys.exit(EX_CONFIG)
-    asyncio.run(run_group(config))
+    except OSError as exc:
+        click.echo(f"ifvip run: --state-dir {state_dir}: {exc.strerror}", err=True)
+        sys.exit(EX_CONFIG)
+    asyncio.run(run_carp(configs, state_dir=state_dir, engines=engines))
+
+
+def _first_address(interface: str) -> str | None:
+    import asyncio
+
+    from ifvip.ifupdown.netlink import AF_INET, Kernel, KernelError
+
+    async def first() -> str | None:
+        async with Kernel() as kernel:
+            try:
+                found = await kernel.addresses(interface, AF_INET)
+            except KernelError:
+                return None
+            return str(found[0].address.ip) if found else None
+
+    return asyncio.run(first())
 
 
 @cli.command()

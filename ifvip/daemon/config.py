@@ -12,10 +12,14 @@ Passwords are `Secret`s: they print as `***` everywhere (logs, status, errors, r
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from ifvip.interfaces.model import InterfacesFile
 
 EX_CONFIG: Final = 78
 CARP_PASSWORD_MAX: Final = 19  # ucarp refuses longer (specs/carp.md §1)
@@ -32,7 +36,7 @@ UCARP_ENV: Final[dict[str, str]] = {
     "UCARP_VHID": "vhid",
     "UCARP_PASS": "password",
     "UCARP_PASS_FILE": "passfile",
-    "UCARP_GARP_TIMEOUT": "garp_timeout",
+    "UCARP_GARP_TIMEOUT": "garp_repeat",
 }
 
 
@@ -105,10 +109,30 @@ class GroupConfig:
     interfaces_file: str | None = None
     manage: tuple[str, ...] = ()
     garp_repeat: float = 0.0
+    explicit_vips: tuple[Vip, ...] = ()  # the --vip ones (added even beside scripts/stanzas)
+    lifetime: int | None = None  # VIP lifetime in seconds; None: automatic; 0: permanent
+    ucarp_stanza: str | None = None  # IFACE:ucarp of a group declared with ucarp-* options
 
     @property
     def name(self) -> str:
         return f"vhid {self.vhid}"
+
+    def master_down_interval(self) -> float:
+        return self.advbase * self.deadratio + (self.advskew * 1_000_000 // 256) / 1_000_000
+
+
+def vip_lifetime(config: GroupConfig) -> int | None:
+    """Seconds an ifvip-added VIP lives without a refresh (None: permanent).
+
+    Two master-down intervals, rounded up: longer than the silence after which a backup
+    takes over, so a live master never loses its VIP, and short enough that a SIGKILLed or
+    stopped master's VIP is gone one master-down interval after the backup took it.
+    """
+    if config.lifetime == 0:
+        return None
+    if config.lifetime is not None:
+        return config.lifetime
+    return max(2, math.ceil(2 * config.master_down_interval()))
 
 
 def _int(
@@ -180,6 +204,9 @@ def build_carp_group(
     interfaces_file: str | None = None,
     manage: Sequence[str] = (),
     links: Sequence[str] | None = None,
+    lifetime: str | None = None,
+    garp_repeat: str | None = None,
+    ucarp_stanza: str | None = None,
 ) -> GroupConfig:
     """Validate ucarp-style options into a GroupConfig; raise ConfigProblems with every issue.
 
@@ -251,6 +278,17 @@ def build_carp_group(
             problems.append(f"--{option}: {script} is not an executable file")
     if manage and not interfaces_file:
         problems.append("--manage: needs --interfaces FILE")
+    life = None
+    if lifetime is not None:
+        life = _int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems)
+    repeat = 0.0
+    if garp_repeat:
+        try:
+            repeat = float(garp_repeat)
+            if repeat < 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"--garp-repeat: '{garp_repeat}' is not a number of seconds")
     if problems:
         raise ConfigProblems(problems)
     assert source is not None and number is not None and secret is not None
@@ -277,4 +315,61 @@ def build_carp_group(
         forge_mac=forge_mac,
         interfaces_file=interfaces_file,
         manage=tuple(manage),
+        garp_repeat=repeat,
+        explicit_vips=tuple(parsed[1:] if addr is not None else parsed),
+        lifetime=life,
+        ucarp_stanza=ucarp_stanza,
     )
+
+
+FALSE_WORDS: Final = frozenset({"no", "off", "false", "0"})
+
+
+def carp_groups_from_interfaces(
+    defn: InterfacesFile, path: str, *, links: Sequence[str] | None = None
+) -> list[GroupConfig]:
+    """One group per stanza carrying Debian's `ucarp-vid`, as /etc/network/if-up.d/ucarp runs
+    ucarp (specs/carp.md §4): `-i IFACE -s ADDRESS -z -v VID -p PASSWORD -a VIP`, `-P` unless
+    `ucarp-master` is no/off/false/0, and MASTER meaning `ifup IFACE:ucarp`."""
+    groups: list[GroupConfig] = []
+    problems: list[str] = []
+    for stanza in defn.ifaces:
+        vid = stanza.get("ucarp-vid")
+        if vid is None or stanza.family != "inet":
+            continue
+        where = str(stanza.origin)
+        missing = [o for o in ("ucarp-vip", "ucarp-password") if stanza.get(o) is None]
+        if missing:
+            problems.append(f"{where}: ucarp-vid needs {' and '.join(missing)}")
+            continue
+        address = stanza.get("address")
+        master = stanza.get("ucarp-master")
+        nomcast = stanza.get("ucarp-nomcast")
+        try:
+            groups.append(
+                build_carp_group(
+                    interface=stanza.name,
+                    srcip=address.split("/", 1)[0] if address else None,
+                    vhid=vid,
+                    password=stanza.get("ucarp-password"),
+                    passfile=None,
+                    addr=stanza.get("ucarp-vip"),
+                    advbase=stanza.get("ucarp-advbase") or "1",
+                    advskew=stanza.get("ucarp-advskew") or "0",
+                    deadratio=stanza.get("ucarp-deadratio") or "3",
+                    preempt=master is not None and master.lower() not in FALSE_WORDS,
+                    nomcast=nomcast is not None and nomcast.lower() not in FALSE_WORDS,
+                    xparam=stanza.get("ucarp-xparam"),
+                    upscript=stanza.get("ucarp-upscript"),
+                    downscript=stanza.get("ucarp-downscript"),
+                    shutdown=True,
+                    interfaces_file=path,
+                    ucarp_stanza=f"{stanza.name}:ucarp",
+                    links=links,
+                )
+            )
+        except ConfigProblems as exc:
+            problems += [f"{where}: {p}" for p in exc.problems]
+    if problems:
+        raise ConfigProblems(problems)
+    return groups

@@ -1,366 +1,445 @@
-"""The asyncio runtime of a CARP group: the one clock, the sockets, timers and signals.
+"""The asyncio runtime of ifvip run: one loop, one clock, signals, and many groups in it.
 
-It feeds the pure election (election.py) with events (adverts that passed the wire checks,
-timer expiries, link changes, signals) and carries out the actions it returns: adverts
-through the protocol-112 channel, VIPs through netlink, gratuitous ARPs through AF_PACKET,
-ucarp-style up/down scripts as child processes that never block adverts.
+`Daemon` runs every group (CARP VHIDs now, VRRP groups too) in one asyncio loop. A group is
+a protocol `Speaker` (speaker.py: wire checks, advert bytes, the pure machine and its step
+function) plus a `Role` (actions.py: what MASTER and BACKUP mean). The runtime feeds each
+machine its events (packets that passed the speaker's wire checks, timer expiries, link
+changes from netlink, signals) with `now` from the loop's monotonic clock, and carries out
+the actions the machine returns:
 
-Every received packet is either handed to the election or counted as dropped with its
-reason (`counters`), as the status command and the metrics will show them.
+- sends go out at once, on the protocol-112 socket or as an AF_PACKET frame, and are never
+  queued behind a role job;
+- role jobs (`BecomeMaster`, `BecomeBackup`, the announcements that follow them, lifetime
+  refreshes) run one at a time per group, in order, as tasks: a slow ifup or script never
+  delays an advert;
+- timers are `loop.call_at` handles keyed by the machine's own timer keys.
+
+To add a protocol, write a speaker that follows speaker.py's seam and pass it to
+`Daemon.add()`; this module does not change.
+
+Signals are shared: SIGTERM/SIGINT/SIGHUP shut every group down gracefully (bow-out advert,
+release), SIGUSR1 logs every group's status, SIGUSR2 toggles a demotion that lasts until the
+next SIGUSR2. Link state comes from RTM_NEWLINK/RTM_DELLINK events on one netlink socket,
+never from polling. Per-group state, since-when, the master's address and counters live in
+`GroupSnapshot`s (`Daemon.snapshots()`), which a status server can read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import logging
-import os
-import secrets
 import signal
 import socket
+import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ifvip.daemon.config import GroupConfig
-from ifvip.daemon.transport import Channel, LinkSender, Received, ipv4_header
+from ifvip.daemon.actions import Role
+from ifvip.daemon.speaker import Accepted, Outgoing, Speaker
+from ifvip.daemon.transport import Channel, LinkSender
 from ifvip.election import (
-    Action,
-    AdvertReceived,
     Announce,
     ArmTimer,
     BecomeBackup,
     BecomeMaster,
     CancelTimer,
-    CarpParams,
     Demote,
     Event,
     Exit,
     LinkChanged,
     Log,
-    Machine,
     Promote,
-    SendAdvert,
     SendResult,
     Shutdown,
     Start,
-    State,
-    Timer,
     TimerFired,
-    initial,
-    step,
 )
-from ifvip.errors import DecodeError
-from ifvip.ifupdown.netlink import Kernel, KernelError
-from ifvip.wire.announce import gratuitous_arp, mac_bytes
-from ifvip.wire.carp import CarpAdvert
+from ifvip.ifupdown.netlink import Kernel
 
 log = logging.getLogger("ifvip")
 
-LINK_POLL: Final = 0.1  # seconds between link-state reads (carrier and admin state)
-SCRIPT_TIMEOUT: Final = 60.0
-SCRIPT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+IFF_UP: Final = 0x1
+IFF_RUNNING: Final = 0x40
+RTMGRP_LINK: Final = 0x1
+DROP_LOG_INTERVAL: Final = 1.0  # seconds between two log lines for one drop reason
+EXIT_GRACE: Final = 70.0  # seconds the role jobs may take after the last group exits
+
+
+@dataclass(frozen=True)
+class GroupSnapshot:
+    """One group as a status dump, the control socket or metrics show it."""
+
+    name: str
+    interface: str
+    state: str
+    since: float  # wall-clock time of the last transition
+    master: str | None  # who is master as far as we know (ourselves included)
+    demoted: bool
+    link_up: bool
+    counters: dict[str, int]
+    addresses: tuple[str, ...]
 
 
 @dataclass
-class GroupRuntime:
-    """One CARP group on one interface."""
+class Group:
+    """One speaker + role in the loop: its machine, timers, sockets, jobs and counters."""
 
-    config: GroupConfig
+    speaker: Speaker
+    role: Role
     kernel: Kernel
-    machine: Machine = field(init=False)
+    garp_repeat: float = 0.0  # seconds between repeated announcements while MASTER (0: off)
+    machine: Any = None
     counters: Counter[str] = field(default_factory=Counter)
     mac: str = "00:00:00:00:00:00"
+    since: float = field(default_factory=time.time)
+    master: str | None = None
+    link_up: bool = True
     channel: Channel | None = None
     link: LinkSender | None = None
-    counter: int = field(default_factory=lambda: secrets.randbits(64))
-    _timers: dict[Timer, asyncio.TimerHandle] = field(default_factory=dict)
-    _done: asyncio.Event = field(default_factory=asyncio.Event)
-    _scripts: set[asyncio.Task[None]] = field(default_factory=set)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    _timers: dict[Hashable, asyncio.TimerHandle] = field(default_factory=dict)
+    _jobs: set[asyncio.Task[None]] = field(default_factory=set)
     _last: asyncio.Task[None] | None = None
+    _refresh_pending: bool = False
+    _drop_logged: dict[str, float] = field(default_factory=dict)
+    _repeat: asyncio.TimerHandle | None = None
 
     def __post_init__(self) -> None:
-        c = self.config
-        self.machine = initial(
-            CarpParams(
-                vhid=c.vhid,
-                own_ip=c.srcip,
-                advbase=c.advbase,
-                advskew=c.advskew,
-                deadratio=c.deadratio,
-                preempt=c.preempt,
-                neutral=c.neutral,
-            )
-        )
+        self.machine = self.speaker.initial()
+
+    @property
+    def prefix(self) -> str:
+        return f"({self.speaker.name})"
+
+    @property
+    def state(self) -> str:
+        return self.speaker.state_of(self.machine)
 
     # ---------------------------------------------------------------- lifecycle
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        info = await self.kernel.link(self.config.interface)
+    async def open(self) -> None:
+        info = await self.kernel.link(self.speaker.interface)
         self.mac = info.mac
+        self.link_up = info.up and info.carrier
+        spec = self.speaker.channel
         self.channel = Channel(
-            self.config.interface,
+            self.speaker.interface,
             info.index,
-            socket.AF_INET,
-            source=str(self.config.srcip),
-            multicast=not self.config.nomcast,
-            group=str(self.config.mcast),
+            spec.family,
+            source=spec.source,
+            multicast=spec.join,
+            group=spec.group,
         )
-        self.link = LinkSender(self.config.interface)
-        loop.add_reader(self.channel.fileno(), self._readable)
-        for signum, event in (
-            (signal.SIGTERM, Shutdown()),
-            (signal.SIGINT, Shutdown()),
-            (signal.SIGHUP, Shutdown()),
-        ):
-            loop.add_signal_handler(signum, self.feed, event)
-        loop.add_signal_handler(signal.SIGUSR2, self._toggle_demotion)
-        loop.add_signal_handler(signal.SIGUSR1, self._dump)
-        poller = asyncio.create_task(self._watch_link(info.up and info.carrier))
-        try:
-            self.feed(Start())
-            await self._done.wait()
-            await asyncio.gather(*self._scripts, return_exceptions=True)
-        finally:
-            poller.cancel()
-            loop.remove_reader(self.channel.fileno())
-            for handle in self._timers.values():
-                handle.cancel()
+        self.link = LinkSender(self.speaker.interface)
+        asyncio.get_running_loop().add_reader(self.channel.fileno(), self._readable)
+
+    async def start(self) -> None:
+        # Remove what a crashed earlier run left before joining as BACKUP.
+        await self.role.recover()
+        if self.speaker.tracks_link and not self.link_up:
+            self.feed(LinkChanged(up=False))
+        self.feed(Start())
+
+    def close(self) -> None:
+        self._stop_repeating()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self.channel is not None:
+            asyncio.get_running_loop().remove_reader(self.channel.fileno())
             self.channel.close()
+        if self.link is not None:
             self.link.close()
 
+    async def drain(self) -> None:
+        if self._jobs:
+            await asyncio.gather(*list(self._jobs), return_exceptions=True)
+
+    # ---------------------------------------------------------------- the machine
+
     def feed(self, event: Event) -> None:
-        """Step the election with `event` now and carry out what it asks, in order."""
+        """Step the machine with `event` now and carry out what it asks, in order."""
         now = asyncio.get_running_loop().time()
-        self.machine, actions = step(self.machine, event, now)
+        before = self.state
+        self.machine, actions = self.speaker.step(self.machine, event, now)
+        if self.state != before:
+            self.since = time.time()
+            self.counters["transitions"] += 1
+            if self.state == "MASTER":
+                self.master = self.speaker.channel.source
+            elif before == "MASTER":
+                self.master = None
         for action in actions:
             self._do(action)
 
-    # ---------------------------------------------------------------- actions
-
-    def _do(self, action: Action) -> None:
+    def _do(self, action: Any) -> None:
         match action:
-            case SendAdvert(advbase=advbase, advskew=advskew):
-                self._send(advbase, advskew)
             case ArmTimer(timer=timer, deadline=deadline):
-                self._arm(timer, deadline)
+                self._cancel(timer)
+                loop = asyncio.get_running_loop()
+                self._timers[timer] = loop.call_at(deadline, self.feed, TimerFired(timer))
             case CancelTimer(timer=timer):
-                handle = self._timers.pop(timer, None)
-                if handle is not None:
-                    handle.cancel()
+                self._cancel(timer)
             case BecomeMaster():
-                self._spawn(self._master())
-            case BecomeBackup():
-                self._spawn(self._backup())
+                self._job(self.role.master())
+                self._repeat_announcements()
+            case BecomeBackup(initial=initial):
+                self._stop_repeating()
+                self._job(self.role.backup(initial))
             case Announce():
-                self._announce()
+                self._job(self._announce())
             case Log(level=level, message=message):
                 log.log(logging.getLevelName(level.upper()), message)
-                self.counters["transitions"] = self.machine.transitions
             case Exit():
-                self._done.set()
+                self._job(self._exit())
+            case _:
+                outgoing = self.speaker.outgoing(action, self.mac)
+                if outgoing is not None:
+                    self._send(outgoing)
 
-    def _arm(self, timer: Timer, deadline: float) -> None:
-        old = self._timers.pop(timer, None)
-        if old is not None:
-            old.cancel()
-        loop = asyncio.get_running_loop()
-        self._timers[timer] = loop.call_at(deadline, self.feed, TimerFired(timer))
+    def _cancel(self, timer: Hashable) -> None:
+        handle = self._timers.pop(timer, None)
+        if handle is not None:
+            handle.cancel()
 
-    def _send(self, advbase: int, advskew: int) -> None:
+    def _send(self, outgoing: Outgoing) -> None:
         assert self.channel is not None and self.link is not None
-        c = self.config
-        self.counter = (self.counter + 1) & 0xFFFFFFFFFFFFFFFF
-        advert = CarpAdvert.build(
-            vhid=c.vhid,
-            advskew=advskew,
-            advbase=advbase,
-            counter=self.counter,
-            password=c.password.value,
-            vip=c.addr,
-        ).encode()
         try:
-            if c.forge_mac or c.nomcast:
-                self.link.send(self._frame(advert))
+            if outgoing.frame is not None:
+                self.link.send(outgoing.frame)
             else:
-                self.channel.send(advert, str(c.mcast))
+                self.channel.send(outgoing.payload, outgoing.destination)
         except OSError as exc:
             self.counters["send_errors"] += 1
-            log.warning("(vhid %d) cannot send advert: %s", c.vhid, exc.strerror)
+            log.warning("%s cannot send advert: %s", self.prefix, exc.strerror)
             self.feed(SendResult(ok=False))
             return
         self.counters["adverts_sent"] += 1
-        if self.machine.send_errors or self.machine.suppressed:
-            self.feed(SendResult(ok=True))
+        self.feed(SendResult(ok=True))
+        if self.state == "MASTER" and not self._refresh_pending:
+            # Every advert extends the VIPs' lifetime: the dead man's switch (actions.py).
+            self._refresh_pending = True
+            self._job(self._refresh())
 
-    def _frame(self, advert: bytes) -> bytes:
-        """The whole Ethernet frame, for ucarp's forged source MAC or `-M` broadcast."""
-        c = self.config
-        group = c.mcast.packed
-        dst = b"\xff" * 6 if c.nomcast else bytes([1, 0, 0x5E, group[1] & 0x7F, group[2], group[3]])
-        src = bytes([0, 0, 0x5E, 0, 0, c.vhid]) if c.forge_mac else mac_bytes(self.mac)
-        ip = ipv4_header(
-            str(c.srcip),
-            str(c.mcast),
-            len(advert),
-            ident=secrets.randbits(16),
-            tos=0x10,  # ucarp's frame, for parity (shared/vectors/README.md)
-            dont_fragment=True,
-        )
-        return dst + src + b"\x08\x00" + ip + advert
+    async def _refresh(self) -> None:
+        self._refresh_pending = False
+        await self.role.refresh()
 
-    def _announce(self) -> None:
+    async def _announce(self) -> None:
         assert self.link is not None
-        for vip in self.config.vips:
-            if vip.interface.version == 4:
-                with contextlib.suppress(OSError):
-                    self.link.send(gratuitous_arp(self.mac, vip.interface.ip))
-                    self.counters["garps_sent"] += 1
+        for frame in self.speaker.announcements(self.mac, self.role.addresses()):
+            try:
+                self.link.send(frame)
+                self.counters["announcements_sent"] += 1
+            except OSError as exc:
+                log.warning("%s cannot announce: %s", self.prefix, exc.strerror)
 
-    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
-        """Run a kernel/script job after the previous one: MASTER and BACKUP never interleave."""
+    def _repeat_announcements(self) -> None:
+        self._stop_repeating()
+        if self.garp_repeat > 0:
+            loop = asyncio.get_running_loop()
+            self._repeat = loop.call_later(self.garp_repeat, self._repeat_now)
+
+    def _repeat_now(self) -> None:
+        if self.state == "MASTER":
+            self._job(self._announce())
+            self._repeat_announcements()
+
+    def _stop_repeating(self) -> None:
+        if self._repeat is not None:
+            self._repeat.cancel()
+            self._repeat = None
+
+    async def _exit(self) -> None:
+        self.done.set()
+
+    def _job(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run a role job after the previous one: MASTER and BACKUP never interleave."""
         previous = self._last
 
         async def in_order() -> None:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
-            await job
+            try:
+                await job
+            except Exception:
+                log.exception("%s role action failed", self.prefix)
 
         task = asyncio.create_task(in_order())
         self._last = task
-        self._scripts.add(task)
-        task.add_done_callback(self._scripts.discard)
-
-    async def _master(self) -> None:
-        c = self.config
-        for vip in c.vips:
-            device = vip.device or c.interface
-            try:
-                await self.kernel.add_address(device, vip.interface, label=device)
-            except KernelError as exc:
-                if exc.errno != errno.EEXIST:
-                    log.error("(vhid %d) cannot add %s: %s", c.vhid, vip, exc)
-        if c.upscript:
-            await self._script(c.upscript)
-
-    async def _backup(self) -> None:
-        c = self.config
-        for vip in c.vips:
-            device = vip.device or c.interface
-            try:
-                await self.kernel.del_address(device, vip.interface)
-            except KernelError as exc:
-                if exc.errno not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV):
-                    log.error("(vhid %d) cannot remove %s: %s", c.vhid, vip, exc)
-        if c.downscript:
-            await self._script(c.downscript)
-
-    async def _script(self, path: str) -> None:
-        """ucarp's call: `script IFACE VADDR [XPARAM]`, no shell, bounded in time."""
-        argv = [path, self.config.interface, self.config.addr]
-        if self.config.xparam is not None:
-            argv.append(self.config.xparam)
-        env = {**os.environ, "PATH": SCRIPT_PATH}
-        try:
-            process = await asyncio.create_subprocess_exec(*argv, env=env)
-        except OSError as exc:
-            log.error("(vhid %d) cannot run %s: %s", self.config.vhid, path, exc.strerror)
-            return
-        try:
-            code = await asyncio.wait_for(process.wait(), SCRIPT_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            log.error(
-                "(vhid %d) %s ran over %.0f s and was killed",
-                self.config.vhid,
-                path,
-                SCRIPT_TIMEOUT,
-            )
-            return
-        if code != 0:
-            log.warning("(vhid %d) %s exited with %d", self.config.vhid, path, code)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
 
     # ---------------------------------------------------------------- input
 
     def _readable(self) -> None:
         assert self.channel is not None
         while (packet := self.channel.receive()) is not None:
-            self._received(packet)
+            verdict = self.speaker.receive(packet)
+            if isinstance(verdict, Accepted):
+                self.counters["adverts_received"] += 1
+                for event in verdict.events:
+                    self.feed(event)
+                if self.state != "MASTER":
+                    self.master = str(verdict.src)
+                continue
+            self.counters[f"dropped_{verdict.reason}"] += 1
+            if verdict.message is not None:
+                now = asyncio.get_running_loop().time()
+                if now - self._drop_logged.get(verdict.reason, -DROP_LOG_INTERVAL) >= (
+                    DROP_LOG_INTERVAL
+                ):
+                    self._drop_logged[verdict.reason] = now
+                    log.warning("%s", verdict.message)
 
-    def _received(self, packet: Received) -> None:
-        c = self.config
-        if packet.src == c.srcip:
-            self.counters["dropped_own"] += 1
-            return
-        if packet.ttl != 255:
-            self.counters["dropped_ttl"] += 1
-            return
-        try:
-            advert = CarpAdvert.decode(packet.payload)
-        except DecodeError:
-            self.counters["dropped_malformed"] += 1
-            return
-        if advert.vhid != c.vhid:
-            self.counters["dropped_vhid"] += 1
-            return
-        if not advert.verify(c.password.value, c.addr):
-            self.counters["auth_failures"] += 1
-            log.warning(
-                "(vhid %d) bad digest from %s: check vhid, password and virtual IP",
-                c.vhid,
-                packet.src,
-            )
-            return
-        self.counters["adverts_received"] += 1
-        # ucarp adopts a valid peer's counter and counts on from it (vectors/README.md).
-        self.counter = advert.counter
-        self.feed(AdvertReceived(packet.src, advert.advbase, advert.advskew))  # type: ignore[arg-type]
-
-    async def _watch_link(self, up: bool) -> None:
-        if self.config.ignoreifstate:
-            return
-        path = f"/sys/class/net/{self.config.interface}"
-        while True:
-            await asyncio.sleep(LINK_POLL)
-            now_up = _link_running(path)
-            if now_up != up:
-                up = now_up
+    def link_changed(self, up: bool) -> None:
+        if up != self.link_up:
+            self.link_up = up
+            if self.speaker.tracks_link:
                 self.feed(LinkChanged(up=up))
 
-    def _toggle_demotion(self) -> None:
-        self.feed(Promote("SIGUSR2: promoted") if self.machine.demoted else Demote("SIGUSR2"))
-
-    def _dump(self) -> None:
-        state = self.machine.state
-        log.info(
-            "(vhid %d) %s on %s, counters %s",
-            self.config.vhid,
-            state,
-            self.config.interface,
-            dict(self.counters),
+    def snapshot(self) -> GroupSnapshot:
+        return GroupSnapshot(
+            name=self.speaker.name,
+            interface=self.speaker.interface,
+            state=self.state,
+            since=self.since,
+            master=self.master,
+            demoted=self.speaker.demoted(self.machine),
+            link_up=self.link_up,
+            counters=dict(self.counters),
+            addresses=tuple(str(a) for a in self.role.addresses()),
         )
 
-    @property
-    def is_master(self) -> bool:
-        return self.machine.state is State.MASTER
+
+class Daemon:
+    """Every group of one `ifvip run`, one loop, shared signals and link events."""
+
+    def __init__(self, kernel: Kernel, *, netns: str | None = None) -> None:
+        self.kernel = kernel
+        self.netns = netns
+        self.groups: list[Group] = []
+        self._stopping = False
+
+    def add(self, speaker: Speaker, role: Role, *, garp_repeat: float = 0.0) -> Group:
+        group = Group(speaker, role, self.kernel, garp_repeat)
+        self.groups.append(group)
+        return group
+
+    def snapshots(self) -> list[GroupSnapshot]:
+        return [g.snapshot() for g in self.groups]
+
+    async def run(self, ready: Callable[[Daemon], None] | None = None) -> list[GroupSnapshot]:
+        """Run every group until a shutdown signal; return their final snapshots."""
+        loop = asyncio.get_running_loop()
+        watcher = asyncio.create_task(self._watch_links(), name="ifvip-links")
+        opened: list[Group] = []
+        try:
+            await asyncio.sleep(0)  # let the watcher bind before the first link read
+            for group in self.groups:
+                await group.open()
+                opened.append(group)
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.add_signal_handler(signum, self.shutdown)
+            loop.add_signal_handler(signal.SIGUSR2, self._toggle_demotion)
+            loop.add_signal_handler(signal.SIGUSR1, self._dump)
+            for group in self.groups:
+                await group.start()
+            if ready is not None:
+                ready(self)
+            await asyncio.gather(*(g.done.wait() for g in self.groups))
+            async with asyncio.timeout(EXIT_GRACE):
+                await asyncio.gather(*(g.drain() for g in self.groups))
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+                loop.remove_signal_handler(signum)
+            loop.remove_signal_handler(signal.SIGUSR2)
+            watcher.cancel()
+            for group in opened:
+                group.close()
+        return self.snapshots()
+
+    def shutdown(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        for group in self.groups:
+            group.feed(Shutdown())
+
+    def _toggle_demotion(self) -> None:
+        for group in self.groups:
+            demoted = group.speaker.demoted(group.machine)
+            group.feed(Promote("SIGUSR2: promoted") if demoted else Demote("SIGUSR2"))
+
+    def _dump(self) -> None:
+        for snap in self.snapshots():
+            log.info(
+                "(%s) %s on %s since %s, master %s, counters %s",
+                snap.name,
+                snap.state,
+                snap.interface,
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(snap.since)),
+                snap.master or "unknown",
+                snap.counters,
+            )
+
+    async def _watch_links(self) -> None:
+        """RTM_NEWLINK/RTM_DELLINK → LinkChanged for the groups on that interface."""
+        from pyroute2 import AsyncIPRoute  # noqa: PLC0415 - the one netlink listener
+
+        ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
+        try:
+            await ipr.bind(groups=RTMGRP_LINK)
+            while True:
+                async for msg in ipr.get():
+                    self._link_message(msg)
+        finally:
+            ipr.close()
+
+    def _link_message(self, msg: Any) -> None:
+        event = msg.get("event")
+        name = msg.get_attr("IFLA_IFNAME")
+        if event == "RTM_DELLINK":
+            up = False
+        elif event == "RTM_NEWLINK":
+            flags = int(msg["flags"])
+            up = bool(flags & IFF_UP) and bool(flags & IFF_RUNNING)
+        else:
+            return
+        for group in self.groups:
+            if group.speaker.interface.split(":", 1)[0] == name:
+                group.link_changed(up)
 
 
-def _link_running(path: str) -> bool:
-    """IFF_UP and carrier, as ucarp's IFF_RUNNING test sees it."""
-    try:
-        with open(f"{path}/flags") as flags, open(f"{path}/carrier") as carrier:
-            return bool(int(flags.read(), 16) & 1) and carrier.read().strip() == "1"
-    except (OSError, ValueError):
-        return False
+def interface_of_default_route(routes: Sequence[dict[str, Any]]) -> int | None:
+    """The output interface index of the IPv4 default route with the lowest metric."""
+    best: tuple[int, int] | None = None
+    for route in routes:
+        if route.get("dst_len") != 0 or route.get("table", 254) != 254:
+            continue
+        oif = route.get("RTA_OIF") or route.get("oif")
+        if oif is None:
+            continue
+        metric = int(route.get("RTA_PRIORITY") or route.get("priority") or 0)
+        if best is None or metric < best[0]:
+            best = (metric, int(oif))
+    return best[1] if best else None
 
 
-async def run_group(config: GroupConfig, netns: str | None = None) -> dict[str, int]:
-    """Run one CARP group until SIGTERM/SIGINT; return its counters."""
+async def discover_defaults(netns: str | None = None) -> tuple[str | None, str | None]:
+    """(interface of the default route, its first IPv4 address): kubernetize's defaults."""
     async with Kernel(netns) as kernel:
-        group = GroupRuntime(config, kernel)
-        await group.run()
-        return dict(group.counters)
+        routes = await kernel.routes(socket.AF_INET)
+        index = interface_of_default_route(routes)
+        if index is None:
+            return None, None
+        name = next((link.name for link in await kernel.links() if link.index == index), None)
+        if name is None:
+            return None, None
+        addresses = await kernel.addresses(name, socket.AF_INET)
+        first = next((str(a.address.ip) for a in addresses if a.label == name), None)
+        if first is None and addresses:
+            first = str(addresses[0].address.ip)
+        return name, first

@@ -89,3 +89,94 @@ def test_passfile_first_line_only_and_never_shown(tmp_path: Path) -> None:
 def test_kubernetize_environment_maps_to_options() -> None:
     found = env_defaults({"UCARP_ADDR": "198.51.100.100", "UCARP_VHID": "7", "OTHER": "x"})
     assert found == {"addr": "198.51.100.100", "vhid": "7"}
+
+
+def test_vip_lifetime_is_two_master_down_intervals_unless_set() -> None:
+    from ifvip.daemon.config import vip_lifetime
+
+    assert vip_lifetime(build_carp_group(**GOOD)) == 6
+    assert vip_lifetime(build_carp_group(**GOOD, advbase="2", advskew="100")) == 13
+    assert vip_lifetime(build_carp_group(**GOOD, lifetime="0")) is None
+    assert vip_lifetime(build_carp_group(**GOOD, lifetime="9")) == 9
+    assert _problems(lifetime="x")[0].startswith("--vip-lifetime")
+
+
+def test_explicit_vips_are_kept_apart_from_the_ucarp_address() -> None:
+    group = build_carp_group(**GOOD, vips=["203.0.113.7/24@eth1"])
+    assert [str(v) for v in group.vips] == ["198.51.100.100/32", "203.0.113.7/24@eth1"]
+    assert [str(v) for v in group.explicit_vips] == ["203.0.113.7/24@eth1"]
+
+
+UCARP_STANZAS = """\
+auto eth0
+iface eth0 inet static
+  address 198.51.100.1/24
+  ucarp-vid 42
+  ucarp-vip 198.51.100.100
+  ucarp-password secret
+  ucarp-advskew 10
+  ucarp-master no
+
+iface eth0:ucarp inet static
+  address 198.51.100.100
+  netmask 255.255.255.0
+
+iface eth1 inet static
+  address 203.0.113.1
+  netmask 255.255.255.0
+  ucarp-vid 7
+  ucarp-vip 203.0.113.100
+  ucarp-password other
+  ucarp-master yes
+  ucarp-nomcast yes
+"""
+
+
+def test_ucarp_stanzas_become_groups_like_debians_hook(tmp_path: Path) -> None:
+    from ifvip.daemon.config import carp_groups_from_interfaces
+    from ifvip.interfaces.loader import load
+
+    path = tmp_path / "interfaces"
+    path.write_text(UCARP_STANZAS)
+    groups = carp_groups_from_interfaces(load(str(path)), str(path))
+    assert [(g.interface, g.vhid, str(g.srcip), g.addr) for g in groups] == [
+        ("eth0", 42, "198.51.100.1", "198.51.100.100"),
+        ("eth1", 7, "203.0.113.1", "203.0.113.100"),
+    ]
+    assert [(g.preempt, g.nomcast, g.advskew, g.ucarp_stanza) for g in groups] == [
+        (False, False, 10, "eth0:ucarp"),
+        (True, True, 0, "eth1:ucarp"),
+    ]
+
+
+def test_a_ucarp_stanza_without_password_names_its_line(tmp_path: Path) -> None:
+    from ifvip.daemon.config import carp_groups_from_interfaces
+    from ifvip.interfaces.loader import load
+
+    path = tmp_path / "interfaces"
+    path.write_text("iface eth0 inet static\n  address 198.51.100.1/24\n  ucarp-vid 42\n")
+    with pytest.raises(ConfigProblems) as error:
+        carp_groups_from_interfaces(load(str(path)), str(path))
+    assert error.value.problems == [f"{path}:1:1: ucarp-vid needs ucarp-vip and ucarp-password"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"IFVIP_VHID": "0"}, "--vhid: 0 is out of range 1..255"),
+        ({"UCARP_VHID": "300"}, "--vhid: 300 is out of range 1..255"),
+        ({"UCARP_VHID": "300", "IFVIP_VHID": "301"}, "--vhid: 301 is out of range"),
+        ({"UCARP_MASKLEN": "40", "IFVIP_VHID": "1"}, "--masklen: 40 is out of range"),
+        ({"UCARP_GARP_TIMEOUT": "-1", "IFVIP_VHID": "1"}, "--garp-repeat:"),
+    ],
+)
+def test_every_option_reads_ifvip_and_ucarp_variables(env: dict[str, str], expected: str) -> None:
+    from click.testing import CliRunner
+
+    from ifvip.cli import cli
+
+    base = {"IFVIP_INTERFACE": "lo", "IFVIP_SRCIP": "198.51.100.1", "UCARP_PASS": "x"}
+    base["UCARP_ADDR"] = "198.51.100.100"
+    result = CliRunner().invoke(cli, ["run"], env={**base, **env})
+    assert result.exit_code == 78, result.output
+    assert expected in result.output

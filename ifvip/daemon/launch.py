@@ -1,0 +1,135 @@
+"""Turn validated group configurations into running groups: speaker + role, in one Daemon.
+
+This is the glue between config.py (what the user asked for), speaker.py (the protocol),
+actions.py (what MASTER means) and runtime.py (the loop). The role follows issue 4's order
+of precedence: managed stanzas, then the `IFACE:ucarp` stanza of a `ucarp-*` group, then
+`-u/-d` scripts, then ifvip's own VIPs; `--vip` addresses given explicitly are always added.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from ifvip.daemon.actions import (
+    EngineRole,
+    InterfacesEngine,
+    Role,
+    Roles,
+    ScriptRole,
+    StateDir,
+    VipRole,
+)
+from ifvip.daemon.config import ConfigProblems, GroupConfig, vip_lifetime
+from ifvip.daemon.runtime import Daemon, GroupSnapshot
+from ifvip.daemon.speaker import CarpSpeaker
+from ifvip.ifupdown.netlink import Kernel
+
+log = logging.getLogger("ifvip")
+
+ENGINE_MODULE: Final = "ifvip.ifupdown.engine"
+
+EngineFactory = Callable[[str], InterfacesEngine]  # interfaces file → engine
+
+
+def engine_factory(state_dir: str | None = None) -> EngineFactory:
+    """The in-process ifup/ifdown engine, or a config error when it is not available."""
+    import importlib  # noqa: PLC0415
+
+    try:
+        module = importlib.import_module(ENGINE_MODULE)
+    except ImportError:
+        module = None
+    factory = getattr(module, "interfaces_engine", None) if module is not None else None
+    if factory is None:
+
+        def unavailable(path: str) -> InterfacesEngine:
+            raise ConfigProblems(
+                [f"--manage: managed stanzas need the ifup engine ({ENGINE_MODULE})"]
+            )
+
+        return unavailable
+
+    def make(path: str) -> InterfacesEngine:
+        engine: InterfacesEngine = factory(path, state_dir=state_dir)
+        return engine
+
+    return make
+
+
+def carp_role(
+    config: GroupConfig,
+    kernel: Kernel,
+    state: StateDir,
+    engines: EngineFactory,
+) -> Role:
+    prefix = f"(vhid {config.vhid})"
+    parts: list[Role] = []
+    if config.manage or config.ucarp_stanza:
+        assert config.interfaces_file is not None
+        if config.ucarp_stanza and (config.upscript or config.downscript):
+            parts.append(_scripts(config, prefix))
+        else:
+            logicals = config.manage or (config.ucarp_stanza or "",)
+            addr = config.vips[0].interface.ip if config.vips else None
+            announce = (addr,) if addr is not None else ()
+            parts.append(
+                EngineRole(prefix, engines(config.interfaces_file), tuple(logicals), announce)
+            )
+    elif config.upscript or config.downscript:
+        parts.append(_scripts(config, prefix))
+    vips = config.vips if not parts else config.explicit_vips
+    if vips:
+        key = f"carp.{_netns_id()}.{config.interface}.{config.vhid}"
+        parts.append(
+            VipRole(
+                prefix,
+                kernel,
+                [(vip.device or config.interface, vip) for vip in vips],
+                state.journal(key),
+                vip_lifetime(config),
+            )
+        )
+    return parts[0] if len(parts) == 1 else Roles(parts)
+
+
+def _netns_id() -> int:
+    """The network namespace's inode: daemons in different namespaces keep apart journals."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return 0
+
+
+def _scripts(config: GroupConfig, prefix: str) -> ScriptRole:
+    return ScriptRole(
+        prefix,
+        config.interface,
+        config.addr,
+        config.upscript,
+        config.downscript,
+        config.xparam,
+    )
+
+
+async def run_carp(
+    configs: Sequence[GroupConfig],
+    *,
+    state_dir: str,
+    engines: EngineFactory | None = None,
+    netns: str | None = None,
+) -> list[GroupSnapshot]:
+    """Run these CARP groups in one loop until SIGTERM/SIGINT; return their last snapshots."""
+    state = StateDir.open(state_dir)
+    factory = engines or engine_factory()
+    async with Kernel(netns) as kernel:
+        daemon = Daemon(kernel, netns=netns)
+        for config in configs:
+            daemon.add(
+                CarpSpeaker(config),
+                carp_role(config, kernel, state, factory),
+                garp_repeat=config.garp_repeat,
+            )
+        return await daemon.run()

@@ -1,0 +1,211 @@
+"""The protocol seam of the daemon: what one group's protocol must provide to the runtime.
+
+The runtime (runtime.py) runs many groups in one asyncio loop. It knows nothing of CARP or
+VRRP: each group is a `Speaker` plus a `Role` (actions.py, what MASTER/BACKUP mean). A
+speaker is a small object with
+
+- `name` (`"vhid 42"`, `"vrid 7"`): the log prefix is `(name)`, keepalived-style;
+- `interface`, `tracks_link` (False for ucarp's `-S`) and `channel`: a `ChannelSpec` saying
+  which protocol-112 socket the runtime opens for it (family, source, group, join or not);
+- `initial()` and `step(machine, event, now)`: the group's pure machine and step function
+  (election.py for CARP, election_vrrp.py for VRRP). The runtime feeds it the shared events
+  of election.py (`Start`, `TimerFired`, `LinkChanged`, `Demote`, `Promote`, `Shutdown`,
+  `SendResult`, and whatever `receive()` returns) and carries out the shared actions
+  (`ArmTimer`/`CancelTimer` with any hashable timer key, `BecomeMaster`, `BecomeBackup`,
+  `Announce`, `Log`, `Exit`). Any other action is handed to `outgoing()`;
+- `state_of(machine)`: the state name (`"MASTER"`, `"BACKUP"`, ...), and `demoted(machine)`;
+- `receive(packet)`: wire checks on one received packet (the codec's `decode()`, TTL 255,
+  own source, group id, authentication) returning `Accepted(events)` or
+  `Dropped(reason, message)`. The runtime counts each drop as `dropped_<reason>` and logs
+  `message` (rate limited) when there is one. Meaning (priorities, timers) stays in the
+  machine (STYLE rule 6);
+- `outgoing(action)`: the bytes of an advert for a send action (`Outgoing`: the IP
+  payload for the kernel socket, or a whole Ethernet frame for AF_PACKET), or None when the
+  action is not a send;
+- `announcements(mac, addresses)`: the gratuitous ARP / unsolicited NA frames that tell the
+  LAN `addresses` are now at `mac`.
+
+A VRRP speaker implements the same methods in its own module and is started through
+`runtime.Daemon.add(speaker, role)`; runtime.py does not change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ifvip.daemon.config import GroupConfig
+from ifvip.daemon.transport import Received, ipv4_header
+from ifvip.election import (
+    Action,
+    AdvertReceived,
+    CarpParams,
+    Event,
+    Machine,
+    SendAdvert,
+    initial,
+    step,
+)
+from ifvip.errors import DecodeError
+from ifvip.wire.announce import gratuitous_arp, mac_bytes
+from ifvip.wire.carp import CarpAdvert
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """The protocol-112 socket a group needs."""
+
+    family: int  # socket.AF_INET or AF_INET6
+    source: str
+    group: str
+    join: bool = True
+
+
+@dataclass(frozen=True)
+class Accepted:
+    events: tuple[Event, ...]
+    src: IPAddress
+
+
+@dataclass(frozen=True)
+class Dropped:
+    reason: str  # counted as dropped_<reason>
+    message: str | None = None  # logged (rate limited) when not None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An advert: `payload` for the protocol socket, or a whole Ethernet `frame`."""
+
+    payload: bytes
+    destination: str
+    frame: bytes | None = None
+
+
+class Speaker(Protocol):
+    name: str
+    interface: str
+    tracks_link: bool
+    channel: ChannelSpec
+
+    def initial(self) -> Any: ...
+
+    def step(self, machine: Any, event: Event, now: float) -> tuple[Any, Sequence[Action]]: ...
+
+    def state_of(self, machine: Any) -> str: ...
+
+    def demoted(self, machine: Any) -> bool: ...
+
+    def receive(self, packet: Received) -> Accepted | Dropped: ...
+
+    def outgoing(self, action: Any, mac: str) -> Outgoing | None: ...
+
+    def announcements(self, mac: str, addresses: Sequence[IPAddress]) -> list[bytes]: ...
+
+
+@dataclass
+class CarpSpeaker:
+    """ucarp 1.5.2's CARP on one interface (specs/carp.md)."""
+
+    config: GroupConfig
+    counter: int = field(default_factory=lambda: secrets.randbits(64))
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.name = f"vhid {c.vhid}"
+        self.interface = c.interface
+        self.tracks_link = not c.ignoreifstate
+        self.channel = ChannelSpec(socket.AF_INET, str(c.srcip), str(c.mcast), not c.nomcast)
+
+    def initial(self) -> Machine:
+        c = self.config
+        return initial(
+            CarpParams(
+                vhid=c.vhid,
+                own_ip=c.srcip,
+                advbase=c.advbase,
+                advskew=c.advskew,
+                deadratio=c.deadratio,
+                preempt=c.preempt,
+                neutral=c.neutral,
+            )
+        )
+
+    def step(self, machine: Machine, event: Event, now: float) -> tuple[Machine, list[Action]]:
+        return step(machine, event, now)
+
+    def state_of(self, machine: Machine) -> str:
+        return str(machine.state)
+
+    def demoted(self, machine: Machine) -> bool:
+        return machine.demoted
+
+    def receive(self, packet: Received) -> Accepted | Dropped:
+        """ucarp's receive checks (§1.8), in its order; meaning is left to the election."""
+        c = self.config
+        if packet.src == c.srcip:
+            return Dropped("own")
+        if packet.ttl != 255:
+            return Dropped("ttl", f"({self.name}) bad TTL {packet.ttl} from {packet.src}")
+        try:
+            advert = CarpAdvert.decode(packet.payload)
+        except DecodeError as exc:
+            return Dropped("malformed", f"({self.name}) from {packet.src}: {exc}")
+        if advert.vhid != c.vhid:
+            return Dropped("vhid")
+        if packet.dst != c.mcast:
+            return Dropped("group")
+        if not advert.verify(c.password.value, c.addr):
+            return Dropped(
+                "auth",
+                f"({self.name}) bad digest from {packet.src}: check vhid, password and virtual IP",
+            )
+        # ucarp adopts a valid peer's counter and counts on from it (§1.6).
+        self.counter = advert.counter
+        src = ipaddress.IPv4Address(packet.src)
+        return Accepted((AdvertReceived(src, advert.advbase, advert.advskew),), src)
+
+    def outgoing(self, action: Any, mac: str) -> Outgoing | None:
+        if not isinstance(action, SendAdvert):
+            return None
+        c = self.config
+        # Never resend a counter unchanged (OpenBSD drops it as a loop, §1.6).
+        self.counter = (self.counter + 1) & 0xFFFFFFFFFFFFFFFF
+        advert = CarpAdvert.build(
+            vhid=c.vhid,
+            advskew=action.advskew,
+            advbase=action.advbase,
+            counter=self.counter,
+            password=c.password.value,
+            vip=c.addr,
+        ).encode()
+        frame = None
+        if c.forge_mac or c.nomcast:
+            frame = self._frame(advert, mac)
+        return Outgoing(advert, str(c.mcast), frame)
+
+    def _frame(self, advert: bytes, mac: str) -> bytes:
+        """The whole Ethernet frame, for ucarp's forged source MAC or `-M` broadcast."""
+        c = self.config
+        group = c.mcast.packed
+        dst = b"\xff" * 6 if c.nomcast else bytes([1, 0, 0x5E, group[1] & 0x7F, group[2], group[3]])
+        src = bytes([0, 0, 0x5E, 0, 0, c.vhid]) if c.forge_mac else mac_bytes(mac)
+        ip = ipv4_header(
+            str(c.srcip),
+            str(c.mcast),
+            len(advert),
+            ident=secrets.randbits(16),
+            tos=0x10,  # ucarp's frame, for parity (shared/vectors/README.md)
+            dont_fragment=True,
+        )
+        return dst + src + b"\x08\x00" + ip + advert
+
+    def announcements(self, mac: str, addresses: Sequence[IPAddress]) -> list[bytes]:
+        """ucarp's gratuitous ARP (§2.1) for each IPv4 address; CARP has no IPv6 form."""
+        return [gratuitous_arp(mac, a) for a in addresses if a.version == 4]

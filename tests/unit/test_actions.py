@@ -1,0 +1,173 @@
+"""What MASTER/BACKUP mean: roles driven with fakes (engine, kernel), scripts, the VIP journal."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ifvip.daemon.actions import EngineRole, Roles, ScriptRole, StateDir, VipRole
+from ifvip.daemon.config import Vip
+from ifvip.ifupdown.netlink import KernelError
+
+
+class FakeEngine:
+    def __init__(self, fail: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail = fail
+
+    async def up(self, logical: str) -> None:
+        self.calls.append(f"up {logical}")
+        if logical == self.fail:
+            raise RuntimeError("boom")
+
+    async def down(self, logical: str) -> None:
+        self.calls.append(f"down {logical}")
+
+
+class FakeKernel:
+    """Addresses per device; add with replace semantics, del raises like the kernel."""
+
+    def __init__(self) -> None:
+        self.addrs: dict[tuple[str, str], int | None] = {}
+        self.log: list[str] = []
+
+    async def add_address(self, device: str, address: Any, **kw: Any) -> None:
+        self.log.append(f"add {address} {device} valid={kw.get('valid')} replace={kw['replace']}")
+        self.addrs[(device, str(address))] = kw.get("valid")
+
+    async def del_address(self, device: str, address: Any) -> None:
+        self.log.append(f"del {address} {device}")
+        if self.addrs.pop((device, str(address)), "absent") == "absent":
+            raise KernelError("del", errno.EADDRNOTAVAIL, "Cannot assign requested address")
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_engine_role_ifups_in_order_and_ifdowns_in_reverse_even_after_a_failure() -> None:
+    engine = FakeEngine(fail="eth1")
+    role = EngineRole("(vhid 1)", engine, ["eth0", "eth1", "eth1:ucarp"])
+    _run(role.master())
+    _run(role.backup(False))
+    assert engine.calls == [
+        "up eth0",
+        "up eth1",
+        "up eth1:ucarp",
+        "down eth1:ucarp",
+        "down eth1",
+        "down eth0",
+    ]
+
+
+def test_state_dir_is_private_and_the_journal_round_trips(tmp_path: Path) -> None:
+    state = StateDir.open(tmp_path / "state")
+    assert stat.S_IMODE(os.stat(state.path).st_mode) == 0o700
+    journal = state.journal("carp.1.eth0.42")
+    assert journal.read() == []
+    journal.write([("eth0", "198.51.100.100/24")])
+    assert journal.read() == [("eth0", "198.51.100.100/24")]
+    assert stat.S_IMODE(os.stat(journal.path).st_mode) == 0o600
+    journal.clear()
+    assert journal.read() == []
+
+
+def _vip_role(tmp_path: Path, lifetime: int | None = 6) -> tuple[VipRole, FakeKernel]:
+    kernel = FakeKernel()
+    vips = [("eth0", Vip(ipaddress.ip_interface("198.51.100.100/24")))]
+    journal = StateDir.open(tmp_path).journal("g")
+    return VipRole("(vhid 42)", kernel, vips, journal, lifetime), kernel  # type: ignore[arg-type]
+
+
+def test_vip_role_journals_before_adding_with_a_lifetime_and_refreshes_only_while_held(
+    tmp_path: Path,
+) -> None:
+    role, kernel = _vip_role(tmp_path)
+    _run(role.refresh())
+    assert kernel.log == []  # not holding: a refresh must never re-add a released VIP
+    _run(role.master())
+    assert role.journal.read() == [("eth0", "198.51.100.100/24")]
+    _run(role.refresh())
+    assert kernel.log == [
+        "add 198.51.100.100/24 eth0 valid=6 replace=True",
+        "add 198.51.100.100/24 eth0 valid=6 replace=True",
+    ]
+    _run(role.backup(False))
+    _run(role.refresh())
+    assert kernel.addrs == {}
+    assert kernel.log[-1] == "del 198.51.100.100/24 eth0"
+    assert role.journal.read() == []
+
+
+def test_vip_role_recovers_what_a_crashed_run_left(tmp_path: Path) -> None:
+    role, kernel = _vip_role(tmp_path)
+    _run(role.master())  # ... and the process dies: the journal stays
+    fresh, _ = _vip_role(tmp_path)
+    fresh.kernel = kernel  # type: ignore[assignment]
+    _run(fresh.recover())
+    assert kernel.addrs == {}
+    assert fresh.journal.read() == []
+    _run(fresh.recover())  # idempotent: nothing journaled, nothing removed
+
+
+def test_permanent_vips_are_not_refreshed(tmp_path: Path) -> None:
+    role, kernel = _vip_role(tmp_path, lifetime=None)
+    _run(role.master())
+    _run(role.refresh())
+    assert kernel.log == ["add 198.51.100.100/24 eth0 valid=None replace=True"]
+
+
+def test_scripts_get_ucarps_arguments_and_a_fixed_path(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    script = tmp_path / "up"
+    script.write_text(f'#!/bin/sh\necho "$# $1 $2 $3 $PATH" >> {out}\n')
+    script.chmod(0o755)
+    role = ScriptRole("(vhid 42)", "eth0", "198.51.100.100", str(script), str(script), "EXTRA")
+    _run(role.master())
+    _run(role.backup(True))
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("3 eth0 198.51.100.100 EXTRA /usr/local/sbin:")
+    assert len(lines) == 2
+
+
+def test_a_hanging_script_is_killed_after_its_timeout(tmp_path: Path) -> None:
+    script = tmp_path / "hang"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    role = ScriptRole("(vhid 1)", "eth0", "198.51.100.100", str(script), None, timeout=0.2)
+    _run(asyncio.wait_for(role.master(), 5))
+
+
+def test_roles_go_up_in_order_and_down_in_reverse(tmp_path: Path) -> None:
+    first, second = FakeEngine(), FakeEngine()
+    role = Roles(
+        [
+            EngineRole("(x)", first, ["a"]),
+            EngineRole("(x)", second, ["b"], [ipaddress.ip_address("198.51.100.9")]),
+        ]
+    )
+    _run(role.master())
+    _run(role.backup(False))
+    assert first.calls == ["up a", "down a"] and second.calls == ["up b", "down b"]
+    assert role.addresses() == [ipaddress.ip_address("198.51.100.9")]
+
+
+@pytest.mark.parametrize("missing", ["ifvip.ifupdown.no_such_engine"])
+def test_a_missing_engine_is_a_configuration_problem(
+    missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ifvip.daemon import launch
+    from ifvip.daemon.config import ConfigProblems
+
+    monkeypatch.setattr(launch, "ENGINE_MODULE", missing)
+    factory = launch.engine_factory()
+    with pytest.raises(ConfigProblems) as error:
+        factory("/nonexistent/interfaces")
+    assert "managed stanzas need the ifup engine" in error.value.problems[0]
