@@ -107,8 +107,13 @@ def _error(origin: Origin, msg: str, *, warning: bool = False) -> ConfigError:
     return ConfigError(origin.path, origin.line, origin.col, msg, warning=warning)
 
 
+def _raw(text: str) -> bytes:
+    """The file's bytes back: the loader keeps undecodable bytes as surrogate escapes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _name_too_long(name: str) -> bool:
-    return len(name.split(":", 1)[0].encode()) >= IFNAMSIZ
+    return len(_raw(name.split(":", 1)[0])) >= IFNAMSIZ
 
 
 def check_stanza(stanza: Iface) -> Iterator[ConfigError]:
@@ -147,7 +152,7 @@ def check_stanza(stanza: Iface) -> Iterator[ConfigError]:
                 option.origin,
                 f"{option.name} '{value}' is not a valid {known.kind.value}",
             )
-        if option.name == "ucarp-password" and len(value.encode()) > UCARP_PASSWORD_MAX:
+        if option.name == "ucarp-password" and len(_raw(value)) > UCARP_PASSWORD_MAX:
             yield _error(
                 option.origin,
                 f"ucarp-password is longer than {UCARP_PASSWORD_MAX} bytes (ucarp refuses it)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -221,13 +222,25 @@ class _Pending:
 
 
 def _simulate(
-    params: list[CarpParams], starts: list[float], until: float
+    params: list[CarpParams],
+    starts: list[float],
+    until: float,
+    *,
+    lost: Callable[[float, int, int], bool] | None = None,
+    latency: Callable[[], float] | None = None,
+    events: Sequence[tuple[float, int, object]] = (),
 ) -> list[tuple[float, list[State]]]:
-    """Run machines on a lossless LAN with 1 ms delivery; return states after each event."""
+    """Run machines on a LAN with 1 ms delivery; return states after each event.
+
+    tests/reliability extends the LAN: `lost(at, sender, receiver)` drops an advert,
+    `latency()` draws each delivery's delay (jitter, reordering), `events` are injected
+    as (time, node, event); a node that exits (Shutdown) receives nothing more.
+    """
     machines = [initial(p) for p in params]
     queue: list[_Pending] = []
     seq = 0
     timers: dict[tuple[int, Timer], int] = {}
+    dead: set[int] = set()
 
     def push(at: float, node: int, event: object) -> int:
         nonlocal seq
@@ -237,11 +250,13 @@ def _simulate(
 
     for node, at in enumerate(starts):
         push(at, node, Start())
+    for at, node, event in events:
+        push(at, node, event)
     history = []
     while queue and queue[0].at <= until:
         item = heapq.heappop(queue)
         stale = timers.get((item.node, getattr(item.event, "timer", None))) != item.seq
-        if isinstance(item.event, TimerFired) and stale:
+        if (isinstance(item.event, TimerFired) and stale) or item.node in dead:
             continue  # cancelled or re-armed
         machine, actions = step(machines[item.node], item.event, item.at)  # type: ignore[arg-type]
         machines[item.node] = machine
@@ -252,14 +267,16 @@ def _simulate(
                 )
             elif isinstance(action, SendAdvert):
                 for other in range(len(machines)):
-                    if other != item.node:
+                    if other != item.node and not (lost and lost(item.at, item.node, other)):
                         push(
-                            item.at + 0.001,
+                            item.at + (latency() if latency else 0.001),
                             other,
                             AdvertReceived(machine.params.own_ip, action.advbase, action.advskew),
                         )
             elif isinstance(action, CancelTimer):
                 timers.pop((item.node, action.timer), None)
+            elif isinstance(action, Exit):
+                dead.add(item.node)
         history.append((item.at, [m.state for m in machines]))
     return history
 
