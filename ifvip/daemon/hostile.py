@@ -1,0 +1,300 @@
+"""A hostile LAN in a generator: protocol-112 packets built to be dropped, each with its reason.
+
+Anything on a LAN can send IP protocol 112. This module builds whole IPv4 packets (header
+with TTL and checksum, then the payload) of the kinds a daemon must refuse — malformed,
+truncated, wrong TTL, wrong HMAC, replayed with other fields, wrong VHID, oversized,
+spoofing a member's own source, sent to a unicast address — and says, for each member of
+the group under attack, which drop reason its receive checks must count
+(`speaker.CarpSpeaker.receive`, counted by the runtime as `dropped_<reason>`), or that the
+packet never reaches that member. A test sends them and checks the counters account for
+every packet; `bench/reliability.py` uses them for the figures.
+
+The packets that carry a valid HMAC (wrong TTL, unicast, truncated) advertise the fastest
+timing ucarp allows (advbase 0, advskew 1): if a check were missing, the member would take
+them as a preferred master and a transition would show it. Generation is pure and seeded.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from ifvip.wire.carp import CARP_LEN, CarpAdvert, checksum
+
+CARP_GROUP: Final = ipaddress.IPv4Address("224.0.0.18")
+IP_MAX_PAYLOAD: Final = 1500 - 20  # one Ethernet MTU: no fragments
+FASTEST: Final = (0, 1)  # advbase, advskew: faster than any real master
+
+# The drop reasons of speaker.CarpSpeaker.receive (counted as `dropped_<reason>`).
+OWN: Final = "own"
+TTL: Final = "ttl"
+MALFORMED: Final = "malformed"
+VHID: Final = "vhid"
+GROUP: Final = "group"
+AUTH: Final = "auth"
+REASONS: Final = (OWN, TTL, MALFORMED, VHID, GROUP, AUTH)
+
+KINDS: Final = (
+    "malformed",
+    "truncated",
+    "wrong-ttl",
+    "wrong-hmac",
+    "replayed",
+    "wrong-vhid",
+    "oversized",
+    "own-source",
+    "unicast",
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of the CARP group under attack, as its configuration describes it."""
+
+    srcip: ipaddress.IPv4Address
+    vhid: int
+    password: bytes
+    vip: ipaddress.IPv4Address
+    group: ipaddress.IPv4Address = CARP_GROUP
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """One packet: the IPv4 destination, the whole IPv4 packet, what each member drops it as.
+
+    `expect[i]` is the reason member `i` counts; a member missing from it never receives
+    the packet (it went to another member's unicast address).
+    """
+
+    kind: str
+    variant: str
+    destination: ipaddress.IPv4Address
+    packet: bytes
+    expect: dict[int, str]
+
+
+def ipv4_packet(
+    src: ipaddress.IPv4Address,
+    dst: ipaddress.IPv4Address,
+    payload: bytes,
+    *,
+    ttl: int = 255,
+    ident: int = 0,
+) -> bytes:
+    """A protocol-112 IPv4 packet with a correct header checksum (the kernel must deliver it)."""
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0x10,
+        20 + len(payload),
+        ident & 0xFFFF,
+        0,
+        ttl,
+        112,
+        0,
+        src.packed,
+        dst.packed,
+    )
+    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+    return header + payload
+
+
+def _fix_checksum(payload: bytearray) -> bytes:
+    payload[6:8] = b"\0\0"
+    payload[6:8] = struct.pack("!H", checksum(bytes(payload[:CARP_LEN])))
+    return bytes(payload)
+
+
+def _break_checksum(payload: bytes) -> bytes:
+    buf = bytearray(payload)
+    buf[6] ^= 0x5A
+    return bytes(buf)
+
+
+class CarpHostile:
+    """Hostile packets for one CARP group whose members are `members` (same vhid, password, VIP).
+
+    `attacker` is the source address of the packets that do not spoof a member.
+    """
+
+    def __init__(
+        self, members: Sequence[Member], attacker: ipaddress.IPv4Address, *, seed: int = 0
+    ) -> None:
+        if not members:
+            raise ValueError("no member to attack")
+        first = members[0]
+        for member in members:
+            if (member.vhid, member.password, member.vip) != (
+                first.vhid,
+                first.password,
+                first.vip,
+            ):
+                raise ValueError("members of one group share vhid, password and VIP")
+        self.members = tuple(members)
+        self.attacker = attacker
+        self.rng = random.Random(seed)
+        self.vhid = first.vhid
+        self.password = first.password
+        self.vip = first.vip
+        self.group = first.group
+
+    # ------------------------------------------------------------ building blocks
+
+    def _counter(self) -> int:
+        return self.rng.getrandbits(64)
+
+    def _signed(self, *, vhid: int | None = None, timing: tuple[int, int] = FASTEST) -> bytes:
+        """A genuine advert (right password and VIP): what a member itself would send."""
+        return CarpAdvert.build(
+            vhid=self.vhid if vhid is None else vhid,
+            advbase=timing[0],
+            advskew=timing[1],
+            counter=self._counter(),
+            password=self.password,
+            vip=self.vip,
+        ).encode()
+
+    def _forged(self) -> bytes:
+        """A well-formed advert for our vhid with a digest the password does not give."""
+        return CarpAdvert(
+            self.vhid, self.rng.randrange(256), self.rng.randrange(1, 256), self._counter(),
+            self.rng.randbytes(20),
+        ).encode()  # fmt: skip
+
+    def _everyone(self, reason: str) -> dict[int, str]:
+        return dict.fromkeys(range(len(self.members)), reason)
+
+    def _hostile(
+        self,
+        kind: str,
+        variant: str,
+        payload: bytes,
+        expect: dict[int, str],
+        *,
+        src: ipaddress.IPv4Address | None = None,
+        dst: ipaddress.IPv4Address | None = None,
+        ttl: int = 255,
+    ) -> Hostile:
+        destination = dst or self.group
+        packet = ipv4_packet(
+            src or self.attacker, destination, payload, ttl=ttl, ident=self.rng.getrandbits(16)
+        )
+        return Hostile(kind, variant, destination, packet, expect)
+
+    # ------------------------------------------------------------ the kinds
+
+    def malformed(self) -> Hostile:
+        variant = self.rng.choice(["random", "version", "vrrp2", "vrrp3", "checksum"])
+        if variant == "random":
+            payload = bytearray(self.rng.randbytes(self.rng.randrange(CARP_LEN, 200)))
+            if checksum(bytes(payload[:CARP_LEN])) == 0 and payload[0] >> 4 == 2:
+                payload[6] ^= 0xFF  # the one-in-65536 random header that would pass
+        elif variant == "version":
+            payload = bytearray(self._signed())
+            payload[0] = (self.rng.choice([0, 1, 3, 4, 15]) << 4) | (payload[0] & 0x0F)
+            payload = bytearray(_fix_checksum(payload))
+        elif variant in ("vrrp2", "vrrp3"):
+            # VRRP on the same protocol and group: v2 is 20 bytes (too short), v3 is 0x31.
+            version = 2 if variant == "vrrp2" else 3
+            count = 1
+            vrrp = struct.pack("!BBBBBBH", (version << 4) | 1, self.vhid, 100, count, 1, 1, 0)
+            vrrp += self.vip.packed + (b"secret\0\0" if version == 2 else b"")
+            vrrp = vrrp[:6] + struct.pack("!H", checksum(vrrp)) + vrrp[8:]
+            payload = bytearray(vrrp + (b"\0" * 24 if version == 3 else b""))
+        else:
+            payload = bytearray(_break_checksum(self._signed()))
+        return self._hostile("malformed", variant, bytes(payload), self._everyone(MALFORMED))
+
+    def truncated(self) -> Hostile:
+        payload = self._signed()[: self.rng.randrange(0, CARP_LEN)]
+        return self._hostile("truncated", str(len(payload)), payload, self._everyone(MALFORMED))
+
+    def wrong_ttl(self) -> Hostile:
+        ttl = self.rng.choice([1, 2, 64, 128, 254, self.rng.randrange(1, 255)])
+        return self._hostile("wrong-ttl", str(ttl), self._signed(), self._everyone(TTL), ttl=ttl)
+
+    def wrong_hmac(self) -> Hostile:
+        variant = self.rng.choice(["random-md", "password", "vip"])
+        if variant == "random-md":
+            payload = self._forged()
+        else:
+            last = self.password[-1:] or b"x"
+            wrong_password = self.password[:-1] + bytes([last[0] ^ 1])
+            if variant == "vip":
+                wrong_password = self.password
+            vip = self.vip + 1 if variant == "vip" else self.vip
+            payload = CarpAdvert.build(
+                vhid=self.vhid, advbase=1, advskew=0, counter=self._counter(),
+                password=wrong_password, vip=vip,
+            ).encode()  # fmt: skip
+        return self._hostile("wrong-hmac", variant, payload, self._everyone(AUTH))
+
+    def replayed(self) -> Hostile:
+        """A genuine advert replayed with a field changed (the HMAC covers vhid and counter)."""
+        genuine = bytearray(self._signed(timing=(1, 0)))
+        variant = self.rng.choice(["counter", "md", "vhid", "checksum", "demote"])
+        if variant == "counter":
+            genuine[8 + self.rng.randrange(8)] ^= 1 << self.rng.randrange(8)
+            payload, reason = _fix_checksum(genuine), AUTH
+        elif variant == "md":
+            genuine[16 + self.rng.randrange(20)] ^= 1 << self.rng.randrange(8)
+            payload, reason = _fix_checksum(genuine), AUTH
+        elif variant == "vhid":
+            genuine[1] = (self.vhid + self.rng.randrange(1, 255)) % 256
+            payload, reason = _fix_checksum(genuine), VHID
+        elif variant == "checksum":
+            payload, reason = _break_checksum(bytes(genuine)), MALFORMED
+        else:  # the demote byte changed, the checksum left as it was
+            genuine[4] ^= 0xFF
+            payload, reason = bytes(genuine), MALFORMED
+        return self._hostile("replayed", variant, payload, self._everyone(reason))
+
+    def wrong_vhid(self) -> Hostile:
+        vhid = (self.vhid + self.rng.randrange(1, 255)) % 256
+        return self._hostile("wrong-vhid", str(vhid), self._signed(vhid=vhid), self._everyone(VHID))
+
+    def oversized(self) -> Hostile:
+        size = self.rng.choice([CARP_LEN + 1, 512, 1024, IP_MAX_PAYLOAD])
+        variant = self.rng.choice(["forged", "checksum"])
+        head = self._forged() if variant == "forged" else _break_checksum(self._signed())
+        payload = head + self.rng.randbytes(size - CARP_LEN)
+        reason = AUTH if variant == "forged" else MALFORMED
+        return self._hostile("oversized", f"{variant}-{size}", payload, self._everyone(reason))
+
+    def own_source(self) -> Hostile:
+        """A member's own address as source: that member ignores it, the others refuse it."""
+        victim = self.rng.randrange(len(self.members))
+        expect = {i: (OWN if i == victim else AUTH) for i in range(len(self.members))}
+        return self._hostile(
+            "own-source", str(victim), self._forged(), expect, src=self.members[victim].srcip
+        )
+
+    def unicast(self) -> Hostile:
+        """A genuine, preferred advert sent to one member's address instead of the group."""
+        victim = self.rng.randrange(len(self.members))
+        return self._hostile(
+            "unicast",
+            str(victim),
+            self._signed(),
+            {victim: GROUP},
+            dst=self.members[victim].srcip,
+        )
+
+    def stream(self, count: int, kinds: Sequence[str] = KINDS) -> Iterator[Hostile]:
+        """`count` packets, the kinds in turn."""
+        makers = {kind: getattr(self, kind.replace("-", "_")) for kind in kinds}
+        for i in range(count):
+            yield makers[kinds[i % len(kinds)]]()
+
+
+def tally(packets: Sequence[Hostile], members: int) -> list[dict[str, int]]:
+    """For each member, how many packets it must count under each drop reason."""
+    counts: list[dict[str, int]] = [dict.fromkeys(REASONS, 0) for _ in range(members)]
+    for packet in packets:
+        for member, reason in packet.expect.items():
+            counts[member][reason] += 1
+    return counts
