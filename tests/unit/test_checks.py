@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ifvip.daemon.checks import (
+    CHECK_PATH,
     CarrierCheck,
     CheckConfig,
     Demotions,
@@ -31,6 +33,7 @@ from ifvip.daemon.checks import (
     set_demotion,
 )
 from ifvip.daemon.config import ConfigProblems
+from ifvip.daemon.probes import carrier_up, run_probe
 from ifvip.election import Demote, Promote
 
 OK = Result(True)
@@ -371,3 +374,35 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_a_url_password_is_never_echoed() -> None:
     (problem,) = _problems(http=["http://user:hunter2@203.0.113.10/"])
     assert "hunter2" not in problem
+
+
+# ------------------------------------------------------------------------- probes (no network)
+
+
+def test_a_script_check_exits_zero_for_healthy() -> None:
+    assert asyncio.run(run_probe(ScriptCheck(("true",)), timeout=5)) == Result(True, "exit 0")
+    assert asyncio.run(run_probe(ScriptCheck(("false",)), timeout=5)) == Result(False, "exit 1")
+
+
+def test_a_hanging_script_is_killed_at_the_timeout_with_its_children() -> None:
+    check = ScriptCheck(("sh", "-c", "sleep 30 & sleep 30"))
+    result = asyncio.run(run_probe(check, timeout=0.3))
+    assert result == Result(False, "killed after 0.3 s")
+
+
+def test_a_script_sees_the_state_and_a_fixed_path() -> None:
+    check = ScriptCheck(
+        ("sh", "-c", 'test "$IFVIP_STATE" = MASTER && test "$PATH" = "$0"', CHECK_PATH)
+    )
+    assert asyncio.run(run_probe(check, state="MASTER", timeout=5)).ok
+    assert not asyncio.run(run_probe(check, state="BACKUP", timeout=5)).ok
+
+
+def test_a_missing_interface_has_no_carrier(tmp_path: Any) -> None:
+    (tmp_path / "veth0").mkdir()
+    (tmp_path / "veth0" / "flags").write_text("0x1003\n")
+    (tmp_path / "veth0" / "carrier").write_text("1\n")
+    assert carrier_up("veth0", root=str(tmp_path))
+    (tmp_path / "veth0" / "flags").write_text("0x1002\n")
+    assert not carrier_up("veth0", root=str(tmp_path))
+    assert not carrier_up("veth9", root=str(tmp_path))
