@@ -34,6 +34,7 @@ IFA_F_NODAD: Final = 0x02
 IFA_F_DADFAILED: Final = 0x08
 IFA_F_TENTATIVE: Final = 0x40
 IFA_F_PERMANENT: Final = 0x80
+IFA_F_MANAGETEMPADDR: Final = 0x100
 
 INFINITY_LIFE: Final = 0xFFFFFFFF
 
@@ -96,12 +97,19 @@ class Route:
     scope: int | None = None  # None: what `ip route add` would choose
     src: str | None = None
     onlink: bool = False
+    type: str = "unicast"
 
     def effective_scope(self) -> int:
         if self.scope is not None:
             return self.scope
-        # iproute2: a unicast IPv4 route with no gateway is a link-scope route.
-        if self.family == AF_INET and self.gateway is None:
+        # iproute2 (iproute.c): local and nat routes are host-scoped, broadcast, multicast
+        # and anycast ones link-scoped, and an IPv4 unicast route with no gateway is a
+        # link-scope route; everything else is universe.
+        if self.type in ("local", "nat"):
+            return RT_SCOPE_HOST
+        if self.type in ("broadcast", "multicast", "anycast"):
+            return RT_SCOPE_LINK
+        if self.type == "unicast" and self.family == AF_INET and self.gateway is None:
             return RT_SCOPE_LINK
         return RT_SCOPE_UNIVERSE
 
@@ -144,6 +152,7 @@ class Kernel:
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
         self._ipr: Any = None
+        self._indexes: dict[str, int] = {}  # ifname -> ifindex, forgotten on link add/del
 
     async def __aenter__(self) -> Kernel:
         ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
@@ -169,9 +178,13 @@ class Kernel:
     async def index(self, ifname: str) -> int:
         # An alias name (eth0:1) is a label on eth0: the kernel ignores the suffix too.
         base = ifname.split(":", 1)[0]
+        known = self._indexes.get(base)
+        if known is not None:
+            return known
         found = await self._call(f"{base}", "link_lookup", ifname=base)
         if not found:
             raise KernelError(f"{base}", errno.ENODEV, "Cannot find device")
+        self._indexes[base] = int(found[0])
         return int(found[0])
 
     async def link(self, ifname: str) -> LinkInfo:
@@ -284,6 +297,46 @@ class Kernel:
         request.pop("proto", None)  # `ip route del` matches any protocol
         await self._call(f"delete route {_route_text(route)}", "route", "del", **request)
 
+    async def find_route(self, route: Route) -> Route | None:
+        """The route `ip route replace ROUTE` would overwrite (same table, dst and metric)."""
+        for found in await self.routes(route.family, route.table):
+            if int(found.get("table", RT_TABLE_MAIN)) != route.table:
+                continue
+            dst = found.get("dst")
+            if route.dst is None:
+                if found.get("dst_len", 0) != 0:
+                    continue
+            elif dst is None or (ipaddress.ip_network(f"{dst}/{found['dst_len']}") != route.dst):
+                continue
+            metric = found.get("priority")
+            if route.family == AF_INET6 and metric is None:
+                metric = 1024
+            wanted = route.metric
+            if wanted is None and route.family == AF_INET6:
+                wanted = 1024
+            if (metric or 0) != (wanted or 0) or int(found.get("tos", 0)) != 0:
+                continue
+            return await self._route_of(found)
+        return None
+
+    async def _route_of(self, found: dict[str, Any]) -> Route:
+        names = {link.index: link.name for link in await self.links()}
+        dst = found.get("dst")
+        oif = found.get("oif")
+        return Route(
+            dst=None if dst is None else ipaddress.ip_network(f"{dst}/{found['dst_len']}"),
+            family=int(found["family"]),
+            gateway=found.get("gateway"),
+            dev=None if oif is None else names.get(int(oif)),
+            metric=found.get("priority"),
+            table=int(found.get("table", RT_TABLE_MAIN)),
+            proto=int(found.get("proto", RTPROT_BOOT)),
+            scope=int(found.get("scope", 0)),
+            src=found.get("prefsrc"),
+            onlink=bool(int(found.get("flags", 0)) & RTNH_F_ONLINK),
+            type=_ROUTE_TYPE_NAMES.get(int(found.get("type", 1)), "unicast"),
+        )
+
     async def routes(self, family: int, table: int | None = None) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"family": family}
         if table is not None:
@@ -298,7 +351,7 @@ class Kernel:
             "table": route.table,
             "proto": route.proto,
             "scope": route.effective_scope(),
-            "type": "unicast",
+            "type": route.type,
         }
         if route.dst is None:
             request["dst"] = "default"
@@ -326,25 +379,94 @@ class Kernel:
     # ---------------------------------------------------------------- DAD
 
     async def wait_dad(self, ifname: str, address: Address, attempts: int, interval: float) -> None:
-        """Wait until `address` is no longer tentative, as settle-dad.sh does.
+        """Wait until no address in `address`'s prefix is tentative, as settle-dad.sh does.
 
+        settle-dad.sh polls `ip -6 addr list dev IFACE to ADDRESS/NETMASK tentative` up to
+        `attempts` times, `interval` seconds apart, then fails if one is `dadfailed`.
         Raises KernelError when DAD failed (a duplicate answered) or the time ran out.
         """
-        for _ in range(max(attempts, 1)):
-            state = next(
-                (a for a in await self.addresses(ifname, AF_INET6) if a.address.ip == address.ip),
-                None,
-            )
-            if state is None:
-                raise KernelError(f"DAD for {address}", errno.ENOENT, "address vanished")
-            if state.dad_failed:
-                raise KernelError(
-                    f"DAD for {address}", errno.EADDRINUSE, "duplicate address detected"
-                )
-            if not state.tentative:
+        if attempts <= 0:
+            return
+        network = address.network
+        for attempt in range(attempts):
+            mine = [a for a in await self.addresses(ifname, AF_INET6) if a.address.ip in network]
+            if not any(a.tentative for a in mine):
+                if any(a.dad_failed for a in mine):
+                    raise KernelError(
+                        f"DAD for {address}", errno.EADDRINUSE, "duplicate address detected"
+                    )
                 return
-            await asyncio.sleep(interval)
+            if attempt + 1 < attempts:
+                await asyncio.sleep(interval)
         raise KernelError(f"DAD for {address}", errno.ETIMEDOUT, "still tentative, timed out")
+
+    async def wait_link_local(self, ifname: str, attempts: int, interval: float) -> None:
+        """Wait for a usable (not tentative) link-local address, as wait-for-ll6.sh does."""
+        for attempt in range(max(attempts, 1)):
+            if any(
+                a.scope == RT_SCOPE_LINK and not a.tentative
+                for a in await self.addresses(ifname, AF_INET6)
+            ):
+                return
+            if attempt + 1 < attempts:
+                await asyncio.sleep(interval)
+        raise KernelError(ifname, errno.ETIMEDOUT, "Could not get a link-local address")
+
+    async def flush_addresses(
+        self,
+        ifname: str,
+        family: int | None = None,
+        *,
+        scope: int | None = None,
+        mngtmpaddr: bool = False,
+    ) -> list[AddressInfo]:
+        """`ip [-4|-6] addr flush dev IFNAME [scope S] [mngtmpaddr]`; returns what went."""
+        gone = []
+        for info in await self.addresses(ifname, family):
+            if info.ifname != ifname.split(":", 1)[0]:
+                continue
+            if scope is not None and info.scope != scope:
+                continue
+            if mngtmpaddr and not info.flags & IFA_F_MANAGETEMPADDR:
+                continue
+            try:
+                await self.del_address(ifname, info.address, peer=info.peer)
+            except KernelError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL:  # a secondary went with its primary
+                    raise
+                continue
+            gone.append(info)
+        return gone
+
+    # ---------------------------------------------------------------- virtual links
+
+    async def add_link(self, ifname: str, kind: str, **attrs: Any) -> None:
+        """Create a link of `kind` (gre, ipip, sit, ip6gre, ip6tnl, vlan...)."""
+        request: dict[str, Any] = {"ifname": ifname, "kind": kind}
+        for key, value in attrs.items():
+            if value is not None:
+                request[key] = value
+        self._indexes.clear()
+        await self._call(f"add link {ifname} type {kind}", "link", "add", **request)
+
+    async def del_link(self, ifname: str) -> None:
+        index = await self.index(ifname)
+        self._indexes.clear()
+        await self._call(f"delete link {ifname}", "link", "del", index=index)
+
+
+_ROUTE_TYPE_NAMES: Final = {
+    1: "unicast",
+    2: "local",
+    3: "broadcast",
+    4: "anycast",
+    5: "multicast",
+    6: "blackhole",
+    7: "unreachable",
+    8: "prohibit",
+    9: "throw",
+    10: "nat",
+}
 
 
 def _strerror(code: int) -> str:

@@ -355,3 +355,64 @@ class Runner:
 def twins(count: int = 2, *, tag: str = "t") -> Iterator[list[str]]:
     with Twins(count, tag=tag) as made:
         yield made.names
+
+
+def _plan_dict(plan: Any) -> dict[str, Any]:
+    def steps(items: Any) -> list[dict[str, Any]]:
+        return [{"op": s.op.to_dict(), "phase": s.phase, "stage": s.stage} for s in items]
+
+    return {
+        "physical": plan.physical,
+        "logical": plan.logical,
+        "mode": plan.mode,
+        "before": steps(plan.before),
+        "after": steps(plan.after),
+        "stanzas": [
+            {"logical": s.logical, "family": s.family, "method": s.method, "steps": steps(s.steps)}
+            for s in plan.stanzas
+        ],
+    }
+
+
+_ENGINE_CHILD = """
+import asyncio, json, sys
+from ifvip.ifupdown import engine
+from ifvip.ifupdown.plan import Plan, StanzaPlan, Step, op_from_dict
+data = json.load(sys.stdin)
+def steps(items):
+    return tuple(Step(op_from_dict(s["op"]), s["phase"], s["stage"]) for s in items)
+plans = [
+    Plan(p["physical"], p["logical"], p["mode"], steps(p["before"]),
+         tuple(StanzaPlan(s["logical"], s["family"], s["method"], None, steps(s["steps"]))
+               for s in p["stanzas"]),
+         steps(p["after"]))
+    for p in data["plans"]
+]
+call = engine.ifup if data["command"] == "ifup" else engine.ifdown
+result = asyncio.run(call(plans, state_dir=data["state_dir"], force=data["force"]))
+sys.exit(result.exit_code)
+"""
+
+
+def run_engine(
+    ns: str, command: str, plans: Sequence[Any], state_dir: Path, *, force: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run engine.ifup/ifdown on hand-made `plans` inside `ns` (as ifvip ifup would)."""
+    import json
+
+    payload = json.dumps(
+        {
+            "command": command,
+            "plans": [_plan_dict(p) for p in plans],
+            "state_dir": str(state_dir),
+            "force": force,
+        }
+    )
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", _ENGINE_CHILD],
+        input=payload,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

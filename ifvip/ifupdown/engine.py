@@ -1,0 +1,381 @@
+"""Transactional ifup and exact ifdown: plans carried out under ifupdown's locks and state.
+
+The public API (used by `ifvip ifup`/`ifdown` and in-process by the daemon for managed
+stanzas). Run it in the network namespace to configure (sysctls are /proc/sys files):
+
+    result = await engine.ifup(plans, state_dir="/run/network")
+    result = await engine.ifdown(plans, state_dir="/run/network")
+
+`plans` are `plan.Plan`s, one per target `PHYS=LOGICAL` (the planner builds them: `ifup`
+needs start plans, `ifdown` stop plans). Options: `force` (ifupdown's `--force`: ignore
+the state), `verbose` (print each command as ifupdown -v does), `prog` (message prefix,
+`ifup`/`ifdown`), `err` (where messages go, default stderr), `kernel` (a `netlink.Kernel`
+to use instead of opening one), `lock_timeout`, `hook_timeout`. The `Result` says which
+targets were brought up/down (`done`), which failed (`failed`, with the message), which were
+skipped as already configured / not configured (`skipped`), and the exit status ifupdown
+would give (`exit_code`: 0, or 1 if any target failed).
+
+ifup of one target (specs/ifupdown.md §3.1, §7, §8; DESIGN.md §4):
+  1. take the per-interface lock (`ifstate.PHYS`), skip it if the state already says up;
+  2. apply the plan's steps in order (consecutive netlink ops pipelined), keeping every op
+     as applied (`previous` filled);
+  3. on the first failure that counts (not `ignore_failure`), undo everything applied for
+     this interface, newest first, record nothing, and say which line failed:
+     `ifup: path:line: up ip route add …: File exists`, `ifup: failed to bring up PHYS`;
+  4. on success write the journal (state.py, 0600) and the ifstate files.
+
+ifdown of one target (§3.2): the stop plan's steps run in their phases (if-down.d, `down`
+lines, …, `post-down` lines, failures ignored as ifupdown does), except that with a journal
+each stanza's *method* steps are replaced by the inverses of what that stanza's ifup
+applied, newest first: addresses and routes added by hooks go, sysctls, MTU and MAC get
+their old values back, and a delete finding nothing already there is no error (so no
+"address not found" noise for dual-stack). Without a journal (`--force`, or state left by
+the real ifupdown) the plan's own down commands run, as ifupdown's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, Final
+
+from ifvip.ifupdown.executor import HOOK_TIMEOUT, NetlinkExecutor, OpError
+from ifvip.ifupdown.netlink import Kernel
+from ifvip.ifupdown.plan import (
+    AddAddress,
+    AddRoute,
+    AddRule,
+    DelAddress,
+    DelLink,
+    DelRoute,
+    DelRule,
+    FlushAddresses,
+    NoOp,
+    Op,
+    Plan,
+    StanzaPlan,
+    Step,
+    op_from_dict,
+)
+from ifvip.ifupdown.state import LOCK_TIMEOUT, StateDir, StateError
+
+JOURNAL_VERSION: Final = 1
+# A delete that finds nothing: the thing is already gone, which is what ifdown wants.
+_GONE: Final = frozenset({errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV})
+_DELETES: Final = (DelAddress, DelRoute, DelRule, DelLink, FlushAddresses)
+_BATCH: Final = (AddAddress, DelAddress, AddRoute, DelRoute, AddRule, DelRule)
+# The words of the stanza line a step comes from, for messages (`up ip route add ...`).
+_STAGE_WORDS: Final = {
+    "pre-up": "pre-up",
+    "up": "up",
+    "post-up": "post-up",
+    "down": "down",
+    "pre-down": "pre-down",
+    "post-down": "post-down",
+}
+
+
+@dataclass
+class Result:
+    """What an ifup/ifdown did; `exit_code` is ifupdown's (0, or 1 if a target failed)."""
+
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+class _StanzaFailedError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _describe(step: Step, error: OpError) -> str:
+    """`path:line: up ip route add ...: File exists`."""
+    op = step.op
+    word = _STAGE_WORDS.get(step.stage)
+    command = op.render().strip()
+    if word and not command.startswith(word + " "):
+        command = f"{word} {command}"
+    return f"{op.where()}: {command}: {error.reason}"
+
+
+@contextlib.asynccontextmanager
+async def _kernel(kernel: Kernel | None) -> AsyncIterator[Kernel]:
+    if kernel is not None:
+        yield kernel
+        return
+    async with Kernel() as opened:
+        yield opened
+
+
+async def _locked(state: StateDir, physical: str, timeout: float) -> contextlib.ExitStack:
+    """Take the per-interface lock without blocking the event loop."""
+    stack = contextlib.ExitStack()
+    await asyncio.to_thread(stack.enter_context, state.lock(physical, timeout=timeout))
+    return stack
+
+
+class _Run:
+    """One ifup or ifdown invocation: the executor, the output, the options."""
+
+    def __init__(
+        self,
+        executor: NetlinkExecutor,
+        *,
+        prog: str,
+        err: IO[str],
+        verbose: bool,
+    ) -> None:
+        self.executor = executor
+        self.prog = prog
+        self.err = err
+        self.verbose = verbose
+
+    def say(self, message: str) -> None:
+        self.err.write(f"{self.prog}: {message}\n")
+        self.err.flush()
+
+    def show(self, op: Op) -> None:
+        if self.verbose and not isinstance(op, NoOp):
+            self.err.write(op.render() + "\n")
+            self.err.flush()
+
+    # ------------------------------------------------------------ up
+
+    async def up(self, plan: Plan) -> list[dict[str, Any]]:
+        """Apply `plan`; the journal entries on success, after undoing everything on failure."""
+        applied: list[tuple[int, Op]] = []  # (stanza index or -1/-2 for link steps, op)
+        parts: list[tuple[int, Sequence[Step]]] = [(-1, plan.before)]
+        parts += [(i, stanza.steps) for i, stanza in enumerate(plan.stanzas)]
+        parts.append((-2, plan.after))
+        try:
+            for part, steps in parts:
+                if part >= 0 and self.verbose:
+                    stanza = plan.stanzas[part]
+                    self.say(
+                        f"configuring interface {plan.physical}={plan.logical} ({stanza.family})"
+                    )
+                await self._apply_steps(part, steps, applied)
+        except _StanzaFailedError as failure:
+            self.say(failure.message)
+            await self.undo([op for _, op in applied])
+            raise
+        return [{"stanza": part, "op": op.to_dict()} for part, op in applied]
+
+    async def _apply_steps(
+        self, part: int, steps: Sequence[Step], applied: list[tuple[int, Op]]
+    ) -> None:
+        index = 0
+        while index < len(steps):
+            # A run of netlink ops goes to the kernel in one go (same result, one round).
+            end = index
+            while end < len(steps) and _batchable(steps[end].op):
+                end += 1
+            run = steps[index : max(end, index + 1)]
+            for step in run:
+                self.show(step.op)
+            results = await self.executor.apply_batch([step.op for step in run])
+            failure: str | None = None
+            for step, result in zip(run, results, strict=True):
+                if isinstance(result, OpError):
+                    if step.op.ignore_failure:
+                        continue
+                    if failure is None:
+                        failure = _describe(step, result)
+                else:
+                    applied.append((part, result))
+            if failure is not None:
+                raise _StanzaFailedError(failure)
+            index += len(run)
+
+    async def undo(self, ops: Sequence[Op]) -> None:
+        """The inverses of `ops`, newest first; what is already gone is no error."""
+        inverses = [inverse for op in reversed(ops) if (inverse := op.inverse()) is not None]
+        for inverse, result in zip(
+            inverses, await self.executor.apply_batch(inverses), strict=True
+        ):
+            self.show(inverse)
+            if isinstance(result, OpError) and not _gone(inverse, result):
+                self.say(f"cannot undo {inverse.render()}: {result.reason}")
+
+    # ------------------------------------------------------------ down
+
+    async def down(self, plan: Plan, journal: list[dict[str, Any]] | None) -> None:
+        """Run the stop plan; with a journal its method steps become the recorded inverses."""
+        entries = [(int(e["stanza"]), op_from_dict(e["op"])) for e in journal or []]
+        consumed: set[int] = set()
+        await self._down_steps(plan.before)
+        for index, stanza in enumerate(plan.stanzas):
+            if self.verbose:
+                self.say(f"configuring interface {plan.physical}={plan.logical} ({stanza.family})")
+            mine = [op for part, op in entries if part == index]
+            consumed.add(index)
+            replaced = False
+            for step in stanza.steps:
+                if journal is not None and step.stage == "method":
+                    if not replaced:
+                        await self.undo(mine)
+                        replaced = True
+                    continue
+                await self._down_steps((step,))
+            if journal is not None and not replaced:
+                await self.undo(mine)
+        if journal is not None:
+            # The link-level steps, and stanzas no longer where they were in the file.
+            await self.undo([op for part, op in entries if part not in consumed])
+        await self._down_steps(plan.after)
+
+    async def _down_steps(self, steps: Sequence[Step]) -> None:
+        ops = [step.op for step in steps]
+        for op in ops:
+            self.show(op)
+        for op, result in zip(ops, await self.executor.apply_batch(ops), strict=True):
+            if isinstance(result, OpError) and not op.ignore_failure and not _gone(op, result):
+                self.say(f"{op.where()}: {op.render().strip()}: {result.reason}")
+
+
+def _batchable(op: Op) -> bool:
+    # A replace reads the route it overwrites first, so it is not sent blind.
+    return isinstance(op, _BATCH) and not (isinstance(op, AddRoute) and op.replace)
+
+
+def _gone(op: Op, error: OpError) -> bool:
+    return isinstance(op, _DELETES) and error.errno in _GONE
+
+
+def _stanza_key(stanza: StanzaPlan) -> list[str]:
+    return [stanza.logical, stanza.family, stanza.method]
+
+
+async def ifup(
+    plans: Sequence[Plan],
+    *,
+    state_dir: str = "/run/network",
+    force: bool = False,
+    verbose: bool = False,
+    prog: str = "ifup",
+    err: IO[str] | None = None,
+    kernel: Kernel | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
+    hook_timeout: float = HOOK_TIMEOUT,
+    quiet_already: bool = False,
+) -> Result:
+    """Bring each plan's target up, transactionally (see the module docstring)."""
+    out = err if err is not None else sys.stderr
+    result = Result()
+    state = StateDir.open(state_dir)
+    async with _kernel(kernel) as k:
+        run = _Run(
+            NetlinkExecutor(k, hook_timeout=hook_timeout), prog=prog, err=out, verbose=verbose
+        )
+        for plan in plans:
+            target = f"{plan.physical}={plan.logical}"
+            try:
+                with await _locked(state, plan.physical, lock_timeout):
+                    if not force and state.logical(plan.physical) is not None:
+                        if not quiet_already:
+                            run.say(f"interface {plan.physical} already configured")
+                        result.skipped.append(target)
+                        continue
+                    # ifupdown records the interface before running anything (§7).
+                    state.record(plan.physical, plan.logical)
+                    try:
+                        entries = await run.up(plan)
+                    except _StanzaFailedError as failure:
+                        state.record(plan.physical, None)
+                        state.drop_journal(plan.physical)
+                        run.say(f"failed to bring up {plan.physical}")
+                        result.failed[target] = failure.message
+                        continue
+                    except BaseException:
+                        state.record(plan.physical, None)
+                        raise
+                    state.write_journal(
+                        plan.physical,
+                        [
+                            {
+                                "version": JOURNAL_VERSION,
+                                "logical": plan.logical,
+                                "stanzas": [_stanza_key(s) for s in plan.stanzas],
+                            },
+                            *entries,
+                        ],
+                    )
+                    result.done.append(target)
+            except StateError as exc:
+                run.say(str(exc))
+                result.failed[target] = str(exc)
+    return result
+
+
+def _journal_for(state: StateDir, plan: Plan) -> list[dict[str, Any]] | None:
+    """The journal of this target's last ifup, if it matches the plan's logical name."""
+    entries = state.read_journal(plan.physical)
+    if not entries:
+        return None
+    head, *body = entries
+    if head.get("version") != JOURNAL_VERSION or head.get("logical") != plan.logical:
+        return None
+    if head.get("stanzas") != [_stanza_key(s) for s in plan.stanzas]:
+        # The file changed since ifup: undo everything at the end, in the link-level slot.
+        return [{**entry, "stanza": -3} for entry in body]
+    return body
+
+
+async def ifdown(
+    plans: Sequence[Plan],
+    *,
+    state_dir: str = "/run/network",
+    force: bool = False,
+    verbose: bool = False,
+    prog: str = "ifdown",
+    err: IO[str] | None = None,
+    kernel: Kernel | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
+    hook_timeout: float = HOOK_TIMEOUT,
+    use_journal: bool = True,
+) -> Result:
+    """Bring each plan's target down, exactly undoing its ifup when a journal exists.
+
+    The plans must be for the logical name the state records (the caller reads it with
+    `StateDir.logical()`; ifupdown's ifdown uses the recorded name, specs §8).
+    """
+    out = err if err is not None else sys.stderr
+    result = Result()
+    state = StateDir.open(state_dir)
+    async with _kernel(kernel) as k:
+        run = _Run(
+            NetlinkExecutor(k, hook_timeout=hook_timeout, record=False),
+            prog=prog,
+            err=out,
+            verbose=verbose,
+        )
+        for plan in plans:
+            target = f"{plan.physical}={plan.logical}"
+            try:
+                with await _locked(state, plan.physical, lock_timeout):
+                    if not force and state.logical(plan.physical) is None:
+                        run.say(f"interface {plan.physical} not configured")
+                        result.skipped.append(target)
+                        continue
+                    journal = _journal_for(state, plan) if use_journal else None
+                    await run.down(plan, journal)
+                    state.record(plan.physical, None)
+                    state.drop_journal(plan.physical)
+                    result.done.append(target)
+            except StateError as exc:
+                run.say(str(exc))
+                result.failed[target] = str(exc)
+    return result
+
+
+__all__ = ["Result", "ifdown", "ifup"]

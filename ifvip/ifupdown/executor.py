@@ -1,0 +1,382 @@
+"""Carrying plan ops out on the kernel: `NetlinkExecutor`.
+
+`NetlinkExecutor.apply(op)` does what `op.render()` says, through `netlink.Kernel` (one
+AsyncIPRoute socket) for addresses, routes, rules and links, through /proc/sys for sysctls,
+and under `/bin/sh -c` (with exactly the op's environment and a time limit) for Shell,
+RunParts and DHCP ops. It returns the op as applied: `previous` filled with what the kernel
+had before (sysctl values, link MTU/MAC/state, the route a `replace` overwrote, the flags of
+a deleted address), which is what the journal keeps and what `inverse()` restores.
+
+A failure raises `OpError` with the reason the equivalent command would print (`File
+exists`, `Cannot find device`...); whether it fails the stanza (`-` prefix, `|| true`) is
+the caller's decision (`op.ignore_failure`), see engine.py.
+
+Sysctls are written as files under /proc/sys, which shows the network namespace of the
+process that opens them: run ifvip inside the namespace (`ip netns exec NS ifvip ifup ...`),
+as the real ifup is run; `Kernel(netns=...)` only moves the netlink socket.
+
+`apply_batch(ops)` sends a run of consecutive netlink ops (addresses, routes, rules) without
+waiting for each answer: the kernel handles the requests of one socket in order, so the
+result is the same as one by one, and a thousand `up ip addr add` lines cost one round of
+requests instead of a thousand round trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import signal
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+from ifvip.errors import ApplyError
+from ifvip.ifupdown import netlink
+from ifvip.ifupdown.netlink import AF_INET, AF_INET6, SCOPES, Kernel, KernelError, Route, Rule
+from ifvip.ifupdown.plan import (
+    RT_TABLE_MAIN,
+    AddAddress,
+    AddLink,
+    AddRoute,
+    AddRule,
+    DelAddress,
+    DelLink,
+    DelRoute,
+    DelRule,
+    FlushAddresses,
+    LinkSettings,
+    NoOp,
+    Op,
+    RunParts,
+    SetInet6Mtu,
+    SetLink,
+    Shell,
+    StartDhcp,
+    StopDhcp,
+    WaitDad,
+    WriteSysctl,
+)
+
+HOOK_TIMEOUT: Final = 300.0  # seconds a hook, script directory or DHCP client may run
+_BATCHABLE: Final = (AddAddress, DelAddress, AddRoute, DelRoute, AddRule, DelRule)
+
+
+class OpError(ApplyError):
+    """An op failed; `reason` is what the equivalent command would have said."""
+
+    def __init__(self, op: Op, reason: str, code: int | None = None) -> None:
+        super().__init__(f"{op.render().strip()}: {reason}")
+        self.op = op
+        self.reason = reason
+        self.errno = code
+
+
+def _scope(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if value in SCOPES:
+        return SCOPES[value]
+    try:
+        return int(value, 0)
+    except ValueError:
+        raise ValueError(f"unknown scope {value!r}") from None
+
+
+def _family(number: int) -> int:
+    return AF_INET6 if number == 6 else AF_INET
+
+
+def _broadcast(address: netlink.Address, value: str | None) -> str | None:
+    """ifupdown's `+`/`-` broadcast words (when the planner left them to `ip`)."""
+    if value is None or address.version != 4:
+        return value
+    if value == "+":
+        return str(address.network.broadcast_address)
+    if value == "-":
+        return str(address.network.network_address)
+    return value
+
+
+def route_of(op: AddRoute | DelRoute) -> Route:
+    """The netlink Route an AddRoute/DelRoute means."""
+    return Route(
+        dst=None if op.dst is None else ipaddress.ip_network(op.dst, strict=False),
+        family=_family(op.family),
+        gateway=op.gateway,
+        dev=op.dev,
+        metric=op.metric,
+        table=RT_TABLE_MAIN if op.table is None else op.table,
+        proto=op.proto,
+        scope=_scope(op.scope),
+        src=op.src,
+        onlink=op.onlink,
+        type=op.type,
+    )
+
+
+def rule_of(op: AddRule | DelRule) -> Rule:
+    return Rule(
+        family=_family(op.family),
+        priority=op.priority,
+        src=None if op.src is None else ipaddress.ip_network(op.src, strict=False),
+        dst=None if op.dst is None else ipaddress.ip_network(op.dst, strict=False),
+        table=op.table,
+        iifname=op.iifname,
+        oifname=op.oifname,
+        fwmark=op.fwmark,
+    )
+
+
+def _route_op(route: Route, like: AddRoute) -> AddRoute:
+    scope = None if route.scope is None else str(route.scope)
+    for name, number in SCOPES.items():
+        if number == route.scope and name != "universe":
+            scope = name
+            break
+    return AddRoute(
+        family=6 if route.family == AF_INET6 else 4,
+        dst=None if route.dst is None else str(route.dst),
+        gateway=route.gateway,
+        dev=route.dev,
+        table=None if route.table == RT_TABLE_MAIN else route.table,
+        metric=route.metric,
+        src=route.src,
+        onlink=route.onlink,
+        proto=route.proto,
+        scope=scope,
+        type=route.type,
+        replace=True,
+        origin=like.origin,
+    )
+
+
+class NetlinkExecutor:
+    """Applies ops to the kernel the process runs in (see the module docstring).
+
+    `record` False skips the reads that only serve the journal (the flags of a deleted
+    address, the route a replace overwrote): ifdown records nothing.
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        *,
+        hook_timeout: float = HOOK_TIMEOUT,
+        record: bool = True,
+        stdout: int | None = None,
+        stderr: int | None = None,
+    ) -> None:
+        self.kernel = kernel
+        self.hook_timeout = hook_timeout
+        self.record = record
+        self.stdout = stdout
+        self.stderr = stderr
+
+    async def apply(self, op: Op) -> Op:
+        try:
+            return await self._apply(op)
+        except KernelError as exc:
+            raise OpError(op, _reason(exc), exc.errno) from None
+        except (OSError, ValueError) as exc:
+            code = getattr(exc, "errno", None)
+            raise OpError(op, getattr(exc, "strerror", None) or str(exc), code) from None
+
+    async def apply_batch(self, ops: Sequence[Op]) -> list[Op | OpError]:
+        """Apply `ops` in order, pipelining the netlink ones; one result per op.
+
+        A failed op does not stop the others (the caller undoes what succeeded).
+        """
+        results: list[Op | OpError] = []
+        run: list[Op] = []
+
+        async def flush() -> None:
+            if not run:
+                return
+            answers = await asyncio.gather(*(self._try(op) for op in run))
+            results.extend(answers)
+            run.clear()
+
+        for op in ops:
+            if isinstance(op, _BATCHABLE) and not (isinstance(op, AddRoute) and op.replace):
+                run.append(op)
+                continue
+            await flush()
+            results.append(await self._try(op))
+        await flush()
+        return results
+
+    async def _try(self, op: Op) -> Op | OpError:
+        try:
+            return await self.apply(op)
+        except OpError as exc:
+            return exc
+
+    async def _apply(self, op: Op) -> Op:
+        k = self.kernel
+        if isinstance(op, NoOp):
+            return op
+        if isinstance(op, AddAddress):
+            address = ipaddress.ip_interface(op.address)
+            await k.add_address(
+                op.ifname,
+                address,
+                label=op.label if address.version == 4 else None,
+                broadcast=_broadcast(address, op.broadcast),
+                peer=op.peer,
+                scope=_scope(op.scope),
+                nodad=op.nodad,
+                preferred=op.preferred_lft,
+                valid=op.valid_lft,
+            )
+            return op
+        if isinstance(op, DelAddress):
+            return await self._del_address(op)
+        if isinstance(op, FlushAddresses):
+            family = None if op.family is None else _family(op.family)
+            await k.flush_addresses(
+                op.ifname, family, scope=_scope(op.scope), mngtmpaddr=op.mngtmpaddr
+            )
+            return op
+        if isinstance(op, AddRoute):
+            route = route_of(op)
+            previous = None
+            if op.replace and self.record:
+                found = await k.find_route(route)
+                previous = None if found is None else _route_op(found, op)
+            await k.add_route(route, command="replace" if op.replace else "add")
+            return replace(op, previous=previous) if previous is not None else op
+        if isinstance(op, DelRoute):
+            await k.del_route(route_of(op))
+            return op
+        if isinstance(op, AddRule):
+            await k.add_rule(rule_of(op))
+            return op
+        if isinstance(op, DelRule):
+            await k.del_rule(rule_of(op))
+            return op
+        if isinstance(op, SetLink):
+            before = await k.set_link(
+                op.ifname, up=op.up, mtu=op.mtu, mac=op.address, alias=op.alias
+            )
+            return replace(
+                op,
+                previous=LinkSettings(
+                    up=before.up, mtu=before.mtu, address=before.mac, alias=before.alias
+                ),
+            )
+        if isinstance(op, SetInet6Mtu):
+            link = await k.link(op.ifname)
+            if link.mtu < op.mtu:
+                await k.set_link(op.ifname, mtu=op.mtu)
+                return replace(op, via="link", previous=str(link.mtu))
+            name = f"net.ipv6.conf.{op.ifname.replace('.', '/')}.mtu"
+            return replace(op, via="sysctl", previous=netlink.write_sysctl(name, str(op.mtu)))
+        if isinstance(op, WriteSysctl):
+            return replace(op, previous=netlink.write_sysctl(op.name, op.value))
+        if isinstance(op, WaitDad):
+            if op.address is None:
+                await k.wait_link_local(op.ifname, op.attempts, op.interval)
+            else:
+                address = ipaddress.ip_interface(op.address)
+                await k.wait_dad(op.ifname, address, op.attempts, op.interval)
+            return op
+        if isinstance(op, AddLink):
+            await k.add_link(op.ifname, op.kind, **_link_attrs(op))
+            return op
+        if isinstance(op, DelLink):
+            await k.del_link(op.ifname)
+            return op
+        if isinstance(op, Shell | StartDhcp | StopDhcp):
+            await self._run(op, ["/bin/sh", "-c", op.command], op.env)
+            return op
+        if isinstance(op, RunParts):
+            argv = ["run-parts"]
+            if op.exit_on_error:
+                argv.append("--exit-on-error")
+            if op.verbose:
+                argv.append("--verbose")
+            await self._run(op, [*argv, op.directory], op.env)
+            return op
+        raise OpError(op, f"ifvip cannot apply {type(op).__name__}")
+
+    async def _del_address(self, op: DelAddress) -> Op:
+        address = ipaddress.ip_interface(op.address)
+        found = None
+        if self.record:
+            found = next(
+                (
+                    a
+                    for a in await self.kernel.addresses(op.ifname, _family(address.version))
+                    if a.address == address
+                ),
+                None,
+            )
+        await self.kernel.del_address(op.ifname, address, peer=op.peer)
+        if found is None:
+            return op
+        # What inverse() needs to put the address back as it was.
+        return replace(
+            op,
+            peer=found.peer,
+            broadcast=found.broadcast,
+            label=found.label if address.version == 4 else None,
+            scope=None if found.scope == 0 else str(found.scope),
+            nodad=bool(found.flags & netlink.IFA_F_NODAD),
+        )
+
+    async def _run(self, op: Op, argv: list[str], env: tuple[tuple[str, str], ...]) -> None:
+        # Hooks may rename, create or delete links: forget the cached ifindexes.
+        self.kernel._indexes.clear()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                env=dict(env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=self.stdout,
+                stderr=self.stderr,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise OpError(op, exc.strerror or str(exc), exc.errno) from None
+        try:
+            code = await asyncio.wait_for(proc.wait(), self.hook_timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            raise OpError(op, f"timed out after {self.hook_timeout:g} s") from None
+        except asyncio.CancelledError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            raise
+        finally:
+            self.kernel._indexes.clear()
+        if code != 0:
+            reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
+            raise OpError(op, reason)
+
+
+def _link_attrs(op: AddLink) -> dict[str, Any]:
+    if op.mode == "vlan":
+        return {"link": op.link, "vlan_id": op.vlan_id}
+    prefix = op.kind
+    remote = None if op.remote in (None, "any") else op.remote
+    attrs: dict[str, Any] = {
+        f"{prefix}_remote": remote,
+        f"{prefix}_local": op.local,
+        f"{prefix}_ttl": op.ttl,
+    }
+    if op.mode == "ipip6":
+        attrs["ip6tnl_proto"] = 4  # IPPROTO_IPIP
+    elif op.mode == "ip6ip6":
+        attrs["ip6tnl_proto"] = 41  # IPPROTO_IPV6
+    if op.encaplimit is not None and op.kind == "ip6tnl":
+        attrs["ip6tnl_encap_limit"] = op.encaplimit
+    return attrs
+
+
+def _reason(exc: KernelError) -> str:
+    """The message `ip` prints for this error (as ifupdown users know them)."""
+    return str(exc).rsplit(": ", 1)[-1]

@@ -1,0 +1,142 @@
+"""The engine on hand-made plans in a namespace: journal, exact undo, rollback.
+
+Independent of the planner: the plans are built here from ops, as the planner would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ifvip.ifupdown.plan import (
+    AddAddress,
+    AddRoute,
+    Op,
+    Plan,
+    SetLink,
+    Shell,
+    StanzaPlan,
+    Step,
+    WriteSysctl,
+)
+from ifvip.interfaces.model import Origin
+from tests.netns.kernelstate import Twins, run_engine, snapshot
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+]
+
+HERE = Origin("/etc/network/interfaces", 7)
+ENV = (("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), ("IFACE", "eth0"))
+
+
+def _stanza(family: str, steps: list[tuple[str, Op]]) -> StanzaPlan:
+    return StanzaPlan(
+        "eth0", family, "static", None, tuple(Step(op, "post-up", stage) for stage, op in steps)
+    )
+
+
+def _up_plan(*extra: tuple[str, Op]) -> Plan:
+    inet = _stanza(
+        "inet",
+        [
+            ("method", AddAddress(ifname="eth0", address="198.51.100.10/24", label="eth0",
+                                  broadcast="198.51.100.255")),
+            ("method", SetLink(ifname="eth0", mtu=1400, up=True)),
+            ("method", AddRoute(family=4, dst=None, gateway="198.51.100.1", dev="eth0",
+                                onlink=True)),
+            ("up", AddAddress(ifname="eth0", address="203.0.113.5/24", origin=HERE)),
+            ("up", AddRoute(family=4, dst="203.0.113.128/25", gateway="198.51.100.1",
+                            dev="eth0", table=100, origin=HERE)),
+        ],
+    )  # fmt: skip
+    inet6 = _stanza(
+        "inet6",
+        [
+            ("pre-up", WriteSysctl(name="net.ipv6.conf.eth0.accept_dad", value="0")),
+            ("method", WriteSysctl(name="net.ipv6.conf.eth0.autoconf", value="0")),
+            ("method", AddAddress(ifname="eth0", address="2001:db8::10/64")),
+            ("method", AddRoute(family=6, gateway="2001:db8::1", dev="eth0", replace=True,
+                                onlink=True)),
+            *extra,
+        ],
+    )  # fmt: skip
+    return Plan("eth0", "eth0", "start", stanzas=(inet, inet6))
+
+
+def _down_plan() -> Plan:
+    # What the planner's down plan has in the method slots; with a journal they are replaced.
+    inet = _stanza("inet", [("method", SetLink(ifname="eth0", up=False))])
+    inet6 = _stanza("inet6", [("method", SetLink(ifname="eth0", up=False))])
+    return Plan("eth0", "eth0", "stop", stanzas=(inet, inet6))
+
+
+def test_ifup_journals_and_ifdown_undoes_exactly(tmp_path: Path) -> None:
+    with Twins(1) as twins:
+        (ns,) = twins.names
+        before = snapshot(ns)
+        done = run_engine(ns, "ifup", [_up_plan()], tmp_path)
+        assert done.returncode == 0, done.stderr
+        up = snapshot(ns)
+        assert "+ addresses ('eth0', 2, '203.0.113.5'" in before.diff(up)
+        assert "~ sysctl net/ipv6/conf/eth0/accept_dad: 1 -> 0" in before.diff(up)
+        assert (tmp_path / "ifstate").read_text() == "eth0=eth0\n"
+        journal = tmp_path / "ifvip-journal.eth0.json"
+        assert journal.stat().st_mode & 0o777 == 0o600
+        ops = [entry["op"]["op"] for entry in json.loads(journal.read_text())[1:]]
+        assert ops.count("AddAddress") == 3 and ops.count("WriteSysctl") == 2
+
+        done = run_engine(ns, "ifdown", [_down_plan()], tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""  # no "address not found" noise
+        assert snapshot(ns).diff(before) == ""
+        assert (tmp_path / "ifstate").read_text() == ""
+        assert (tmp_path / "ifstate.eth0").read_text() == ""
+        assert not journal.exists()
+
+
+@pytest.mark.parametrize("position", ["first", "middle", "last"])
+def test_failed_ifup_undoes_everything(tmp_path: Path, position: str) -> None:
+    failing = ("up", Shell(command="exit 3", env=ENV, origin=HERE, text="exit 3"))
+    plan = _up_plan(failing)
+    inet, inet6 = plan.stanzas
+    if position == "first":
+        inet = StanzaPlan("eth0", "inet", "static", None, (Step(failing[1], "pre-up", "pre-up"),
+                                                           *inet.steps))  # fmt: skip
+        inet6 = _up_plan().stanzas[1]
+    elif position == "middle":
+        inet6 = _up_plan().stanzas[1]
+        steps = (*inet.steps, Step(failing[1], "post-up", "up"))
+        inet = StanzaPlan("eth0", "inet", "static", None, steps)
+    plan = Plan("eth0", "eth0", "start", stanzas=(inet, inet6))
+    with Twins(1) as twins:
+        (ns,) = twins.names
+        before = snapshot(ns)
+        done = run_engine(ns, "ifup", [plan], tmp_path)
+        assert done.returncode == 1
+        assert "ifup: /etc/network/interfaces:7: " in done.stderr
+        assert "exit 3: exit status 3" in done.stderr
+        assert "failed to bring up eth0" in done.stderr
+        assert snapshot(ns).diff(before) == ""
+        assert (tmp_path / "ifstate").read_text() == ""
+        assert not (tmp_path / "ifvip-journal.eth0.json").exists()
+
+
+def test_kernel_error_names_the_line(tmp_path: Path) -> None:
+    text = "ip route add 203.0.113.128/25 via 198.51.100.1 table 100"
+    dup = ("up", AddRoute(family=4, dst="203.0.113.128/25", gateway="198.51.100.1",
+                          dev="eth0", table=100, origin=HERE, text=text))  # fmt: skip
+    with Twins(1) as twins:
+        (ns,) = twins.names
+        before = snapshot(ns)
+        done = run_engine(ns, "ifup", [_up_plan(dup)], tmp_path)
+        assert done.returncode == 1
+        assert (
+            "ifup: /etc/network/interfaces:7: up ip route add 203.0.113.128/25 via "
+            "198.51.100.1 table 100: File exists"
+        ) in done.stderr
+        assert snapshot(ns).diff(before) == ""
