@@ -98,6 +98,7 @@ class VrrpParams:
     garp_lower_prio_delay: float = 5.0
     lower_prio_no_advert: bool = False
     higher_prio_send_advert: bool = False
+    unicast_peers: tuple[IPAddress, ...] = ()  # one copy to each; empty: the multicast group
 
     def __post_init__(self) -> None:
         problems = []
@@ -123,7 +124,7 @@ class VrrpParams:
             problems.append("a VRRP instance needs at least one virtual address")
         if self.version == 2 and any(a.version == 6 for a in self.addresses):
             problems.append("VRRPv2 carries IPv4 addresses only")
-        if len({a.version for a in (*self.addresses, self.own_ip)}) > 1:
+        if len({a.version for a in (*self.addresses, *self.unicast_peers, self.own_ip)}) > 1:
             problems.append("the source and every virtual address must be of one family")
         if problems:
             raise ValueError("; ".join(problems))
@@ -196,10 +197,11 @@ Event: TypeAlias = (
 
 @dataclass(frozen=True)
 class SendVrrpAdvert:
-    """Send one advert (to the group, or one copy to each unicast peer)."""
+    """Send one advert to `destination` (None: the multicast group)."""
 
     priority: int
     max_adver_int_cs: int
+    destination: IPAddress | None = None
 
 
 @dataclass(frozen=True)
@@ -298,10 +300,13 @@ def _arm_down(machine: VrrpMachine, now: float, us: int | None = None) -> ArmTim
     return ArmTimer(Timer.MASTER_DOWN, now + _seconds(delay))
 
 
-def _advert(machine: VrrpMachine, priority: int | None = None) -> SendVrrpAdvert:
-    return SendVrrpAdvert(
-        machine.priority if priority is None else priority, machine.params.advert_int_cs
-    )
+def _advert(machine: VrrpMachine, priority: int | None = None) -> list[Action]:
+    """One advert to the group, or one copy to each unicast peer."""
+    p = machine.params
+    prio = machine.priority if priority is None else priority
+    if not p.unicast_peers:
+        return [SendVrrpAdvert(prio, p.advert_int_cs)]
+    return [SendVrrpAdvert(prio, p.advert_int_cs, peer) for peer in p.unicast_peers]
 
 
 def _announce(repeat: int) -> list[Action]:
@@ -393,7 +398,7 @@ def _become_master(
     actions += [
         *more,
         CancelTimer(Timer.MASTER_DOWN),
-        _advert(machine),
+        *_advert(machine),
         BecomeMaster(),
         *_announce(p.garp_master_repeat),
         ArmTimer(Timer.ADVERT, now + interval / 100),
@@ -415,7 +420,7 @@ def _leave_master(
         CancelTimer(Timer.GARP_DELAYED),
         CancelTimer(Timer.GARP_REFRESH),
         CancelTimer(Timer.GARP_LOWER_PRIO),
-        _advert(machine, PRIORITY_LEAVING),
+        *_advert(machine, PRIORITY_LEAVING),
     ]
     machine, more = change_state(machine, new, reason)
     return machine, [*actions, *more, BecomeBackup()]
@@ -427,37 +432,44 @@ def _received(
     p = machine.params
     if machine.state in (State.INIT, State.FAULT):
         return machine, [Discarded("not_running")]
-    if advert.src == p.own_ip:
-        return machine, [Discarded("own")]
-    if p.version == 2 and advert.max_adver_int_cs != p.advert_int_cs:
-        return machine, [
-            Discarded(
-                "interval",
-                f"{machine.prefix()} advertisement interval mismatch mine="
-                f"{p.advert_int_cs // 100} sec rcv'd={advert.max_adver_int_cs // 100} sec",
-            )
-        ]
-    # keepalived: the count and the set must be exactly ours (§1.7 steps 10 and 14).
-    if len(advert.addresses) != len(p.addresses):
-        return machine, [
-            Discarded(
-                "addresses",
-                f"{machine.prefix()} received an unexpected ip number count "
-                f"{len(advert.addresses)}, expected {len(p.addresses)}!",
-            )
-        ]
-    missing = [a for a in p.addresses if a not in advert.addresses]
-    if missing:
-        return machine, [
-            Discarded(
-                "addresses",
-                f"{machine.prefix()} ip address associated with VRID {p.vrid} not present "
-                f"in MASTER advert: {missing[0]}",
-            )
-        ]
+    refused = judge(p, advert)
+    if refused is not None:
+        return machine, [refused]
     if machine.state is State.BACKUP:
         return _backup_received(machine, advert, now)
     return _master_received(machine, advert, now)
+
+
+def judge(params: VrrpParams, advert: VrrpAdvertReceived) -> Discarded | None:
+    """keepalived's checks of an advert's meaning (§1.7 steps 8, 10, 14), or None if it passes.
+
+    The speaker calls it on receipt (so each refusal is counted), the machine again.
+    """
+    p = params
+    prefix = f"[VRID {p.vrid}] [{'IPv6' if p.family == 6 else 'IPv4'}]"
+    if advert.src == p.own_ip:
+        return Discarded("own")
+    if p.version == 2 and advert.max_adver_int_cs != p.advert_int_cs:
+        return Discarded(
+            "interval",
+            f"{prefix} advertisement interval mismatch mine="
+            f"{p.advert_int_cs // 100} sec rcv'd={advert.max_adver_int_cs // 100} sec",
+        )
+    # The count and the set must be exactly ours; order does not matter.
+    if len(advert.addresses) != len(p.addresses):
+        return Discarded(
+            "addresses",
+            f"{prefix} received an unexpected ip number count "
+            f"{len(advert.addresses)}, expected {len(p.addresses)}!",
+        )
+    missing = [a for a in p.addresses if a not in advert.addresses]
+    if missing:
+        return Discarded(
+            "addresses",
+            f"{prefix} ip address associated with VRID {p.vrid} not present "
+            f"in MASTER advert: {missing[0]}",
+        )
+    return None
 
 
 def _backup_received(
@@ -504,7 +516,7 @@ def _master_received(
     p = machine.params
     ours = machine.priority
     if advert.priority == PRIORITY_LEAVING:
-        return machine, [_advert(machine), ArmTimer(Timer.ADVERT, now + p.advert_int_cs / 100)]
+        return machine, [*_advert(machine), ArmTimer(Timer.ADVERT, now + p.advert_int_cs / 100)]
     if advert.priority == PRIORITY_OWNER and ours == PRIORITY_OWNER:
         message = (
             f"{machine.prefix()} CONFIGURATION ERROR: local instance and a remote instance "
@@ -517,7 +529,7 @@ def _master_received(
     if higher or tie_won:
         actions: list[Action] = []
         if p.higher_prio_send_advert:
-            actions.append(_advert(machine))
+            actions += _advert(machine)
         why = (
             f"higher priority {advert.priority} from {advert.src}"
             if higher
@@ -537,7 +549,7 @@ def _master_received(
     )
     actions = [
         Log("info", message),
-        _advert(machine),
+        *_advert(machine),
         ArmTimer(Timer.ADVERT, now + p.advert_int_cs / 100),
         *_announce(p.garp_lower_prio_repeat),
     ]
@@ -555,7 +567,7 @@ def _timer(machine: VrrpMachine, timer: Timer, now: float) -> tuple[VrrpMachine,
     if machine.state is not State.MASTER:
         return machine, []
     if timer is Timer.ADVERT:
-        return machine, [_advert(machine), ArmTimer(Timer.ADVERT, now + p.advert_int_cs / 100)]
+        return machine, [*_advert(machine), ArmTimer(Timer.ADVERT, now + p.advert_int_cs / 100)]
     if timer is Timer.GARP_DELAYED:
         return machine, _announce(p.garp_master_repeat)
     if timer is Timer.GARP_REFRESH:

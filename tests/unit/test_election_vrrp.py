@@ -475,8 +475,10 @@ def test_at_most_one_master_once_adverts_flow(
     assert all(masters <= 1 for at, masters in history if at >= settle)
     assert sum(m.state is State.MASTER for m in machines) == 1
     if preempt:
-        best = max(range(len(peers)), key=lambda i: (prios[i], int(peers[i].own_ip)))
-        assert machines[best].state is State.MASTER
+        # The highest priority wins; among equals the one that got there first stays (a
+        # backup compares priorities only, RFC 5798 §6.4.2).
+        (winner,) = (m for m in machines if m.state is State.MASTER)
+        assert winner.priority == max(prios)
 
 
 def test_graceful_handover_in_a_simulated_pair_takes_skew_time() -> None:
@@ -493,3 +495,23 @@ def test_graceful_handover_in_a_simulated_pair_takes_skew_time() -> None:
     backup_machine, _ = step(backup_machine, TimerFired(Timer.MASTER_DOWN), deadline)
     assert backup_machine.state is State.MASTER
     assert replace(backup_machine).master_ip == PEER
+
+
+def test_unicast_peers_get_one_copy_each() -> None:
+    third = ipaddress.IPv4Address("198.51.100.3")
+    machine, actions = step(
+        backup(unicast_peers=(PEER, third)), TimerFired(Timer.MASTER_DOWN), 10.0
+    )
+    assert sends(actions) == [SendVrrpAdvert(100, 100, PEER), SendVrrpAdvert(100, 100, third)]
+    _, actions = step(machine, Shutdown(), 11.0)
+    assert sends(actions) == [SendVrrpAdvert(0, 100, PEER), SendVrrpAdvert(0, 100, third)]
+
+
+def test_judge_is_the_machines_own_check() -> None:
+    from ifvip.election_vrrp import judge
+
+    p = params(version=2)
+    assert judge(p, advert(200)) is None
+    refused = judge(p, advert(200, cs=300))
+    assert refused is not None and refused.reason == "interval"
+    assert step(backup(version=2), advert(200, cs=300), 1.0)[1] == [refused]
