@@ -60,7 +60,6 @@ from ifvip.ifupdown.plan import (
 )
 
 HOOK_TIMEOUT: Final = 300.0  # seconds a hook, script directory or DHCP client may run
-_BATCHABLE: Final = (AddAddress, DelAddress, AddRoute, DelRoute, AddRule, DelRule)
 
 
 class OpError(ApplyError):
@@ -194,18 +193,72 @@ class NetlinkExecutor:
         async def flush() -> None:
             if not run:
                 return
-            answers = await asyncio.gather(*(self._try(op) for op in run))
-            results.extend(answers)
+            if self.kernel.netns is None:
+                results.extend(await self._send(run))
+            else:
+                results.extend(await asyncio.gather(*(self._try(op) for op in run)))
             run.clear()
 
         for op in ops:
-            if isinstance(op, _BATCHABLE) and not (isinstance(op, AddRoute) and op.replace):
+            if self._raw(op):
                 run.append(op)
                 continue
             await flush()
             results.append(await self._try(op))
         await flush()
         return results
+
+    def _raw(self, op: Op) -> bool:
+        """Whether `op` is one rtnetlink request whose answer is all we need."""
+        if isinstance(op, AddAddress | DelRoute):
+            return True
+        if isinstance(op, AddRoute):
+            return not op.replace
+        return isinstance(op, DelAddress) and not self.record
+
+    async def _send(self, ops: Sequence[Op]) -> list[Op | OpError]:
+        messages: list[netlink.Message] = []
+        built: list[Op | OpError] = []
+        for op in ops:
+            try:
+                messages.append(await self._message(op))
+                built.append(op)
+            except KernelError as exc:
+                built.append(OpError(op, _reason(exc), exc.errno))
+            except ValueError as exc:
+                built.append(OpError(op, str(exc)))
+        answers = iter(self.kernel.batch(messages))
+        results: list[Op | OpError] = []
+        for item in built:
+            if isinstance(item, OpError):
+                results.append(item)
+                continue
+            error = next(answers)
+            results.append(item if error is None else OpError(item, _reason(error), error.errno))
+        return results
+
+    async def _message(self, op: Op) -> netlink.Message:
+        k = self.kernel
+        if isinstance(op, AddAddress | DelAddress):
+            address = ipaddress.ip_interface(op.address)
+            verb = "add" if isinstance(op, AddAddress) else "del"
+            return await k.address_message(
+                verb,
+                op.ifname,
+                address,
+                label=op.label if address.version == 4 else None,
+                broadcast=_broadcast(address, op.broadcast),
+                peer=op.peer,
+                scope=_scope(op.scope),
+                nodad=op.nodad,
+                preferred=op.preferred_lft,
+                valid=op.valid_lft,
+            )
+        if isinstance(op, AddRoute):
+            return await k.route_message(route_of(op), "add")
+        if isinstance(op, DelRoute):
+            return await k.route_message(route_of(op), "del")
+        raise ValueError(f"no single message for {type(op).__name__}")
 
     async def _try(self, op: Op) -> Op | OpError:
         try:

@@ -13,6 +13,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import os
+import socket
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias
@@ -41,6 +45,57 @@ INFINITY_LIFE: Final = 0xFFFFFFFF
 SCOPES: Final = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254}
 
 Address: TypeAlias = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+# rtnetlink numbers (linux/netlink.h, linux/rtnetlink.h, linux/if_addr.h) for batch().
+NLMSG_ERROR: Final = 2
+NLM_F_REQUEST: Final = 0x1
+NLM_F_ACK: Final = 0x4
+NLM_F_REPLACE: Final = 0x100
+NLM_F_EXCL: Final = 0x200
+NLM_F_CREATE: Final = 0x400
+RTM_NEWADDR: Final = 20
+RTM_DELADDR: Final = 21
+RTM_NEWROUTE: Final = 24
+RTM_DELROUTE: Final = 25
+IFA_ADDRESS: Final = 1
+IFA_LOCAL: Final = 2
+IFA_LABEL: Final = 3
+IFA_BROADCAST: Final = 4
+IFA_CACHEINFO: Final = 6
+RTA_DST: Final = 1
+RTA_OIF: Final = 4
+RTA_GATEWAY: Final = 5
+RTA_PRIORITY: Final = 6
+RTA_PREFSRC: Final = 7
+RTA_TABLE: Final = 15
+_BATCH_SIZE: Final = 256
+_TYPES: Final = {
+    "unicast": 1,
+    "local": 2,
+    "broadcast": 3,
+    "anycast": 4,
+    "multicast": 5,
+    "blackhole": 6,
+    "unreachable": 7,
+    "prohibit": 8,
+    "throw": 9,
+    "nat": 10,
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One rtnetlink request for Kernel.batch(): `what` names it in errors."""
+
+    what: str
+    type: int
+    flags: int
+    body: bytes
+
+
+def _rta(kind: int, data: bytes) -> bytes:
+    length = 4 + len(data)
+    return struct.pack("=HH", length, kind) + data + b"\0" * ((4 - length % 4) % 4)
 
 
 class KernelError(Exception):
@@ -153,6 +208,8 @@ class Kernel:
         self.netns = netns
         self._ipr: Any = None
         self._indexes: dict[str, int] = {}  # ifname -> ifindex, forgotten on link add/del
+        self._raw: socket.socket | None = None  # a plain netlink socket for batch()
+        self._seq = 0
 
     async def __aenter__(self) -> Kernel:
         ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
@@ -163,6 +220,9 @@ class Kernel:
         await self.close()
 
     async def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None
@@ -376,6 +436,147 @@ class Kernel:
     async def del_rule(self, rule: Rule) -> None:
         await self._call("delete rule", "rule", "del", **_rule_request(rule))
 
+    # ---------------------------------------------------------------- batches
+
+    async def address_message(
+        self,
+        verb: str,
+        ifname: str,
+        address: Address,
+        *,
+        label: str | None = None,
+        broadcast: str | None = None,
+        peer: str | None = None,
+        scope: int | None = None,
+        nodad: bool = False,
+        preferred: int | None = None,
+        valid: int | None = None,
+    ) -> Message:
+        """The RTM_NEWADDR/RTM_DELADDR `ip addr add|del` sends, for `batch()`."""
+        family = AF_INET6 if address.version == 6 else AF_INET
+        local = address.ip.packed
+        prefixlen = address.network.prefixlen
+        remote = local
+        if peer is not None:
+            peer_ip = ipaddress.ip_interface(peer if "/" in peer else f"{peer}/{prefixlen}")
+            remote = peer_ip.ip.packed
+            if "/" in peer:
+                prefixlen = peer_ip.network.prefixlen
+        flags = IFA_F_NODAD if nodad and verb == "add" else 0
+        body = struct.pack("=BBBBI", family, prefixlen, flags, scope or 0, await self.index(ifname))
+        body += _rta(IFA_LOCAL, local) + _rta(IFA_ADDRESS, remote)
+        if verb == "add":
+            if family == AF_INET:
+                text = label if label is not None else ifname
+                body += _rta(IFA_LABEL, text.encode() + b"\0")
+                if broadcast is not None:
+                    body += _rta(IFA_BROADCAST, ipaddress.IPv4Address(broadcast).packed)
+            if preferred is not None or valid is not None:
+                body += _rta(
+                    IFA_CACHEINFO,
+                    struct.pack(
+                        "=IIII",
+                        INFINITY_LIFE if preferred is None else preferred,
+                        INFINITY_LIFE if valid is None else valid,
+                        0,
+                        0,
+                    ),
+                )
+            kind, nl_flags = RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL
+        else:
+            kind, nl_flags = RTM_DELADDR, 0
+        return Message(f"{verb} address {address} dev {ifname}", kind, nl_flags, body)
+
+    async def route_message(self, route: Route, command: str = "add") -> Message:
+        """The RTM_NEWROUTE/RTM_DELROUTE `ip route add|del|replace` sends, for `batch()`."""
+        if command == "del":
+            # `ip route del` matches any protocol and scope (RT_SCOPE_NOWHERE).
+            proto, scope, kind_of = 0, 255, 0 if route.type == "unicast" else _TYPES[route.type]
+        else:
+            proto, scope, kind_of = route.proto, route.effective_scope(), _TYPES[route.type]
+        table = route.table
+        dst_len = 0 if route.dst is None else route.dst.prefixlen
+        flags = RTNH_F_ONLINK if route.onlink else 0
+        body = struct.pack(
+            "=BBBBBBBBI",
+            route.family,
+            dst_len,
+            0,
+            0,
+            table if table < 256 else 0,
+            proto,
+            scope,
+            kind_of,
+            flags,
+        )
+        body += _rta(RTA_TABLE, struct.pack("=I", table))
+        if route.dst is not None and dst_len:
+            body += _rta(RTA_DST, route.dst.network_address.packed)
+        if route.gateway is not None:
+            body += _rta(RTA_GATEWAY, ipaddress.ip_address(route.gateway).packed)
+        if route.dev is not None:
+            body += _rta(RTA_OIF, struct.pack("=I", await self.index(route.dev)))
+        if route.metric is not None:
+            body += _rta(RTA_PRIORITY, struct.pack("=I", route.metric))
+        if route.src is not None:
+            body += _rta(RTA_PREFSRC, ipaddress.ip_address(route.src).packed)
+        if command == "del":
+            kind, nl_flags = RTM_DELROUTE, 0
+        elif command == "replace":
+            kind, nl_flags = RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE
+        else:
+            kind, nl_flags = RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL
+        return Message(f"{command} route {_route_text(route)}", kind, nl_flags, body)
+
+    def batch(self, messages: Sequence[Message]) -> list[KernelError | None]:
+        """Send `messages` in order, many per sendmsg(); one result per message.
+
+        The kernel handles the messages of a socket one after the other, as if they came
+        one by one, so this only saves the round trips. In this process's namespace only.
+        """
+        if self.netns is not None:
+            raise RuntimeError("Kernel.batch works in the current network namespace only")
+        if self._raw is None:
+            self._raw = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+            self._raw.bind((0, 0))
+            self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        results: list[KernelError | None] = []
+        for start in range(0, len(messages), _BATCH_SIZE):
+            chunk = messages[start : start + _BATCH_SIZE]
+            self._seq += 1
+            first = self._seq
+            data = bytearray()
+            for offset, message in enumerate(chunk):
+                data += struct.pack(
+                    "=IHHII",
+                    16 + len(message.body),
+                    message.type,
+                    NLM_F_REQUEST | NLM_F_ACK | message.flags,
+                    first + offset,
+                    0,
+                )
+                data += message.body
+            self._seq += len(chunk)
+            self._raw.sendall(bytes(data))
+            answers: dict[int, int] = {}
+            while len(answers) < len(chunk):
+                buffer = self._raw.recv(1 << 20)
+                at = 0
+                while at + 16 <= len(buffer):
+                    length, kind, _, seq, _ = struct.unpack_from("=IHHII", buffer, at)
+                    if kind == NLMSG_ERROR and first <= seq < first + len(chunk):
+                        (code,) = struct.unpack_from("=i", buffer, at + 16)
+                        answers[seq] = -code
+                    at += (length + 3) & ~3
+                    if length < 16:
+                        break
+            for offset, message in enumerate(chunk):
+                code = answers[first + offset]
+                results.append(
+                    None if code == 0 else KernelError(message.what, code, os.strerror(code))
+                )
+        return results
+
     # ---------------------------------------------------------------- DAD
 
     async def wait_dad(self, ifname: str, address: Address, attempts: int, interval: float) -> None:
@@ -455,18 +656,7 @@ class Kernel:
         await self._call(f"delete link {ifname}", "link", "del", index=index)
 
 
-_ROUTE_TYPE_NAMES: Final = {
-    1: "unicast",
-    2: "local",
-    3: "broadcast",
-    4: "anycast",
-    5: "multicast",
-    6: "blackhole",
-    7: "unreachable",
-    8: "prohibit",
-    9: "throw",
-    10: "nat",
-}
+_ROUTE_TYPE_NAMES: Final = {number: name for name, number in _TYPES.items()}
 
 
 def _strerror(code: int) -> str:
