@@ -38,8 +38,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
@@ -117,6 +118,25 @@ async def _kernel(kernel: Kernel | None) -> AsyncIterator[Kernel]:
         yield opened
 
 
+@contextlib.contextmanager
+def _signals(enabled: bool, *, cancel: bool = True) -> Iterator[None]:
+    """SIGTERM and SIGHUP cancel the running ifup (which then undoes its work); an ifdown
+    (`cancel` False) finishes regardless, since half a down helps nobody."""
+    if not enabled:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(number, task.cancel if cancel else lambda: None)
+    try:
+        yield
+    finally:
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(number)
+
+
 async def _locked(state: StateDir, physical: str, timeout: float) -> contextlib.ExitStack:
     """Take the per-interface lock without blocking the event loop."""
     stack = contextlib.ExitStack()
@@ -168,6 +188,10 @@ class _Run:
         except _StanzaFailedError as failure:
             self.say(failure.message)
             await self.undo([op for _, op in applied])
+            raise
+        except asyncio.CancelledError:
+            # SIGINT/SIGTERM (ifupdown's "interrupted"): leave nothing half-done either.
+            await asyncio.shield(self.undo([op for _, op in applied]))
             raise
         return [{"stanza": part, "op": op.to_dict()} for part, op in applied]
 
@@ -268,53 +292,54 @@ async def ifup(
     lock_timeout: float = LOCK_TIMEOUT,
     hook_timeout: float = HOOK_TIMEOUT,
     quiet_already: bool = False,
+    handle_signals: bool = False,
 ) -> Result:
     """Bring each plan's target up, transactionally (see the module docstring)."""
     out = err if err is not None else sys.stderr
     result = Result()
     state = StateDir.open(state_dir)
-    async with _kernel(kernel) as k:
-        run = _Run(
-            NetlinkExecutor(k, hook_timeout=hook_timeout), prog=prog, err=out, verbose=verbose
-        )
-        for plan in plans:
-            target = f"{plan.physical}={plan.logical}"
-            try:
-                with await _locked(state, plan.physical, lock_timeout):
-                    if not force and state.logical(plan.physical) is not None:
-                        if not quiet_already:
-                            run.say(f"interface {plan.physical} already configured")
-                        result.skipped.append(target)
-                        continue
-                    # ifupdown records the interface before running anything (§7).
-                    state.record(plan.physical, plan.logical)
-                    try:
-                        entries = await run.up(plan)
-                    except _StanzaFailedError as failure:
-                        state.record(plan.physical, None)
-                        state.drop_journal(plan.physical)
-                        run.say(f"failed to bring up {plan.physical}")
-                        result.failed[target] = failure.message
-                        continue
-                    except BaseException:
-                        state.record(plan.physical, None)
-                        raise
-                    state.write_journal(
-                        plan.physical,
-                        [
-                            {
-                                "version": JOURNAL_VERSION,
-                                "logical": plan.logical,
-                                "stanzas": [_stanza_key(s) for s in plan.stanzas],
-                            },
-                            *entries,
-                        ],
-                    )
-                    result.done.append(target)
-            except StateError as exc:
-                run.say(str(exc))
-                result.failed[target] = str(exc)
+    with _signals(handle_signals):
+        async with _kernel(kernel) as k:
+            executor = NetlinkExecutor(k, hook_timeout=hook_timeout)
+            run = _Run(executor, prog=prog, err=out, verbose=verbose)
+            for plan in plans:
+                target = f"{plan.physical}={plan.logical}"
+                try:
+                    with await _locked(state, plan.physical, lock_timeout):
+                        if not force and state.logical(plan.physical) is not None:
+                            if not quiet_already:
+                                run.say(f"interface {plan.physical} already configured")
+                            result.skipped.append(target)
+                            continue
+                        await _up_one(run, plan, state, result)
+                except StateError as exc:
+                    run.say(str(exc))
+                    result.failed[target] = str(exc)
     return result
+
+
+async def _up_one(run: _Run, plan: Plan, state: StateDir, result: Result) -> None:
+    target = f"{plan.physical}={plan.logical}"
+    # ifupdown records the interface before running anything (specs §7).
+    state.record(plan.physical, plan.logical)
+    try:
+        entries = await run.up(plan)
+    except _StanzaFailedError as failure:
+        state.record(plan.physical, None)
+        state.drop_journal(plan.physical)
+        run.say(f"failed to bring up {plan.physical}")
+        result.failed[target] = failure.message
+        return
+    except BaseException:
+        state.record(plan.physical, None)
+        raise
+    head = {
+        "version": JOURNAL_VERSION,
+        "logical": plan.logical,
+        "stanzas": [_stanza_key(s) for s in plan.stanzas],
+    }
+    state.write_journal(plan.physical, [head, *entries])
+    result.done.append(target)
 
 
 def _journal_for(state: StateDir, plan: Plan) -> list[dict[str, Any]] | None:
@@ -343,6 +368,7 @@ async def ifdown(
     lock_timeout: float = LOCK_TIMEOUT,
     hook_timeout: float = HOOK_TIMEOUT,
     use_journal: bool = True,
+    handle_signals: bool = False,
 ) -> Result:
     """Bring each plan's target down, exactly undoing its ifup when a journal exists.
 
@@ -352,29 +378,26 @@ async def ifdown(
     out = err if err is not None else sys.stderr
     result = Result()
     state = StateDir.open(state_dir)
-    async with _kernel(kernel) as k:
-        run = _Run(
-            NetlinkExecutor(k, hook_timeout=hook_timeout, record=False),
-            prog=prog,
-            err=out,
-            verbose=verbose,
-        )
-        for plan in plans:
-            target = f"{plan.physical}={plan.logical}"
-            try:
-                with await _locked(state, plan.physical, lock_timeout):
-                    if not force and state.logical(plan.physical) is None:
-                        run.say(f"interface {plan.physical} not configured")
-                        result.skipped.append(target)
-                        continue
-                    journal = _journal_for(state, plan) if use_journal else None
-                    await run.down(plan, journal)
-                    state.record(plan.physical, None)
-                    state.drop_journal(plan.physical)
-                    result.done.append(target)
-            except StateError as exc:
-                run.say(str(exc))
-                result.failed[target] = str(exc)
+    with _signals(handle_signals, cancel=False):
+        async with _kernel(kernel) as k:
+            executor = NetlinkExecutor(k, hook_timeout=hook_timeout, record=False)
+            run = _Run(executor, prog=prog, err=out, verbose=verbose)
+            for plan in plans:
+                target = f"{plan.physical}={plan.logical}"
+                try:
+                    with await _locked(state, plan.physical, lock_timeout):
+                        if not force and state.logical(plan.physical) is None:
+                            run.say(f"interface {plan.physical} not configured")
+                            result.skipped.append(target)
+                            continue
+                        journal = _journal_for(state, plan) if use_journal else None
+                        await run.down(plan, journal)
+                        state.record(plan.physical, None)
+                        state.drop_journal(plan.physical)
+                        result.done.append(target)
+                except StateError as exc:
+                    run.say(str(exc))
+                    result.failed[target] = str(exc)
     return result
 
 
