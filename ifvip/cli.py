@@ -557,6 +557,38 @@ def _first_address(interface: str) -> str | None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The snapshot as JSON (for scripts).")
+@click.option(
+    "--socket",
+    "socket_path",
+    envvar="IFVIP_STATUS_SOCKET",
+    metavar="PATH",
+    help="The daemon's status socket (default: STATE_DIR/ifvip.sock).",
+)
+@click.option(
+    "--state-dir",
+    default="/run/ifvip",
+    show_default=True,
+    envvar="IFVIP_STATE_DIR",
+    help="The state directory of the daemon to ask.",
+)
+def status(as_json: bool, socket_path: str | None, state_dir: str) -> None:
+    """Show every group of a running `ifvip run`: state, since when, master, priority or
+    skew, VIPs, managed stanzas, checks and counters.
+
+    Exits 1 with a sentence saying why when no daemon answers.
+    """
+    from ifvip.daemon.status import StatusUnreachable, default_socket, fetch, render_table
+
+    path = socket_path or default_socket(state_dir)
+    try:
+        snapshot = fetch(path)
+    except StatusUnreachable as exc:
+        _fail("ifvip status", str(exc))
+    click.echo(snapshot.to_json() if as_json else render_table(snapshot), nl=False)
+
+
+@cli.command()
 @click.option("--headless", is_flag=True, help="Plain log lines, exit 0 on success (for tests).")
 def demo(headless: bool) -> None:
     """Show a CARP failover in network namespaces on this machine (needs root).

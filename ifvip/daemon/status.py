@@ -1,0 +1,504 @@
+"""The status of a running ifvip: a JSON-able snapshot, its unix socket, its file and table.
+
+- `Snapshot` / `GroupStatus` / `CheckStatus`: what `ifvip status`, the SIGUSR1 dump and
+  the metrics (daemon/metrics.py) all show, built from one provider callable so the three
+  agree by construction. Per group: protocol, name, interface, VRID/VHID, state and since
+  when, the current master's address, priority/advskew, VIPs, managed stanzas, demotion
+  sources, checks (verdict, last result, streak) and counters (adverts in/out, auth
+  failures, drops by reason, transitions, ...). No secret is ever part of it.
+- `StatusServer`: a unix stream socket (`--status-socket`, default `STATE_DIR/ifvip.sock`,
+  mode 0600). A client sends one line (`status`) and reads the snapshot as one JSON
+  document; the server closes the connection. A stale socket left by a killed daemon is
+  replaced; a live one (another daemon on the same state dir) is an error.
+- `fetch()`: the client side, for `ifvip status`; `StatusUnreachable` carries the sentence
+  the command prints before exiting 1.
+- `write_snapshot()`: the SIGUSR1 dump, `STATE_DIR/status.json`, written atomically.
+- `render_table()`: the human form of `ifvip status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import errno
+import json
+import os
+import socket
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ifvip.daemon.checks import Check, Hysteresis
+from ifvip.daemon.config import GroupConfig
+from ifvip.election import Machine
+
+SOCKET_NAME: Final = "ifvip.sock"
+DUMP_NAME: Final = "status.json"
+DEFAULT_STATE_DIR: Final = "/run/ifvip"
+REQUEST_MAX: Final = 256
+CLIENT_TIMEOUT: Final = 5.0
+HANDLER_START_ITERATIONS: Final = 5
+SCHEMA: Final = 1
+
+# Counter names every runtime uses (a runtime may add more; unknown ones are shown too).
+ADVERTS_RECEIVED: Final = "adverts_received"
+ADVERTS_SENT: Final = "adverts_sent"
+AUTH_FAILURES: Final = "auth_failures"
+TRANSITIONS: Final = "transitions"
+BECOME_MASTER: Final = "become_master"
+RELEASE_MASTER: Final = "release_master"
+PRIORITY_ZERO_RECEIVED: Final = "priority_zero_received"
+PRIORITY_ZERO_SENT: Final = "priority_zero_sent"
+DROP_PREFIX: Final = "dropped_"
+
+STABLE_STATES: Final = frozenset({"MASTER", "BACKUP", "FAULT"})
+
+
+class StatusUnreachable(Exception):  # noqa: N818 - the daemon, not an error of ours
+    """The daemon's status socket cannot be reached; `str()` is the sentence to print."""
+
+
+@dataclass(frozen=True)
+class CheckStatus:
+    name: str
+    kind: str
+    healthy: bool
+    last: bool | None = None  # the last probe's result (None: not run yet)
+    detail: str = ""
+    streak: int = 0  # results in a row equal to the last one
+    judged: str = "check"  # "listener": a VIP check judged by the local listener (backup)
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    protocol: str  # "carp" | "vrrp"
+    name: str
+    interface: str
+    vrid: int
+    state: str  # INIT | BACKUP | MASTER | FAULT
+    since: float | None = None  # Unix time of the last state change
+    master: str | None = None  # the current master's address, ours when MASTER
+    priority: int | None = None  # VRRP
+    advskew: int | None = None  # CARP
+    advert_interval: float | None = None  # seconds
+    vips: tuple[str, ...] = ()
+    managed: tuple[str, ...] = ()
+    demoted_by: tuple[str, ...] = ()
+    settled: bool = True  # no MASTER/BACKUP job (VIPs, ifup/ifdown, scripts) is running
+    checks: tuple[CheckStatus, ...] = ()
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def drops(self) -> dict[str, int]:
+        """Dropped packets by reason (`dropped_ttl` → `ttl`)."""
+        return {
+            key[len(DROP_PREFIX) :]: value
+            for key, value in sorted(self.counters.items())
+            if key.startswith(DROP_PREFIX)
+        }
+
+    def counter(self, name: str) -> int:
+        return int(self.counters.get(name, 0))
+
+    @property
+    def auth_failures(self) -> int:
+        """Adverts that failed authentication (the runtime counts them as dropped_auth)."""
+        return self.counter(DROP_PREFIX + "auth") or self.counter(AUTH_FAILURES)
+
+    @property
+    def stable(self) -> bool:
+        return self.state in STABLE_STATES and self.settled
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: str
+    pid: int
+    started: float  # Unix time
+    taken: float  # Unix time
+    groups: tuple[GroupStatus, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        """Configured and stable: every group is past INIT with no transition running."""
+        return bool(self.groups) and all(g.stable for g in self.groups)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["schema"] = SCHEMA
+        data["ready"] = self.ready
+        for group, status in zip(data["groups"], self.groups, strict=True):
+            group["counters"] = dict(status.counters)
+            group["drops"] = status.drops
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
+        groups = []
+        for group in data.get("groups", ()):
+            fields = {k: v for k, v in group.items() if k in _GROUP_FIELDS}
+            fields["checks"] = tuple(
+                CheckStatus(**{k: v for k, v in c.items() if k in _CHECK_FIELDS})
+                for c in group.get("checks", ())
+            )
+            for name in ("vips", "managed", "demoted_by"):
+                fields[name] = tuple(group.get(name, ()))
+            fields["counters"] = dict(group.get("counters", {}))
+            groups.append(GroupStatus(**fields))
+        return cls(
+            version=str(data.get("version", "")),
+            pid=int(data.get("pid", 0)),
+            started=float(data.get("started", 0.0)),
+            taken=float(data.get("taken", 0.0)),
+            groups=tuple(groups),
+        )
+
+
+_GROUP_FIELDS: Final = frozenset(GroupStatus.__dataclass_fields__)
+_CHECK_FIELDS: Final = frozenset(CheckStatus.__dataclass_fields__)
+
+SnapshotProvider = Callable[[], Snapshot]
+
+
+def check_statuses(verdicts: Iterable[tuple[Check, Hysteresis]]) -> tuple[CheckStatus, ...]:
+    """The status of each check from its hysteresis (CheckRunner.verdicts())."""
+    return tuple(
+        CheckStatus(
+            name=check.name,
+            kind=check.kind,
+            healthy=h.healthy,
+            last=None if h.last is None else h.last.ok,
+            detail="" if h.last is None else h.last.detail,
+            streak=h.streak,
+            judged="check" if h.last is None else h.last.judged,
+        )
+        for check, h in verdicts
+    )
+
+
+def speaker_facts(speaker: Any, machine: Any) -> dict[str, Any]:
+    """Protocol facts of one group for its status: protocol, vrid, priority/advskew, advert
+    interval, VIPs, managed stanzas.
+
+    A speaker may provide them itself with a `status_facts(machine) -> dict` method (the
+    VRRP speaker does that); the CARP speaker's come from its GroupConfig and machine.
+    """
+    own = getattr(speaker, "status_facts", None)
+    if callable(own):
+        facts: dict[str, Any] = dict(own(machine))
+        return facts
+    config = getattr(speaker, "config", None)
+    if isinstance(config, GroupConfig) and isinstance(machine, Machine):
+        return {
+            "protocol": "carp",
+            "vrid": config.vhid,
+            "advskew": machine.advskew,
+            "advert_interval": machine.interval(),
+            "vips": tuple(str(v) for v in config.vips),
+            "managed": config.manage or ((config.ucarp_stanza,) if config.ucarp_stanza else ()),
+        }
+    return {"protocol": "unknown", "vrid": 0}
+
+
+def group_status(
+    group: Any, checks: tuple[CheckStatus, ...] = (), demoted_by: Iterable[str] = ()
+) -> GroupStatus:
+    """The status of one `runtime.Group` (its GroupSnapshot plus the speaker's facts)."""
+    snap = group.snapshot()
+    facts = speaker_facts(group.speaker, group.machine)
+    sources = tuple(sorted(demoted_by)) or (("demoted",) if snap.demoted else ())
+    return GroupStatus(
+        protocol=str(facts.get("protocol", "unknown")),
+        name=snap.name,
+        interface=snap.interface,
+        vrid=int(facts.get("vrid", 0)),
+        state=snap.state,
+        since=snap.since,
+        master=snap.master,
+        priority=facts.get("priority"),
+        advskew=facts.get("advskew"),
+        advert_interval=facts.get("advert_interval"),
+        vips=tuple(facts.get("vips", ())) or snap.addresses,
+        managed=tuple(facts.get("managed", ())),
+        demoted_by=sources,
+        settled=not getattr(group, "_jobs", ()),
+        checks=checks,
+        counters=dict(snap.counters),
+    )
+
+
+def daemon_snapshot(
+    daemon: Any,
+    runners: Mapping[str, Any] | None = None,
+    *,
+    version: str,
+    started: float,
+    now: Callable[[], float],
+) -> Snapshot:
+    """The snapshot of a `runtime.Daemon`; `runners` maps a group name to its CheckRunner."""
+    groups = []
+    for group in daemon.groups:
+        runner = (runners or {}).get(group.speaker.name)
+        checks = check_statuses(runner.verdicts()) if runner is not None else ()
+        sources = sorted(runner.demotions.sources) if runner is not None else ()
+        groups.append(group_status(group, checks, sources))
+    return Snapshot(version, os.getpid(), started, now(), tuple(groups))
+
+
+# ------------------------------------------------------------------------- paths and dump
+
+
+def default_socket(state_dir: str = DEFAULT_STATE_DIR) -> str:
+    return os.path.join(state_dir, SOCKET_NAME)
+
+
+def write_snapshot(snapshot: Snapshot, state_dir: str = DEFAULT_STATE_DIR) -> Path:
+    """Write `STATE_DIR/status.json` atomically (temporary file, fsync, rename)."""
+    directory = Path(state_dir)
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    target = directory / DUMP_NAME
+    temporary = directory / f".{DUMP_NAME}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(snapshot.to_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return target
+
+
+# ------------------------------------------------------------------------- server
+
+
+class StatusServer:
+    """Serves `provider()` as JSON on a unix socket, on the running asyncio loop."""
+
+    def __init__(self, path: str, provider: SnapshotProvider) -> None:
+        self.path = path
+        self.provider = provider
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        directory = os.path.dirname(self.path) or "."
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        self._clear_stale()
+        old = os.umask(0o177)  # the socket is born 0600: no window with wider rights
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, path=self.path)
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+
+    def _clear_stale(self) -> None:
+        try:
+            mode = os.lstat(self.path).st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            raise OSError(errno.EEXIST, f"{self.path} exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(self.path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            os.unlink(self.path)  # left by a daemon that was killed
+            return
+        finally:
+            probe.close()
+        raise OSError(errno.EADDRINUSE, f"another ifvip serves {self.path}")
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
+        try:
+            request = await asyncio.wait_for(reader.readline(), CLIENT_TIMEOUT)
+            command = request[:REQUEST_MAX].strip().decode("ascii", "replace")
+            if command in ("", "status"):
+                writer.write(self.provider().to_json().encode())
+            else:
+                answer = {"error": f"unknown request {command[:40]!r}; send 'status'"}
+                writer.write((json.dumps(answer) + "\n").encode())
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            if task is not None:
+                self._clients.discard(task)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            # A connection accepted just before close() gets its handler task a few loop
+            # iterations later (accept, then connection_made): let those start, then end
+            # every handler, so none is left pending when the loop closes.
+            for _ in range(HANDLER_START_ITERATIONS):
+                await asyncio.sleep(0)
+            while self._clients:
+                for client in list(self._clients):
+                    client.cancel()
+                await asyncio.gather(*list(self._clients), return_exceptions=True)
+            await self._server.wait_closed()
+            self._server = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+# ------------------------------------------------------------------------- client
+
+
+def fetch(path: str, timeout: float = CLIENT_TIMEOUT) -> Snapshot:
+    """Ask the daemon at `path` for its snapshot; raise StatusUnreachable with a reason."""
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(timeout)
+    chunks = []
+    try:
+        client.connect(path)
+        client.sendall(b"status\n")
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+    except FileNotFoundError:
+        raise StatusUnreachable(
+            f"no ifvip daemon: {path} does not exist (is `ifvip run` running with the same "
+            "--state-dir or --status-socket?)"
+        ) from None
+    except ConnectionRefusedError:
+        raise StatusUnreachable(
+            f"no ifvip daemon answers on {path} (a stale socket: the daemon has stopped)"
+        ) from None
+    except PermissionError:
+        raise StatusUnreachable(f"not allowed to open {path} (it is 0600: run as root)") from None
+    except TimeoutError:
+        raise StatusUnreachable(
+            f"the ifvip daemon at {path} did not answer in {timeout:g} s"
+        ) from None
+    except OSError as exc:
+        raise StatusUnreachable(
+            f"cannot reach the ifvip daemon at {path}: {exc.strerror}"
+        ) from None
+    finally:
+        client.close()
+    try:
+        data = json.loads(b"".join(chunks))
+    except ValueError:
+        raise StatusUnreachable(f"the answer on {path} is not an ifvip status") from None
+    if not isinstance(data, dict) or "groups" not in data:
+        raise StatusUnreachable(f"the answer on {path} is not an ifvip status") from None
+    return Snapshot.from_dict(data)
+
+
+# ------------------------------------------------------------------------- table
+
+
+def _since(since: float | None, now: float) -> str:
+    if since is None:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(since, datetime.UTC)
+    age = max(0, int(now - since))
+    if age < 120:
+        span = f"{age}s"
+    elif age < 7200:
+        span = f"{age // 60}m"
+    elif age < 172800:
+        span = f"{age // 3600}h"
+    else:
+        span = f"{age // 86400}d"
+    return f"{moment:%Y-%m-%d %H:%M:%S}Z ({span})"
+
+
+def _weight(group: GroupStatus) -> str:
+    if group.priority is not None:
+        return f"prio {group.priority}"
+    if group.advskew is not None:
+        return f"skew {group.advskew}"
+    return "-"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def render_table(snapshot: Snapshot, now: float | None = None) -> str:
+    """The human form: one row per group, then the checks, stanzas and drops beneath."""
+    now = snapshot.taken if now is None else now
+    if not snapshot.groups:
+        return f"ifvip {snapshot.version} (pid {snapshot.pid}): no group configured\n"
+    rows = [
+        [
+            "GROUP",
+            "PROTO",
+            "IFACE",
+            "STATE",
+            "SINCE",
+            "MASTER",
+            "PRIO/SKEW",
+            "VIPS",
+            "CHECKS",
+            "ADV IN",
+            "ADV OUT",
+            "AUTH FAIL",
+            "DROPS",
+            "TRANS",
+        ]
+    ]
+    for g in snapshot.groups:
+        healthy = sum(1 for c in g.checks if c.healthy)
+        state = g.state + ("*" if g.demoted_by else "") + ("" if g.settled else "~")
+        rows.append(
+            [
+                g.name,
+                g.protocol,
+                g.interface,
+                state,
+                _since(g.since, now),
+                g.master or "-",
+                _weight(g),
+                ",".join(g.vips) or "-",
+                f"{healthy}/{len(g.checks)} ok" if g.checks else "-",
+                str(g.counter(ADVERTS_RECEIVED)),
+                str(g.counter(ADVERTS_SENT)),
+                str(g.auth_failures),
+                str(sum(g.drops.values())),
+                str(g.counter(TRANSITIONS)),
+            ]
+        )
+    lines = _table(rows)
+    for g in snapshot.groups:
+        details = []
+        if g.demoted_by:
+            details.append(f"demoted by: {', '.join(g.demoted_by)}")
+        if g.managed:
+            details.append(f"manages: {', '.join(g.managed)}")
+        for c in g.checks:
+            verdict = "healthy" if c.healthy else "FAILING"
+            last = "not run yet" if c.last is None else f"{c.detail or c.last}, {c.streak} in a row"
+            how = " (local listener: not master)" if c.judged == "listener" else ""
+            details.append(f"check {c.name}: {verdict} ({last}){how}")
+        drops = ", ".join(f"{reason} {n}" for reason, n in g.drops.items() if n)
+        if drops:
+            details.append(f"drops: {drops}")
+        if details:
+            lines.append(f"{g.name}:")
+            lines += [f"  {d}" for d in details]
+    if any(g.demoted_by or not g.settled for g in snapshot.groups):
+        lines.append("(* demoted, ~ transition running)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,306 @@
+"""Status snapshot: JSON form, table, SIGUSR1 file, unix-socket server and `ifvip status`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from ifvip.cli import cli
+from ifvip.daemon.checks import Hysteresis, Result, TcpCheck, observe
+from ifvip.daemon.config import build_carp_group
+from ifvip.daemon.runtime import Group
+from ifvip.daemon.speaker import CarpSpeaker
+from ifvip.daemon.status import (
+    CheckStatus,
+    GroupStatus,
+    Snapshot,
+    StatusServer,
+    StatusUnreachable,
+    check_statuses,
+    daemon_snapshot,
+    default_socket,
+    fetch,
+    group_status,
+    render_table,
+    write_snapshot,
+)
+
+NOW = 1_800_000_000.0
+
+
+def _group(**changes: Any) -> GroupStatus:
+    fields: dict[str, Any] = {
+        "protocol": "carp",
+        "name": "vhid 7",
+        "interface": "eth0",
+        "vrid": 7,
+        "state": "MASTER",
+        "since": NOW - 75,
+        "master": "198.51.100.1",
+        "advskew": 0,
+        "advert_interval": 1.0,
+        "vips": ("203.0.113.10/24",),
+        "managed": ("eth1",),
+        "checks": (
+            CheckStatus("tcp *:80", "tcp", True, True, "listening", 12, "listener"),
+            CheckStatus("http http://203.0.113.10/", "http", False, False, "HTTP 503", 2),
+        ),
+        "counters": {
+            "adverts_received": 3,
+            "adverts_sent": 340,
+            "dropped_auth": 2,
+            "dropped_ttl": 1,
+            "dropped_own": 0,
+            "transitions": 2,
+        },
+    }
+    fields.update(changes)
+    return GroupStatus(**fields)
+
+
+def _snapshot(*groups: GroupStatus) -> Snapshot:
+    return Snapshot("0.1.0", 4242, NOW - 3600, NOW, groups or (_group(),))
+
+
+def test_the_snapshot_survives_json() -> None:
+    snapshot = _snapshot(_group(), _group(name="vrid 9", protocol="vrrp", priority=150))
+    data = json.loads(snapshot.to_json())
+    assert data["schema"] == 1 and data["ready"] is True
+    assert data["groups"][0]["drops"] == {"auth": 2, "own": 0, "ttl": 1}
+    assert Snapshot.from_dict(data) == snapshot
+
+
+def test_drops_and_auth_failures() -> None:
+    group = _group()
+    assert group.drops == {"auth": 2, "own": 0, "ttl": 1}
+    assert group.auth_failures == 2
+
+
+def test_ready_means_every_group_settled_past_init() -> None:
+    assert _snapshot().ready
+    assert not _snapshot(_group(), _group(state="INIT")).ready
+    assert not _snapshot(_group(settled=False)).ready
+    assert not Snapshot("0.1.0", 1, NOW, NOW, ()).ready
+
+
+def test_the_table_has_one_row_per_group_and_details_beneath() -> None:
+    table = render_table(_snapshot(_group(demoted_by=("health",))), now=NOW)
+    lines = table.splitlines()
+    assert lines[0].split()[:5] == ["GROUP", "PROTO", "IFACE", "STATE", "SINCE"]
+    row = lines[1]
+    for cell in ("vhid 7", "carp", "eth0", "MASTER*", "(75s)", "198.51.100.1", "skew 0"):
+        assert cell in row
+    assert "203.0.113.10/24" in row and "1/2 ok" in row
+    assert row.split()[-5:] == ["3", "340", "2", "3", "2"]
+    assert "  demoted by: health" in lines
+    assert "  manages: eth1" in lines
+    assert (
+        "  check tcp *:80: healthy (listening, 12 in a row) (local listener: not master)" in lines
+    )
+    assert "  check http http://203.0.113.10/: FAILING (HTTP 503, 2 in a row)" in lines
+    assert "  drops: auth 2, ttl 1" in lines
+    assert lines[-1] == "(* demoted, ~ transition running)"
+
+
+def test_the_table_of_no_group() -> None:
+    snapshot = Snapshot("0.1.0", 1, NOW, NOW, ())
+    assert render_table(snapshot) == "ifvip 0.1.0 (pid 1): no group configured\n"
+
+
+def test_check_statuses_come_from_the_hysteresis() -> None:
+    h = observe(observe(Hysteresis(), Result(False, "nothing listens", "listener")), Result(False))
+    (status,) = check_statuses([(TcpCheck(None, 80), h)])
+    assert status == CheckStatus("tcp *:80", "tcp", False, False, "", 2, "check")
+    (fresh,) = check_statuses([(TcpCheck(None, 80), Hysteresis())])
+    assert (fresh.healthy, fresh.last, fresh.streak) == (True, None, 0)
+
+
+class _Role:
+    def addresses(self) -> list[str]:
+        return ["203.0.113.10"]
+
+
+def _carp_group() -> Group:
+    config = build_carp_group(
+        interface="eth0",
+        srcip="198.51.100.1",
+        vhid="7",
+        password="s3cret-pass",
+        passfile=None,
+        addr="203.0.113.10",
+        masklen="24",
+        advskew="20",
+    )
+    return Group(CarpSpeaker(config), _Role(), kernel=None)  # type: ignore[arg-type]
+
+
+def test_a_runtime_group_becomes_a_status_without_its_password() -> None:
+    status = group_status(_carp_group())
+    assert (status.protocol, status.name, status.vrid, status.state) == (
+        "carp",
+        "vhid 7",
+        7,
+        "INIT",
+    )
+    assert status.advskew == 20 and status.vips == ("203.0.113.10/24",)
+    assert status.advert_interval == pytest.approx(1 + 20 / 256)
+    assert "s3cret" not in Snapshot("0.1.0", 1, NOW, NOW, (status,)).to_json()
+
+
+def test_a_daemon_snapshot_joins_the_check_runners() -> None:
+    class Runner:
+        demotions = type("D", (), {"sources": frozenset({"health"})})()
+
+        def verdicts(self) -> list[tuple[TcpCheck, Hysteresis]]:
+            return [(TcpCheck(None, 80), Hysteresis(healthy=False))]
+
+    daemon = type("Daemon", (), {"groups": [_carp_group()]})()
+    snapshot = daemon_snapshot(
+        daemon, {"vhid 7": Runner()}, version="0.1.0", started=NOW, now=lambda: NOW + 1
+    )
+    (group,) = snapshot.groups
+    assert group.demoted_by == ("health",)
+    assert [c.name for c in group.checks] == ["tcp *:80"] and not group.checks[0].healthy
+    assert snapshot.taken == NOW + 1 and snapshot.pid == os.getpid()
+
+
+# ------------------------------------------------------------------------- the dump
+
+
+def test_sigusr1_dump_is_written_atomically(tmp_path: Path) -> None:
+    path = write_snapshot(_snapshot(), str(tmp_path / "state"))
+    assert path == tmp_path / "state" / "status.json"
+    assert Snapshot.from_dict(json.loads(path.read_text())) == _snapshot()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    write_snapshot(_snapshot(_group(state="BACKUP")), str(tmp_path / "state"))
+    assert json.loads(path.read_text())["groups"][0]["state"] == "BACKUP"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["status.json"]
+
+
+# ------------------------------------------------------------------------- server and client
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, list[Snapshot]]]:
+    """A StatusServer on its own loop in a thread; the list holds what it serves."""
+    path = default_socket(str(tmp_path / "run"))
+    current = [_snapshot()]
+    loop = asyncio.new_event_loop()
+    server = StatusServer(path, lambda: current[0])
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(server.close())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield path, current
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def test_the_socket_serves_the_current_snapshot(served: tuple[str, list[Snapshot]]) -> None:
+    path, current = served
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert fetch(path) == current[0]
+    current[0] = _snapshot(_group(state="BACKUP", master="198.51.100.2"))
+    assert fetch(path).groups[0].master == "198.51.100.2"
+
+
+def test_an_unknown_request_gets_an_error(served: tuple[str, list[Snapshot]]) -> None:
+    path, _ = served
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect(path)
+        client.sendall(b"reload\n")
+        answer = json.loads(client.recv(4096))
+    assert answer == {"error": "unknown request 'reload'; send 'status'"}
+
+
+def test_a_second_daemon_on_the_same_socket_is_refused(
+    served: tuple[str, list[Snapshot]],
+) -> None:
+    path, _ = served
+
+    async def second() -> None:
+        await StatusServer(path, _snapshot).start()
+
+    with pytest.raises(OSError, match="another ifvip serves"):
+        asyncio.run(second())
+
+
+def test_a_stale_socket_is_replaced(tmp_path: Path) -> None:
+    path = str(tmp_path / "ifvip.sock")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)
+    stale.close()  # the file stays, nobody listens: a killed daemon's
+
+    async def serve_once() -> Snapshot:
+        server = StatusServer(path, _snapshot)
+        await server.start()
+        try:
+            return await asyncio.to_thread(fetch, path)
+        finally:
+            await server.close()
+
+    assert asyncio.run(serve_once()) == _snapshot()
+    assert not os.path.exists(path)
+
+
+def test_a_regular_file_in_the_way_is_not_removed(tmp_path: Path) -> None:
+    path = tmp_path / "ifvip.sock"
+    path.write_text("precious\n")
+    with pytest.raises(OSError, match="not a socket"):
+        asyncio.run(StatusServer(str(path), _snapshot).start())
+    assert path.read_text() == "precious\n"
+
+
+def test_unreachable_daemon_reasons(tmp_path: Path) -> None:
+    with pytest.raises(StatusUnreachable, match="does not exist"):
+        fetch(str(tmp_path / "none.sock"))
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(tmp_path / "stale.sock"))
+    stale.close()
+    with pytest.raises(StatusUnreachable, match="stale socket"):
+        fetch(str(tmp_path / "stale.sock"))
+
+
+# ------------------------------------------------------------------------- the command
+
+
+def test_ifvip_status_prints_the_table_and_json(served: tuple[str, list[Snapshot]]) -> None:
+    path, current = served
+    runner = CliRunner()
+    table = runner.invoke(cli, ["status", "--socket", path])
+    assert table.exit_code == 0, table.output
+    assert table.output == render_table(current[0])
+    as_json = runner.invoke(cli, ["status", "--json", "--socket", path])
+    assert Snapshot.from_dict(json.loads(as_json.output)) == current[0]
+    state_dir = os.path.dirname(path)
+    by_dir = runner.invoke(cli, ["status", "--state-dir", state_dir])
+    assert by_dir.exit_code == 0 and "vhid 7" in by_dir.output
+
+
+def test_ifvip_status_without_a_daemon_exits_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["status", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("ifvip status: no ifvip daemon: ")
+    assert result.output.count("\n") == 1
