@@ -416,6 +416,111 @@ def _env(*names: str) -> list[str]:
     envvar=_env("FACILITY"),
     help="Accepted for ucarp compatibility (logs go to stderr).",
 )
+@click.option(
+    "--protocol",
+    type=click.Choice(["carp", "vrrp"]),
+    default="carp",
+    show_default=True,
+    envvar=_env("PROTOCOL"),
+    help="CARP (ucarp) or VRRP (keepalived); both use IP protocol 112.",
+)
+@click.option(
+    "--vrrp-version",
+    type=click.Choice(["2", "3"]),
+    envvar=_env("VRRP_VERSION"),
+    help="VRRP version (default: 2 for IPv4, 3 for IPv6, as keepalived).",
+)
+@click.option(
+    "--priority",
+    default="100",
+    show_default=True,
+    envvar=_env("PRIORITY"),
+    help="VRRP priority 1-255; 255 is the address owner.",
+)
+@click.option(
+    "--advert-int",
+    default="1",
+    show_default=True,
+    envvar=_env("ADVERT_INT"),
+    metavar="SECONDS",
+    help="VRRP advert interval: whole seconds (v2) or 0.01-40.95 in 10 ms steps (v3).",
+)
+@click.option(
+    "--nopreempt",
+    is_flag=True,
+    envvar=_env("NOPREEMPT"),
+    help="VRRP: never take over from a live master of lower priority.",
+)
+@click.option(
+    "--preempt-delay",
+    envvar=_env("PREEMPT_DELAY"),
+    metavar="SECONDS",
+    help="VRRP: wait this long after first hearing a lower-priority master before preempting.",
+)
+@click.option(
+    "--auth-pass",
+    envvar=_env("AUTH_PASS"),
+    help="VRRPv2 PASS authentication password, at most 8 bytes (keepalived auth_pass).",
+)
+@click.option(
+    "--auth-pass-file",
+    envvar=_env("AUTH_PASS_FILE"),
+    metavar="FILE",
+    help="Read the VRRPv2 password from the first line of FILE.",
+)
+@click.option(
+    "--unicast-peer",
+    "unicast_peers",
+    multiple=True,
+    envvar=_env("UNICAST_PEER"),
+    metavar="ADDR",
+    help="VRRP: send adverts to ADDR instead of the group (repeatable; our own is skipped).",
+)
+@click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    envvar=_env("NOTIFY"),
+    metavar="SCRIPT",
+    help="VRRP: run SCRIPT INSTANCE NAME STATE PRIORITY on each transition, as keepalived.",
+)
+@click.option(
+    "--instance",
+    envvar=_env("INSTANCE"),
+    metavar="NAME",
+    help="VRRP instance name given to --notify scripts (default: VI_<vrid>).",
+)
+@click.option(
+    "--vrrp-checksum",
+    type=click.Choice(["pseudo-header", "message-only"]),
+    default="pseudo-header",
+    show_default=True,
+    envvar=_env("VRRP_CHECKSUM"),
+    help="VRRPv3 over IPv4: keepalived's pseudo-header checksum or RFC 9568's message-only.",
+)
+@click.option(
+    "--garp-master-repeat",
+    default="5",
+    show_default=True,
+    envvar=_env("GARP_MASTER_REPEAT"),
+    help="VRRP: gratuitous ARPs / NAs per address on becoming master.",
+)
+@click.option(
+    "--garp-master-delay",
+    default="5",
+    show_default=True,
+    envvar=_env("GARP_MASTER_DELAY"),
+    metavar="SECONDS",
+    help="VRRP: second announcement burst this long after becoming master (0: none).",
+)
+@click.option(
+    "--garp-master-refresh",
+    default="0",
+    show_default=True,
+    envvar=_env("GARP_MASTER_REFRESH"),
+    metavar="SECONDS",
+    help="VRRP: announce again every SECONDS while master (0: off).",
+)
 def run(
     interface: str | None,
     srcip: str | None,
@@ -446,8 +551,24 @@ def run(
     daemonize: bool,
     debug: bool,
     facility: str | None,
+    protocol: str,
+    vrrp_version: str | None,
+    priority: str,
+    advert_int: str,
+    nopreempt: bool,
+    preempt_delay: str | None,
+    auth_pass: str | None,
+    auth_pass_file: str | None,
+    unicast_peers: tuple[str, ...],
+    notify: tuple[str, ...],
+    instance: str | None,
+    vrrp_checksum: str,
+    garp_master_repeat: str,
+    garp_master_delay: str,
+    garp_master_refresh: str,
 ) -> None:
-    """Run CARP groups, a drop-in for `ucarp ARGS`.
+    """Run CARP groups, a drop-in for `ucarp ARGS`, or a VRRP group beside keepalived
+    (--protocol vrrp).
 
     Becoming MASTER adds the virtual addresses (or runs the up script, or ifups the
     --manage stanzas); becoming BACKUP removes them. Added VIPs carry a lifetime that every
@@ -474,6 +595,49 @@ def run(
         format="%(asctime)s ifvip[%(process)d]: %(message)s",
     )
     links = os.listdir("/sys/class/net")
+    if protocol == "vrrp":
+        from ifvip.daemon.vrrp import configure, run_vrrp
+
+        try:
+            if password or passfile or addr:
+                raise ConfigProblems(["-p/-o/-a are CARP's; VRRP takes --auth-pass and --vip"])
+            vrrp = configure(
+                interface=interface,
+                srcip=srcip,
+                vips=vips,
+                links=links,
+                vrid=vhid,
+                priority=priority,
+                version=vrrp_version,
+                advert_int=advert_int,
+                nopreempt=nopreempt,
+                preempt_delay=preempt_delay,
+                auth_pass=auth_pass,
+                auth_pass_file=auth_pass_file,
+                unicast_peers=unicast_peers,
+                notify=notify,
+                instance=instance,
+                checksum=vrrp_checksum,
+                garp_master_repeat=garp_master_repeat,
+                garp_master_delay=garp_master_delay,
+                garp_master_refresh=garp_master_refresh,
+                upscript=upscript,
+                downscript=downscript,
+                xparam=xparam,
+                interfaces_file=interfaces_file,
+                manage=manage,
+                ignoreifstate=ignoreifstate,
+                lifetime=vip_lifetime,
+            )
+            engines = engine_factory(None) if manage else None
+            if engines is not None and interfaces_file:
+                engines(interfaces_file)
+        except ConfigProblems as problems:
+            for problem in problems.problems:
+                click.echo(f"ifvip run: {problem}", err=True)
+            sys.exit(EX_CONFIG)
+        asyncio.run(run_vrrp([vrrp], state_dir=state_dir, engines=engines))
+        return
     configs: list[GroupConfig]
     try:
         if interfaces_file and not manage:
@@ -527,7 +691,7 @@ def run(
                 )
             ]
         engines = engine_factory(None)
-        if any(c.manage or c.ucarp_stanza for c in configs):
+        if any(c.needs_engine for c in configs):
             for path in {c.interfaces_file for c in configs if c.interfaces_file}:
                 engines(path)  # a missing engine is a configuration problem, found up front
     except ConfigProblems as problems:

@@ -117,6 +117,12 @@ class GroupConfig:
     def name(self) -> str:
         return f"vhid {self.vhid}"
 
+    @property
+    def needs_engine(self) -> bool:
+        """Whether MASTER means ifup/ifdown of stanzas (and not the stanza's own scripts)."""
+        scripts = self.upscript is not None or self.downscript is not None
+        return bool(self.manage) or (self.ucarp_stanza is not None and not scripts)
+
     def master_down_interval(self) -> float:
         return self.advbase * self.deadratio + (self.advskew * 1_000_000 // 256) / 1_000_000
 

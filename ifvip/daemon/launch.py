@@ -67,17 +67,12 @@ def carp_role(
 ) -> Role:
     prefix = f"(vhid {config.vhid})"
     parts: list[Role] = []
-    if config.manage or config.ucarp_stanza:
+    if config.needs_engine:
         assert config.interfaces_file is not None
-        if config.ucarp_stanza and (config.upscript or config.downscript):
-            parts.append(_scripts(config, prefix))
-        else:
-            logicals = config.manage or (config.ucarp_stanza or "",)
-            addr = config.vips[0].interface.ip if config.vips else None
-            announce = (addr,) if addr is not None else ()
-            parts.append(
-                EngineRole(prefix, engines(config.interfaces_file), tuple(logicals), announce)
-            )
+        logicals = config.manage or (config.ucarp_stanza or "",)
+        addr = config.vips[0].interface.ip if config.vips else None
+        announce = (addr,) if addr is not None else ()
+        parts.append(EngineRole(prefix, engines(config.interfaces_file), tuple(logicals), announce))
     elif config.upscript or config.downscript:
         parts.append(_scripts(config, prefix))
     vips = config.vips if not parts else config.explicit_vips

@@ -96,6 +96,7 @@ class Group:
     since: float = field(default_factory=time.time)
     master: str | None = None
     link_up: bool = True
+    exiting: bool = False  # after Exit: the machine takes no more events
     channel: Channel | None = None
     link: LinkSender | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -161,6 +162,8 @@ class Group:
 
     def feed(self, event: Event) -> None:
         """Step the machine with `event` now and carry out what it asks, in order."""
+        if self.exiting:
+            return
         now = asyncio.get_running_loop().time()
         before = self.state
         self.machine, actions = self.speaker.step(self.machine, event, now)
@@ -193,6 +196,14 @@ class Group:
             case Log(level=level, message=message):
                 log.log(logging.getLevelName(level.upper()), message)
             case Exit():
+                # Released and bowed out: hearing a peer now must not make us master again.
+                self.exiting = True
+                self._stop_repeating()
+                for handle in self._timers.values():
+                    handle.cancel()
+                self._timers.clear()
+                if self.channel is not None:
+                    asyncio.get_running_loop().remove_reader(self.channel.fileno())
                 self._job(self._exit())
             case _:
                 outgoing = self.speaker.outgoing(action, self.mac)
