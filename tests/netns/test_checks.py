@@ -209,3 +209,57 @@ def _demote_then_promote(
     runner.stdin.flush()
     assert runner.stdout.readline().startswith("rounds")
     runner.wait(10)
+
+
+def test_metrics_and_probes_endpoints_bound_to_one_address(pair: Pair) -> None:
+    """MetricsServer in the server namespace on 203.0.113.2 only; scraped from the client."""
+    serve = (
+        "import asyncio, sys\n"
+        "from ifvip.daemon.metrics import MetricsServer\n"
+        "from ifvip.daemon.status import GroupStatus, Snapshot\n"
+        "group = GroupStatus('carp', 'vhid 7', 'eth0', 7, 'MASTER', vips=('203.0.113.10/24',),\n"
+        "                    counters={'adverts_sent': 5})\n"
+        "snap = Snapshot('0', 1, 0.0, 0.0, (group,))\n"
+        "async def main():\n"
+        f"    server = MetricsServer('{SERVER}', 9165, lambda: snap)\n"
+        "    await server.start()\n"
+        "    print('up', flush=True)\n"
+        "    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)\n"
+        "    await server.close()\n"
+        "asyncio.run(main())\n"
+    )
+    scrape = (
+        "import sys, urllib.request, urllib.error\n"
+        "for path in ('/metrics', '/healthz', '/readyz', '/nope'):\n"
+        "    try:\n"
+        f"        r = urllib.request.urlopen('http://{SERVER}:9165' + path, timeout=5)\n"
+        "        print(path, r.status, r.read().decode().count('ifvip_vrrp_state{'))\n"
+        "    except urllib.error.HTTPError as e:\n"
+        "        print(path, e.code, 0)\n"
+    )
+    with subprocess.Popen(
+        [*pair._exec(pair.server), "-c", serve],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as server:
+        try:
+            assert server.stdout is not None and server.stdin is not None
+            assert server.stdout.readline() == "up\n"
+            out = subprocess.run(
+                [*pair._exec(pair.client), "-c", scrape],
+                check=True,
+                timeout=30,
+                capture_output=True,
+                text=True,
+            ).stdout.splitlines()
+            assert out == ["/metrics 200 1", "/healthz 200 0", "/readyz 200 0", "/nope 404 0"]
+            _ip("-n", pair.server, "addr", "add", "203.0.113.3/24", "dev", "eth0")
+            other = pair.probe(pair.server, "TcpCheck(ipaddress.ip_address('203.0.113.3'), 9165)")
+            assert not other["ok"]  # bound to 203.0.113.2 only
+            server.stdin.write("\n")
+            server.stdin.flush()
+            assert server.wait(10) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
