@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import click
 
@@ -27,7 +27,7 @@ DEFAULT_PATH: Final = "/etc/network/interfaces"
 EXIT_USAGE: Final = 2
 
 # Commands that mimic ifupdown, which exits 1 (not click's 2) on usage errors.
-IFUPDOWN_COMMANDS: Final = frozenset({"ifquery"})
+IFUPDOWN_COMMANDS: Final = frozenset({"ifquery", "ifup", "ifdown"})
 
 
 def _say_diagnostics(prog: str, diagnostics: Sequence[ConfigError]) -> None:
@@ -390,6 +390,13 @@ def _env(*names: str) -> list[str]:
     help="Where ifvip records the VIPs it adds (created 0700).",
 )
 @click.option(
+    "--ifstate-dir",
+    default="/run/network",
+    show_default=True,
+    envvar=_env("IFSTATE_DIR"),
+    help="ifupdown's state directory, for the --manage and ucarp-* stanzas.",
+)
+@click.option(
     "--vip-lifetime",
     envvar=_env("VIP_LIFETIME"),
     metavar="SECONDS",
@@ -546,6 +553,7 @@ def run(
     interfaces_file: str | None,
     manage: tuple[str, ...],
     state_dir: str,
+    ifstate_dir: str,
     vip_lifetime: str | None,
     garp_repeat: str | None,
     daemonize: bool,
@@ -690,7 +698,7 @@ def run(
                     garp_repeat=garp_repeat,
                 )
             ]
-        engines = engine_factory(None)
+        engines = engine_factory(ifstate_dir)
         if any(c.needs_engine for c in configs):
             for path in {c.interfaces_file for c in configs if c.interfaces_file}:
                 engines(path)  # a missing engine is a configuration problem, found up front
@@ -763,6 +771,129 @@ def demo(headless: bool) -> None:
     from ifvip.demo import main as run_demo
 
     sys.exit(run_demo(headless))
+
+
+def _ifupdown_options(func: Callable[..., None]) -> Callable[..., None]:
+    """The options ifup and ifdown share (ifupdown 0.8's, plus --scripts-dir)."""
+    options = [
+        click.option(
+            "-i",
+            "--interfaces",
+            "path",
+            default=DEFAULT_PATH,
+            show_default=True,
+            help="Interfaces file to read.",
+        ),
+        click.option(
+            "--state-dir",
+            default="/run/network",
+            show_default=True,
+            help="ifupdown's state directory (ifstate files, locks, ifvip's journal).",
+        ),
+        click.option(
+            "-a", "--all", "all_mode", is_flag=True, help="All interfaces of the class (auto)."
+        ),
+        click.option("--allow", metavar="CLASS", help="Only interfaces listed in allow-CLASS."),
+        click.option("-n", "--no-act", is_flag=True, help="Print what would be done, do nothing."),
+        click.option("-v", "--verbose", is_flag=True, help="Print each command as it is run."),
+        click.option("-f", "--force", is_flag=True, help="Ignore the recorded state."),
+        click.option("--no-scripts", is_flag=True, help="Do not run the if-*.d scripts."),
+        click.option("--no-loopback", is_flag=True, help="Do not add the implicit lo."),
+        click.option(
+            "--ignore-errors", is_flag=True, help="Go on after a failing command (ifupdown's)."
+        ),
+        click.option(
+            "-X",
+            "--exclude",
+            multiple=True,
+            metavar="PATTERN",
+            help="Leave out interfaces matching PATTERN.",
+        ),
+        click.option(
+            "-o",
+            "--option",
+            "options",
+            multiple=True,
+            metavar="OPT=VAL",
+            help="Set an option in every stanza processed.",
+        ),
+        click.option(
+            "--read-environment",
+            is_flag=True,
+            help="Read VERBOSE, CONFIGURE_INTERFACES and EXCLUDE_INTERFACES, as "
+            "networking.service does.",
+        ),
+        click.option(
+            "--scripts-dir",
+            default="/etc/network",
+            show_default=True,
+            help="Directory holding the if-pre-up.d, if-up.d, if-down.d, if-post-down.d "
+            "scripts.",
+        ),
+        click.argument("targets", nargs=-1, metavar="[IFACE[=LOGICAL]]..."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _ifupdown(up: bool, **kw: Any) -> None:
+    from ifvip.ifupdown.command import Options
+    from ifvip.ifupdown.command import run as run_command
+
+    targets: tuple[str, ...] = tuple(kw["targets"])
+    exclude: tuple[str, ...] = tuple(kw["exclude"])
+    verbose, no_act = bool(kw["verbose"]), bool(kw["no_act"])
+    if kw["read_environment"]:
+        verbose = verbose or os.environ.get("VERBOSE") == "yes"
+        no_act = no_act or os.environ.get("CONFIGURE_INTERFACES") == "no"
+        exclude += tuple(os.environ.get("EXCLUDE_INTERFACES", "").split())
+    opts = Options(
+        up=up,
+        path=str(kw["path"]),
+        state_dir=str(kw["state_dir"]),
+        all_mode=bool(kw["all_mode"]),
+        allow=kw["allow"] if isinstance(kw["allow"], str) else None,
+        no_act=no_act,
+        verbose=verbose,
+        force=bool(kw["force"]),
+        no_scripts=bool(kw["no_scripts"]),
+        no_loopback=bool(kw["no_loopback"]),
+        ignore_errors=bool(kw["ignore_errors"]),
+        exclude=exclude,
+        overrides=_parse_overrides(tuple(kw["options"])),
+        targets=targets,
+        scripts_dir=str(kw["scripts_dir"]),
+        caller_env=dict(os.environ),
+    )
+    system, run_mapping = _live(targets or ("/*",))
+    sys.exit(run_command(opts, system=system, run_mapping=run_mapping))
+
+
+@cli.command(context_settings={"allow_interspersed_args": True})
+@_ifupdown_options
+def ifup(**kw: Any) -> None:
+    """Bring interfaces up as ifupdown 0.8 does, through netlink, transactionally.
+
+    If any command or hook of an interface fails, everything this ifup did to it is
+    undone, newest first, and the failing stanza line is named. Hooks run under /bin/sh
+    with ifupdown's environment; well-known ip/route/sysctl hook commands are done
+    natively and recorded, so ifdown undoes them. -n prints the plan to stderr as ifupdown
+    -n does. Any error in the interfaces file stops everything before anything is applied.
+    """
+    _ifupdown(True, **kw)
+
+
+@cli.command(context_settings={"allow_interspersed_args": True})
+@_ifupdown_options
+def ifdown(**kw: Any) -> None:
+    """Bring interfaces down, undoing exactly what ifvip's ifup recorded.
+
+    Addresses and routes added by hooks, and the old values of sysctls, MTU and MAC, are
+    restored from the journal; down hooks still run in their phase. Without a journal
+    (state left by ifupdown, or --force) ifupdown's own down commands are run.
+    """
+    _ifupdown(False, **kw)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

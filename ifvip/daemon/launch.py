@@ -8,6 +8,7 @@ of precedence: managed stanzas, then the `IFACE:ucarp` stanza of a `ucarp-*` gro
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -30,8 +31,50 @@ from ifvip.ifupdown.netlink import Kernel
 log = logging.getLogger("ifvip")
 
 ENGINE_MODULE: Final = "ifvip.ifupdown.engine"
+IFSTATE_DIR: Final = "/run/network"  # ifupdown's state, shared with ifvip ifup/ifdown
 
 EngineFactory = Callable[[str], InterfacesEngine]  # interfaces file → engine
+
+
+class CommandEngine:
+    """`ifup`/`ifdown` of one target, in-process, exactly as `ifvip ifup`/`ifvip ifdown`."""
+
+    def __init__(self, path: str, state_dir: str | None = None) -> None:
+        self.path = path
+        self.state_dir = state_dir or IFSTATE_DIR
+
+    async def up(self, logical: str) -> None:
+        await self._run(True, logical)
+
+    async def down(self, logical: str) -> None:
+        # ifdown names the physical interface; the state says which logical one is up.
+        await self._run(False, logical.split("=", 1)[0])
+
+    async def _run(self, up: bool, target: str) -> None:
+        from ifvip.ifupdown import engine  # noqa: PLC0415 - pyroute2 and the planner
+        from ifvip.ifupdown.command import Options, installed, prepare  # noqa: PLC0415
+        from ifvip.interfaces.system import live_system, run_mapping  # noqa: PLC0415
+
+        out = io.StringIO()
+        opts = Options(up=up, path=self.path, state_dir=self.state_dir, targets=(target,))
+        inv = prepare(
+            opts, system=live_system(), run_mapping=run_mapping, available=installed, err=out
+        )
+        if isinstance(inv, int) or inv.refused:
+            raise RuntimeError(_said(out) or f"{opts.prog} {target}: refused")
+        call = engine.ifup if up else engine.ifdown
+        for entry in inv.entries:
+            if entry.plan is None:
+                continue
+            result = await call([entry.plan], state_dir=self.state_dir, prog=opts.prog, err=out)
+            if result.exit_code:
+                raise RuntimeError(_said(out))
+        for line in out.getvalue().splitlines():
+            log.info("%s", line)
+
+
+def _said(out: io.StringIO) -> str:
+    return "; ".join(line for line in out.getvalue().splitlines() if line)
 
 
 def engine_factory(state_dir: str | None = None) -> EngineFactory:
@@ -39,11 +82,8 @@ def engine_factory(state_dir: str | None = None) -> EngineFactory:
     import importlib  # noqa: PLC0415
 
     try:
-        module = importlib.import_module(ENGINE_MODULE)
+        importlib.import_module(ENGINE_MODULE)
     except ImportError:
-        module = None
-    factory = getattr(module, "interfaces_engine", None) if module is not None else None
-    if factory is None:
 
         def unavailable(path: str) -> InterfacesEngine:
             raise ConfigProblems(
@@ -53,8 +93,7 @@ def engine_factory(state_dir: str | None = None) -> EngineFactory:
         return unavailable
 
     def make(path: str) -> InterfacesEngine:
-        engine: InterfacesEngine = factory(path, state_dir=state_dir)
-        return engine
+        return CommandEngine(path, state_dir)
 
     return make
 
