@@ -1,0 +1,425 @@
+"""The VRRP speaker: keepalived 2.2.7's wire rules for one group, behind runtime.py's seam.
+
+`VrrpSpeaker` follows speaker.py's `Speaker` protocol. It opens (through the runtime) a
+protocol-112 channel for the group's family: 224.0.0.18 or ff02::12, joined unless unicast,
+TTL/hop limit 255. On receipt it applies keepalived's checks in keepalived's order
+(specs/vrrp.md §1.7): own source, TTL 255 (multicast only), multicast vs unicast mode, the
+codec of the configured version (never guessed: CARP and VRRPv2 look alike), VRID, PASS
+authentication (constant-time), then the election's own `judge()` (v2 interval, VIP count
+and set). Each refusal is a `Dropped(reason)` that the runtime counts and logs.
+
+Adverts leave as keepalived sends them: IPv4 through the kernel socket (TOS 0xc0, TTL
+255, the interface's primary address as source, the checksum with the pseudo-header of the
+actual destination, or RFC 9568's form); IPv6 multicast as a whole Ethernet frame from the
+interface's link-local address (so adding a link-local VIP never changes the source), traffic
+class 0xc0, hop limit 255; IPv6 unicast through the kernel socket. Announcements are
+keepalived's gratuitous ARP (tha ff:ff:ff:ff:ff:ff) and unsolicited NA (O=1).
+
+Notify hooks are keepalived's generic `notify`: `SCRIPT INSTANCE NAME STATE PRIORITY`, run
+one after the other in the order of the transitions (keepalived's run concurrently and can
+reorder, issue #1055), without a shell, bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import logging
+import os
+import socket
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ifvip.daemon.actions import EngineRole, Role, Roles, ScriptRole, StateDir, VipRole
+from ifvip.daemon.runtime import Daemon, GroupSnapshot
+from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
+from ifvip.daemon.transport import Received
+from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first, vrrp_lifetime
+from ifvip.election import Event
+from ifvip.election_vrrp import (
+    Action,
+    Discarded,
+    Notify,
+    SendVrrpAdvert,
+    State,
+    VrrpAdvertReceived,
+    VrrpMachine,
+    initial,
+    judge,
+    step,
+)
+from ifvip.errors import DecodeError
+from ifvip.ifupdown.netlink import Kernel
+from ifvip.wire.announce import BROADCAST, gratuitous_arp, mac_bytes, multicast_mac, unsolicited_na
+from ifvip.wire.vrrp import (
+    IPPROTO_VRRP,
+    AuthType,
+    ChecksumForm,
+    Vrrp2Advert,
+    Vrrp3Advert,
+    VrrpAdvert,
+    decode,
+    pass_auth_data,
+)
+
+log = logging.getLogger("ifvip")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+NOTIFY_TIMEOUT: Final = 60.0
+SCRIPT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+IFA_F_SECONDARY: Final = 0x01
+RT_SCOPE_LINK: Final = 253
+TCLASS: Final = 0xC0
+
+
+@dataclass
+class VrrpSpeaker:
+    """One VRRP instance on one interface (specs/vrrp.md)."""
+
+    config: VrrpConfig
+    state: str = "INIT"  # the machine's state after the last step (for notify and status)
+    _notify_queue: asyncio.Queue[tuple[str, int]] | None = field(default=None, repr=False)
+    _notifier: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.name = f"vrid {c.vrid}"
+        self.interface = c.interface
+        self.tracks_link = not c.ignoreifstate
+        self.channel = ChannelSpec(
+            socket.AF_INET if c.family == 4 else socket.AF_INET6,
+            str(c.srcip),
+            str(c.group),
+            join=not c.unicast_peers,
+        )
+        self.params = c.params()
+        self.auth_data = pass_auth_data(c.password.value) if c.password else b"\0" * 8
+
+    # ------------------------------------------------------------ the machine
+
+    def initial(self) -> VrrpMachine:
+        warning = link_local_first(self.config)
+        if warning:
+            log.warning("%s", warning)
+        return initial(self.params)
+
+    def step(
+        self, machine: VrrpMachine, event: Event | VrrpAdvertReceived, now: float
+    ) -> tuple[VrrpMachine, list[Any]]:
+        # Any: the runtime hands what is not a shared action to outgoing() (speaker.py).
+        actions: list[Action]
+        machine, actions = step(machine, event, now)  # type: ignore[arg-type]
+        self.state = str(machine.state)
+        return machine, actions
+
+    def state_of(self, machine: VrrpMachine) -> str:
+        return str(machine.state)
+
+    def demoted(self, machine: VrrpMachine) -> bool:
+        return machine.demoted
+
+    # ------------------------------------------------------------ receive
+
+    def receive(self, packet: Received) -> Accepted | Dropped:
+        """keepalived's vrrp_check_packet, in its order; meaning is left to the election."""
+        c = self.config
+        prefix = f"({self.name})"
+        if packet.src == c.srcip:
+            return Dropped("own")
+        unicast = bool(c.unicast_peers)
+        if not unicast and packet.ttl != 255:
+            return Dropped(
+                "ttl",
+                f"{prefix} invalid TTL/HL. Received {packet.ttl} and expect 255 "
+                f"(from {packet.src})",
+            )
+        if c.family == 4:
+            to_group = packet.dst == c.group
+            if unicast and to_group:
+                return Dropped("mode", f"{prefix} Expected unicast packet but received multicast")
+            if not unicast and not to_group:
+                return Dropped("mode", f"{prefix} Expected multicast packet but received unicast")
+            destination: IPAddress = packet.dst
+        else:
+            # The IPv6 socket does not report the destination: it is the group, or us.
+            destination = c.srcip if unicast else c.group
+        try:
+            advert = decode(
+                packet.payload,
+                version=c.version,
+                family=c.family,
+                src=packet.src,
+                dst=destination,
+            )
+        except DecodeError as exc:
+            return Dropped("malformed", f"{prefix} from {packet.src}: {exc}")
+        if advert.vrid != c.vrid:
+            return Dropped("vrid")
+        if isinstance(advert, Vrrp2Advert):
+            refused = self._authenticate(advert, prefix, packet.src)
+            if refused is not None:
+                return refused
+        event = VrrpAdvertReceived(
+            packet.src, advert.priority, advert.interval_cs(), tuple(advert.addresses)
+        )
+        verdict = judge(self.params, event)
+        if verdict is not None:
+            return Dropped(verdict.reason, verdict.message)
+        return Accepted((event,), packet.src)  # type: ignore[arg-type]
+
+    def _authenticate(self, advert: Vrrp2Advert, prefix: str, src: IPAddress) -> Dropped | None:
+        want = self.config.auth_type
+        if advert.auth_type != want:
+            return Dropped(
+                "auth", f"{prefix} received a {advert.auth_type} auth, expecting {want}! ({src})"
+            )
+        if want == AuthType.PASS and not hmac.compare_digest(advert.auth_data, self.auth_data):
+            return Dropped("auth", f"{prefix} received an invalid passwd! ({src})")
+        return None
+
+    # ------------------------------------------------------------ send
+
+    def outgoing(self, action: Any, mac: str) -> Outgoing | None:
+        if isinstance(action, SendVrrpAdvert):
+            return self._advert(action, mac)
+        if isinstance(action, Notify):
+            self._notify(action)
+        elif isinstance(action, Discarded) and action.message:
+            log.debug("(%s) %s", self.name, action.message)
+        return None
+
+    def build(self, priority: int, destination: IPAddress | None = None) -> VrrpAdvert:
+        c = self.config
+        if c.version == 2:
+            return Vrrp2Advert(
+                vrid=c.vrid,
+                priority=priority,
+                addresses=c.addresses(),  # type: ignore[arg-type]
+                adver_int=c.advert_int_cs // 100,
+                auth_type=c.auth_type,
+                auth_data=self.auth_data,
+            )
+        return Vrrp3Advert(c.vrid, priority, c.addresses(), c.advert_int_cs)
+
+    def _advert(self, action: SendVrrpAdvert, mac: str) -> Outgoing:
+        c = self.config
+        destination = action.destination or c.group
+        advert = self.build(action.priority)
+        if isinstance(advert, Vrrp2Advert):
+            payload = advert.encode()
+        else:
+            payload = advert.encode(c.srcip, destination, form=c.checksum)
+        frame = None
+        if c.family == 6 and action.destination is None:
+            frame = ipv6_frame(mac, c.srcip, destination, payload)
+        return Outgoing(payload, str(destination), frame)
+
+    def announcements(self, mac: str, addresses: Sequence[IPAddress]) -> list[bytes]:
+        """keepalived's gratuitous ARP (tha broadcast) and unsolicited NA, one per address."""
+        frames = []
+        for address in addresses:
+            if address.version == 4:
+                frames.append(gratuitous_arp(mac, address, target_mac=BROADCAST))
+            else:
+                frames.append(unsolicited_na(mac, address, router=self._forwarding()))
+        return frames
+
+    def _forwarding(self) -> bool:
+        # keepalived sets R=1 when the interface forwards (specs/vrrp.md §3.4).
+        path = f"/proc/sys/net/ipv6/conf/{self.interface}/forwarding"
+        try:
+            with open(path) as handle:
+                return handle.read().strip() == "1"
+        except OSError:
+            return False
+
+    # ------------------------------------------------------------ notify
+
+    def _notify(self, action: Notify) -> None:
+        if not self.config.notify:
+            return
+        if self._notify_queue is None:
+            self._notify_queue = asyncio.Queue()
+            self._notifier = asyncio.create_task(self._run_notifies(), name="ifvip-notify")
+        self._notify_queue.put_nowait((action.state, action.priority))
+
+    async def _run_notifies(self) -> None:
+        assert self._notify_queue is not None
+        while True:
+            state, priority = await self._notify_queue.get()
+            for script in self.config.notify:
+                await run_notify(script, self.config.name, state, priority, self.name)
+            self._notify_queue.task_done()
+
+    async def flush_notifies(self, timeout: float = NOTIFY_TIMEOUT) -> None:
+        """Wait for the queued notify calls (at exit), then stop the notifier."""
+        if self._notify_queue is None or self._notifier is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._notify_queue.join(), timeout)
+        self._notifier.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._notifier
+
+
+async def run_notify(script: str, instance: str, state: str, priority: int, name: str) -> None:
+    """keepalived's generic notify: `SCRIPT INSTANCE NAME STATE PRIORITY`, no shell."""
+    argv = [script, "INSTANCE", instance, state, str(priority)]
+    env = {**os.environ, "PATH": SCRIPT_PATH}
+    try:
+        process = await asyncio.create_subprocess_exec(*argv, env=env)
+    except OSError as exc:
+        log.error("(%s) cannot run %s: %s", name, script, exc.strerror)
+        return
+    try:
+        code = await asyncio.wait_for(process.wait(), NOTIFY_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        log.error("(%s) %s ran over %.0f s and was killed", name, script, NOTIFY_TIMEOUT)
+        return
+    if code != 0:
+        log.warning("(%s) %s %s exited with %d", name, script, state, code)
+
+
+def ipv6_frame(mac: str, src: IPAddress, dst: IPAddress, payload: bytes) -> bytes:
+    """Ethernet + IPv6 header (traffic class 0xc0, hop limit 255, next header 112) + payload."""
+    group = ipaddress.IPv6Address(dst)
+    header = (
+        struct.pack("!IHBB", (6 << 28) | (TCLASS << 20), len(payload), IPPROTO_VRRP, 255)
+        + ipaddress.IPv6Address(src).packed
+        + group.packed
+    )
+    return multicast_mac(group) + mac_bytes(mac) + b"\x86\xdd" + header + payload
+
+
+# ------------------------------------------------------------------ source discovery
+
+
+async def discover_source(
+    interface: str, family: int, vips: Sequence[IPAddress], netns: str | None = None
+) -> str | None:
+    """The interface's primary IPv4 address, or its IPv6 link-local one, never a VIP."""
+    async with Kernel(netns) as kernel:
+        found = await kernel.addresses(
+            interface, socket.AF_INET if family == 4 else socket.AF_INET6
+        )
+    for info in found:
+        ip = info.address.ip
+        if ip in vips:
+            continue
+        if family == 4 and not info.flags & IFA_F_SECONDARY:
+            return str(ip)
+        if family == 6 and info.scope == RT_SCOPE_LINK and ip.is_link_local:
+            return str(ip)
+    return None
+
+
+# ------------------------------------------------------------------ roles and launch
+
+
+def vrrp_role(config: VrrpConfig, kernel: Kernel, state: StateDir, engines: Any = None) -> Role:
+    """What MASTER means: ifup --manage stanzas, -u/-d scripts, and ifvip's own VIPs."""
+    prefix = f"(vrid {config.vrid})"
+    parts: list[Role] = []
+    if config.manage:
+        assert config.interfaces_file is not None and engines is not None
+        parts.append(
+            EngineRole(prefix, engines(config.interfaces_file), config.manage, config.addresses())
+        )
+    if config.upscript or config.downscript:
+        parts.append(
+            ScriptRole(
+                prefix,
+                config.interface,
+                str(config.vips[0].interface.ip),
+                config.upscript,
+                config.downscript,
+                config.xparam,
+            )
+        )
+    key = f"vrrp.{_netns_id()}.{config.interface}.{config.family}.{config.vrid}"
+    parts.append(
+        VipRole(
+            prefix,
+            kernel,
+            [(vip.device or config.interface, vip) for vip in config.vips],
+            state.journal(key),
+            vrrp_lifetime(config),
+        )
+    )
+    return parts[0] if len(parts) == 1 else Roles(parts)
+
+
+def _netns_id() -> int:
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return 0
+
+
+async def run_vrrp(
+    configs: Sequence[VrrpConfig],
+    *,
+    state_dir: str,
+    engines: Any = None,
+    netns: str | None = None,
+) -> list[GroupSnapshot]:
+    """Run these VRRP groups in one loop until SIGTERM/SIGINT; return their last snapshots."""
+    state = StateDir.open(state_dir)
+    speakers = [VrrpSpeaker(c) for c in configs]
+    async with Kernel(netns) as kernel:
+        daemon = Daemon(kernel, netns=netns)
+        for speaker in speakers:
+            daemon.add(speaker, vrrp_role(speaker.config, kernel, state, engines))
+        try:
+            return await daemon.run()
+        finally:
+            for speaker in speakers:
+                await speaker.flush_notifies()
+
+
+def is_master(speaker: VrrpSpeaker) -> bool:
+    return speaker.state == State.MASTER
+
+
+__all__ = [
+    "ChecksumForm",
+    "VrrpSpeaker",
+    "discover_source",
+    "ipv6_frame",
+    "run_notify",
+    "run_vrrp",
+    "vrrp_role",
+]
+
+
+def configure(
+    *,
+    interface: str | None,
+    srcip: str | None,
+    vips: Sequence[str],
+    links: Sequence[str] | None = None,
+    netns: str | None = None,
+    **options: Any,
+) -> VrrpConfig:
+    """`build_vrrp_group` after finding what the user left out: the interface (the default
+    route's) and the advert source (its primary IPv4 or link-local IPv6 address)."""
+    from ifvip.daemon.runtime import discover_defaults  # noqa: PLC0415
+    from ifvip.daemon.vrrp_config import build_vrrp_group  # noqa: PLC0415
+
+    words = [w for text in vips for w in text.split()]
+    if not interface:
+        interface, _first = asyncio.run(discover_defaults(netns))
+    if interface and not srcip and (links is None or interface in links):
+        parsed = []
+        for word in words:
+            with contextlib.suppress(ValueError):
+                parsed.append(ipaddress.ip_interface(word.partition("@")[0]).ip)
+        family = 6 if parsed and parsed[0].version == 6 else 4
+        srcip = asyncio.run(discover_source(interface, family, parsed, netns))
+    return build_vrrp_group(interface=interface, srcip=srcip, vips=words, links=links, **options)

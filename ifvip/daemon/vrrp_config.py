@@ -1,0 +1,346 @@
+"""VRRP group configuration: keepalived-style options validated into a frozen `VrrpConfig`.
+
+`ifvip run --protocol vrrp` takes keepalived's vrrp_instance settings as options
+(`--vrid`, `--priority`, `--advert-int`, `--nopreempt`, `--preempt-delay`, `--auth-pass`,
+`--unicast-peer`, `--notify`, the GARP counts and delays...) and the options CARP groups
+share (`--vip`, `--interface`, `--srcip`, scripts, `--interfaces/--manage`, lifetimes).
+Every problem is collected and named by its option (`ConfigProblems`, exit 78), with
+keepalived's rules (specs/vrrp.md §2.5): v2 intervals in whole seconds 1..255, v3 in units
+of 10 ms up to 40.95 s, passwords of at most 8 bytes and v2 only, `preempt_delay` not with
+`nopreempt`, one address family per group, IPv6 only with VRRPv3.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+from ifvip.daemon.config import (
+    IFNAMSIZ,
+    VRRP2_PASSWORD_MAX,
+    ConfigProblems,
+    Secret,
+    Vip,
+    read_password,
+)
+from ifvip.election_vrrp import VrrpParams, master_down_interval_us
+from ifvip.wire.vrrp import AuthType, ChecksumForm
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MCAST_V4: Final = ipaddress.IPv4Address("224.0.0.18")
+MCAST_V6: Final = ipaddress.IPv6Address("ff02::12")
+
+
+@dataclass(frozen=True)
+class VrrpConfig:
+    """One VRRP instance, as keepalived's vrrp_instance describes it (plus ifvip's options)."""
+
+    interface: str
+    srcip: IPAddress  # primary IPv4 or link-local IPv6 of the interface
+    vrid: int
+    vips: tuple[Vip, ...]  # advertised in this order
+    priority: int = 100
+    version: int = 3
+    advert_int_cs: int = 100
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    password: Secret | None = None  # VRRPv2 PASS
+    unicast_peers: tuple[IPAddress, ...] = ()
+    notify: tuple[str, ...] = ()
+    instance: str = ""  # keepalived's instance name, for notify (default VI_<vrid>)
+    checksum: ChecksumForm = ChecksumForm.PSEUDO_HEADER
+    garp_master_repeat: int = 5
+    garp_master_delay: float = 5.0
+    garp_master_refresh: float = 0.0
+    upscript: str | None = None
+    downscript: str | None = None
+    xparam: str | None = None
+    interfaces_file: str | None = None
+    manage: tuple[str, ...] = ()
+    ignoreifstate: bool = False
+    lifetime: int | None = None  # None: automatic; 0: permanent
+
+    @property
+    def name(self) -> str:
+        return self.instance or f"VI_{self.vrid}"
+
+    @property
+    def family(self) -> int:
+        return self.srcip.version
+
+    @property
+    def group(self) -> IPAddress:
+        return MCAST_V4 if self.family == 4 else MCAST_V6
+
+    @property
+    def auth_type(self) -> int:
+        return AuthType.PASS if self.password is not None else AuthType.NONE
+
+    def addresses(self) -> tuple[IPAddress, ...]:
+        return tuple(v.interface.ip for v in self.vips)
+
+    def params(self) -> VrrpParams:
+        return VrrpParams(
+            vrid=self.vrid,
+            own_ip=self.srcip,
+            addresses=self.addresses(),
+            priority=self.priority,
+            version=self.version,
+            advert_int_cs=self.advert_int_cs,
+            preempt=self.preempt,
+            preempt_delay=self.preempt_delay,
+            garp_master_repeat=self.garp_master_repeat,
+            garp_master_delay=self.garp_master_delay,
+            garp_master_refresh=self.garp_master_refresh,
+            unicast_peers=self.unicast_peers,
+        )
+
+    def master_down_interval(self) -> float:
+        return master_down_interval_us(self.version, self.priority, self.advert_int_cs) / 1e6
+
+
+def vrrp_lifetime(config: VrrpConfig) -> int | None:
+    """Seconds an added VIP lives without a refresh: two master-down intervals (None: permanent)."""
+    if config.lifetime == 0:
+        return None
+    if config.lifetime is not None:
+        return config.lifetime
+    return max(2, math.ceil(2 * config.master_down_interval()))
+
+
+def _number(text: str, option: str, problems: list[str]) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        problems.append(f"--{option}: '{text}' is not a number")
+        return None
+    if not value.is_finite() or value < 0:
+        problems.append(f"--{option}: '{text}' is not a number of seconds")
+        return None
+    return value
+
+
+def _int(text: str, option: str, low: int, high: int, problems: list[str]) -> int | None:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        problems.append(f"--{option}: '{text}' is not a number")
+        return None
+    if not low <= value <= high:
+        problems.append(f"--{option}: {value} is out of range {low}..{high}")
+        return None
+    return value
+
+
+def build_vrrp_group(
+    *,
+    interface: str | None,
+    srcip: str | None,
+    vrid: str | None,
+    vips: Sequence[str],
+    priority: str = "100",
+    version: str | None = None,
+    advert_int: str = "1",
+    nopreempt: bool = False,
+    preempt_delay: str | None = None,
+    auth_pass: str | None = None,
+    auth_pass_file: str | None = None,
+    unicast_peers: Sequence[str] = (),
+    notify: Sequence[str] = (),
+    instance: str | None = None,
+    checksum: str = "pseudo-header",
+    garp_master_repeat: str = "5",
+    garp_master_delay: str = "5",
+    garp_master_refresh: str = "0",
+    upscript: str | None = None,
+    downscript: str | None = None,
+    xparam: str | None = None,
+    interfaces_file: str | None = None,
+    manage: Sequence[str] = (),
+    ignoreifstate: bool = False,
+    lifetime: str | None = None,
+    links: Sequence[str] | None = None,
+) -> VrrpConfig:
+    """Validate keepalived-style options into a VrrpConfig; raise ConfigProblems with every issue.
+
+    `srcip` is the advert source (the caller finds the interface's primary IPv4 or link-local
+    IPv6 when the user gave none); `links` the interface names that exist (None: unchecked).
+    """
+    problems: list[str] = []
+    if not interface:
+        problems.append("--interface: no interface given")
+    elif len(interface.encode()) >= IFNAMSIZ:
+        problems.append(f"--interface: '{interface}' is longer than 15 bytes")
+    elif links is not None and interface not in links:
+        problems.append(f"--interface: no such interface '{interface}'")
+
+    parsed: list[Vip] = []
+    for text in vips:
+        try:
+            parsed.append(Vip.parse(text, default_len=None))
+        except ValueError:
+            problems.append(f"--vip: '{text}' is not ADDRESS/LEN[@DEV]")
+    if not vips:
+        problems.append("--vip: a VRRP group needs at least one virtual address")
+    families = {v.interface.version for v in parsed}
+    if len(families) > 1:
+        problems.append(
+            "--vip: IPv4 and IPv6 addresses in one group; keepalived needs one family per "
+            "instance (run two groups)"
+        )
+    family = families.pop() if len(families) == 1 else 4
+
+    source: IPAddress | None = None
+    if not srcip:
+        problems.append(
+            "--srcip: no source address (the interface has no "
+            + ("IPv4 address)" if family == 4 else "IPv6 link-local address)")
+        )
+    else:
+        try:
+            source = ipaddress.ip_address(srcip)
+        except ValueError:
+            problems.append(f"--srcip: '{srcip}' is not an IP address")
+        else:
+            if source.version != family:
+                problems.append(f"--srcip: {source} is not of the VIPs' family (IPv{family})")
+    number = None
+    if vrid is None:
+        problems.append("--vrid: the virtual router id is required (1..255)")
+    else:
+        number = _int(vrid, "vrid", 1, 255, problems)
+    prio = _int(priority, "priority", 1, 255, problems)
+
+    ver = 3 if family == 6 else 2
+    if version is not None:
+        ver_given = _int(version, "vrrp-version", 2, 3, problems)
+        if ver_given is not None:
+            ver = ver_given
+    if ver == 2 and family == 6:
+        problems.append("--vrrp-version: VRRPv2 is IPv4 only; IPv6 needs version 3")
+
+    interval_cs = 100
+    seconds = _number(advert_int, "advert-int", problems)
+    if seconds is not None:
+        if ver == 2:
+            if seconds != seconds.to_integral_value() or not 1 <= seconds <= 255:
+                problems.append(
+                    f"--advert-int: {advert_int}: VRRPv2 intervals are whole seconds 1..255"
+                )
+            else:
+                interval_cs = int(seconds) * 100
+        else:
+            cs = seconds * 100
+            if cs != cs.to_integral_value() or not 1 <= cs <= 4095:
+                problems.append(
+                    f"--advert-int: {advert_int}: VRRPv3 intervals are 0.01..40.95 s in "
+                    "units of 10 ms"
+                )
+            else:
+                interval_cs = int(cs)
+
+    delay = 0.0
+    if preempt_delay is not None:
+        value = _number(preempt_delay, "preempt-delay", problems)
+        if value is not None:
+            if value > 1000:
+                problems.append(f"--preempt-delay: {preempt_delay} is over 1000 s")
+            delay = float(value)
+        if nopreempt and delay:
+            problems.append("--preempt-delay: incompatible with --nopreempt")
+    if prio == 255 and (nopreempt or delay):
+        problems.append("--nopreempt/--preempt-delay: the address owner (priority 255) preempts")
+
+    secret = None
+    if auth_pass is not None or auth_pass_file is not None:
+        if auth_pass is not None and auth_pass_file is not None:
+            problems.append("--auth-pass and --auth-pass-file are both given; use one")
+        else:
+            option = "auth-pass" if auth_pass is not None else "auth-pass-file"
+            secret = read_password(auth_pass, auth_pass_file, option, problems)
+            if secret is not None and not secret.value:
+                problems.append(f"--{option}: the password is empty")
+            elif secret is not None and len(secret.value) > VRRP2_PASSWORD_MAX:
+                problems.append(
+                    f"--{option}: the password is longer than {VRRP2_PASSWORD_MAX} bytes "
+                    "(keepalived truncates it; give the 8 bytes it uses)"
+                )
+        if ver == 3:
+            problems.append("--auth-pass: VRRPv3 has no authentication (keepalived ignores it)")
+
+    peers: list[IPAddress] = []
+    for text in unicast_peers:
+        for word in text.split():
+            try:
+                peer = ipaddress.ip_address(word)
+            except ValueError:
+                problems.append(f"--unicast-peer: '{word}' is not an IP address")
+                continue
+            if peer.version != family:
+                problems.append(f"--unicast-peer: {peer} is not of the VIPs' family")
+            elif peer != source and peer not in peers:
+                peers.append(peer)  # our own address is filtered out, as OpenShift does
+
+    for script in (*notify, upscript, downscript):
+        if script is not None and not os.access(script, os.X_OK):
+            problems.append(f"--notify/--upscript/--downscript: {script} is not executable")
+    if manage and not interfaces_file:
+        problems.append("--manage: needs --interfaces FILE")
+    try:
+        form = ChecksumForm(checksum)
+    except ValueError:
+        problems.append(f"--vrrp-checksum: '{checksum}' is not pseudo-header or message-only")
+        form = ChecksumForm.PSEUDO_HEADER
+    repeat = _int(garp_master_repeat, "garp-master-repeat", 1, 255, problems)
+    garp_delay = _number(garp_master_delay, "garp-master-delay", problems)
+    refresh = _number(garp_master_refresh, "garp-master-refresh", problems)
+    life = None
+    if lifetime is not None:
+        life = _int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems)
+
+    if problems:
+        raise ConfigProblems(problems)
+    assert source is not None and number is not None and prio is not None
+    assert repeat is not None and garp_delay is not None and refresh is not None
+    return VrrpConfig(
+        interface=interface or "",
+        srcip=source,
+        vrid=number,
+        vips=tuple(parsed),
+        priority=prio,
+        version=ver,
+        advert_int_cs=interval_cs,
+        preempt=not nopreempt,
+        preempt_delay=delay,
+        password=secret,
+        unicast_peers=tuple(peers),
+        notify=tuple(notify),
+        instance=instance or "",
+        checksum=form,
+        garp_master_repeat=repeat,
+        garp_master_delay=float(garp_delay),
+        garp_master_refresh=float(refresh),
+        upscript=upscript,
+        downscript=downscript,
+        xparam=xparam,
+        interfaces_file=interfaces_file,
+        manage=tuple(manage),
+        ignoreifstate=ignoreifstate,
+        lifetime=life,
+    )
+
+
+def link_local_first(config: VrrpConfig) -> str | None:
+    """RFC 5798 §5.2.9's warning: with IPv6 the first VIP should be link-local."""
+    if config.family == 6 and not config.vips[0].interface.ip.is_link_local:
+        return (
+            f"(vrid {config.vrid}) the first IPv6 virtual address {config.vips[0].interface.ip} "
+            "should be link local (RFC 5798 §5.2.9)"
+        )
+    return None
