@@ -9,7 +9,9 @@ cannot apply, and options the method does not know (a warning: if-*.d scripts ma
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from typing import Final
 
@@ -25,6 +27,11 @@ from ifvip.interfaces.options import (
 
 IFNAMSIZ: Final = 16  # the kernel's limit, NUL included: names hold at most 15 bytes
 UCARP_PASSWORD_MAX: Final = 19  # ucarp refuses longer passwords (specs/carp.md §1)
+
+# Options whose value is a password written in the file itself, and option names that
+# name a file holding one (`*-passfile`, `*-pass-file`, `*-password-file`).
+INLINE_SECRETS: Final = ("ucarp-password",)
+SECRET_FILE_SUFFIXES: Final = ("passfile", "pass-file", "password-file")
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$")
 
@@ -116,6 +123,43 @@ def _name_too_long(name: str) -> bool:
     return len(_raw(name.split(":", 1)[0])) >= IFNAMSIZ
 
 
+def _world_readable(path: str) -> int | None:
+    """The permission bits of `path` if any local user may read it, else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # a file that cannot be read is reported by whoever reads it
+    return stat.S_IMODE(mode) if mode & stat.S_IROTH else None
+
+
+def passfile_warning(path: str) -> str | None:
+    """Why the password file `path` is unsafe (any local user can read it), or None.
+
+    Used by `ifvip check` for the files an interfaces file names, and meant for `ifvip run`
+    to log at start for `--passfile`.
+    """
+    mode = _world_readable(path)
+    if mode is None:
+        return None
+    return f"password file {path} is world-readable (mode {mode:04o}): chmod o-r {path}"
+
+
+def _secret_checks(option_name: str, value: str, origin: Origin) -> Iterator[ConfigError]:
+    if option_name in INLINE_SECRETS:
+        mode = _world_readable(origin.path)
+        if mode is not None:
+            yield _error(
+                origin,
+                f"{option_name}: the password is in a file any local user can read"
+                f" (mode {mode:04o}): chmod o-r {origin.path}",
+                warning=True,
+            )
+    elif option_name.endswith(SECRET_FILE_SUFFIXES):
+        warning = passfile_warning(value)
+        if warning is not None:
+            yield _error(origin, f"{option_name}: {warning}", warning=True)
+
+
 def check_stanza(stanza: Iface) -> Iterator[ConfigError]:
     spec = method_spec(stanza.family, stanza.method)
     if spec is None:  # the loader rejected it already
@@ -136,6 +180,7 @@ def check_stanza(stanza: Iface) -> Iterator[ConfigError]:
     for option in stanza.options:
         if option.is_hook:
             continue
+        yield from _secret_checks(option.name, option.value.split("\n", 1)[0], option.origin)
         known: OptionSpec | None = spec.option(option.name) or common_option(option.name)
         if known is None:
             if not option.name.startswith(ADDON_PREFIXES):
