@@ -81,6 +81,7 @@ class Op:
     origin: Origin | None = field(default=None, compare=False)
     text: str | None = field(default=None, compare=False)
     ignore_failure: bool = False
+    quiet: bool = False  # ifupdown -n does not print it (settle-dad.sh): dry-run skips it
 
     _registry: ClassVar[dict[str, type[Op]]] = {}
 
@@ -493,6 +494,10 @@ class AddLink(Op):
     encaplimit: str | None = None
     link: str | None = None
     vlan_id: int | None = None
+    # ifupdown's VLAN step: do nothing when `link` is missing or `ifname` exists already.
+    # The executor fills `created` (False: it did nothing, so there is nothing to undo).
+    exist_ok: bool = False
+    created: bool | None = None
 
     @property
     def kind(self) -> str:
@@ -511,7 +516,9 @@ class AddLink(Op):
         )
 
     def inverse(self) -> Op | None:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(AddLink)}
+        if self.created is False:
+            return None
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(DelLink)}
         values.update(text=None, ignore_failure=False)
         return DelLink(**values)
 
@@ -536,8 +543,22 @@ class DelLink(Op):
         if self.mode is None:
             return None
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(DelLink)}
-        values.update(text=None, ignore_failure=False)
+        values.update(text=None, ignore_failure=False, quiet=False)
         return AddLink(**values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenameLink(Op):
+    """`ip link set IFNAME name NEW` (ifupdown's `rename`); inverse() renames it back."""
+
+    ifname: str
+    new: str
+
+    def canonical(self) -> str:
+        return f"ip link set {self.ifname} name {self.new}"
+
+    def inverse(self) -> Op | None:
+        return RenameLink(ifname=self.new, new=self.ifname, origin=self.origin)
 
 
 # ---------------------------------------------------------------- processes
@@ -728,7 +749,8 @@ class DryRunExecutor:
         self.stream = stream
 
     async def apply(self, op: Op) -> Op:
-        self.stream.write(op.render() + "\n")
+        if not op.quiet:
+            self.stream.write(op.render() + "\n")
         return op
 
 

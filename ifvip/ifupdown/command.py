@@ -1,0 +1,225 @@
+"""`ifup`/`ifdown` as commands: read, check, select, then print (`-n`) or apply.
+
+ifvip is strict where ifupdown is not (DESIGN.md §4): any error in the interfaces file or
+in a file it sources, and any stanza of the targets that ifvip cannot carry out (an
+unsupported method, a missing required option), stops the command before anything is
+applied, with exit status 1 and every problem as `path:line:col: message`. Otherwise the
+messages and the exit status are ifupdown's (specs/ifupdown.md §11, §12).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Final
+
+from ifvip.ifupdown.dryrun import print_invocation, print_plan
+from ifvip.ifupdown.invocation import Invocation, Request, select
+from ifvip.ifupdown.methods import IF_DIR, Settings
+from ifvip.ifupdown.state import DEFAULT_STATE_DIR, StateDir, StateError
+from ifvip.interfaces.check import check
+from ifvip.interfaces.loader import load
+from ifvip.interfaces.patterns import SystemView
+from ifvip.interfaces.query import MappingRunner
+
+EXIT_FAILURE: Final = 1
+HELPERS: Final = {
+    "wait-for-ll6.sh": "/lib/ifupdown/wait-for-ll6.sh",
+    "settle-dad.sh": "/lib/ifupdown/settle-dad.sh",
+}
+HOOK_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Options:
+    up: bool
+    path: str = "/etc/network/interfaces"
+    state_dir: str = DEFAULT_STATE_DIR
+    all_mode: bool = False
+    allow: str | None = None
+    no_act: bool = False
+    verbose: bool = False
+    force: bool = False
+    no_scripts: bool = False
+    no_loopback: bool = False
+    ignore_errors: bool = False
+    exclude: tuple[str, ...] = ()
+    overrides: tuple[tuple[str, str], ...] = ()
+    targets: tuple[str, ...] = ()
+    scripts_dir: str = IF_DIR
+    caller_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def prog(self) -> str:
+        return "ifup" if self.up else "ifdown"
+
+
+def installed(program: str) -> bool:
+    """Whether ifupdown would find `program` (dhclient, udhcpc, ...) or its helper script."""
+    helper = HELPERS.get(program)
+    if helper is not None:
+        return os.access(helper, os.X_OK)
+    return shutil.which(program, path=HOOK_PATH) is not None
+
+
+def mapping_error(script: str) -> str | None:
+    """Why a mapping script cannot be executed, as ifupdown says it (None: it can)."""
+    if os.access(script, os.X_OK):
+        return None
+    try:
+        os.stat(script)
+    except OSError as exc:
+        return exc.strerror
+    return os.strerror(13)
+
+
+def prepare(
+    opts: Options,
+    *,
+    system: SystemView,
+    run_mapping: MappingRunner,
+    available: Callable[[str], bool],
+    err: IO[str],
+) -> Invocation | int:
+    """Read, check and select: the invocation, or the exit status when it stops here."""
+    prog = opts.prog
+    defn = load(opts.path, no_loopback=opts.no_loopback)
+    for diagnostic in defn.diagnostics:
+        if diagnostic.warning:  # ifupdown's own warnings, in its format
+            err.write(f"{prog}: {diagnostic.path}:{diagnostic.line}: {diagnostic.msg}\n")
+        else:
+            err.write(f"{prog}: {diagnostic}\n")
+    if not defn.ifupdown_ok:
+        err.write(f'{prog}: couldn\'t read interfaces file "{opts.path}"\n')
+        return EXIT_FAILURE
+    problems = [p for p in check(defn) if not p.warning and p not in defn.diagnostics]
+    if defn.errors or problems:
+        for problem in problems:
+            err.write(f"{prog}: {problem}\n")
+        err.write(f"{prog}: {opts.path} has errors: nothing was done\n")
+        return EXIT_FAILURE
+    try:
+        state = StateDir.open(opts.state_dir, create=not opts.no_act)
+        configured = state.configured()
+        lookup = state.logical
+        # Reading fails early here rather than half-way through the targets.
+        for physical, _logical in configured:
+            lookup(physical)
+    except StateError as exc:
+        err.write(f"{prog}: {exc}\n")
+        return EXIT_FAILURE
+    settings = Settings(
+        verbose=opts.verbose,
+        no_scripts=opts.no_scripts,
+        do_all=opts.all_mode,
+        cls=opts.allow or ("auto" if opts.all_mode else None),
+        overrides=opts.overrides,
+        scripts_dir=opts.scripts_dir,
+        ignore_errors=opts.ignore_errors,
+        caller_env=opts.caller_env,
+        available=available,
+    )
+    request = Request(
+        up=opts.up,
+        targets=opts.targets,
+        all_mode=opts.all_mode,
+        allow=opts.allow,
+        exclude=opts.exclude,
+        force=opts.force,
+        no_act=opts.no_act,
+    )
+    inv = select(defn, request, settings, system, run_mapping, lookup, configured, mapping_error)
+    if inv.usage_error is not None:
+        err.write(f"{prog}: {inv.usage_error}\n")
+        return EXIT_FAILURE
+    return inv
+
+
+def run(
+    opts: Options,
+    *,
+    system: SystemView,
+    run_mapping: MappingRunner,
+    available: Callable[[str], bool] = installed,
+    err: IO[str] | None = None,
+) -> int:
+    """The whole command; returns the exit status."""
+    out = err if err is not None else sys.stderr
+    inv = prepare(opts, system=system, run_mapping=run_mapping, available=available, err=out)
+    if isinstance(inv, int):
+        return inv
+    if opts.no_act:
+        return asyncio.run(print_invocation(inv, out, prog=opts.prog, verbose=opts.verbose))
+    if inv.refused:
+        # Refused before anything is applied: say why, for every target concerned.
+        for entry in inv.entries:
+            if entry.refusal is not None and entry.plan is not None:
+                refusal_only = entry.plan.__class__(
+                    physical=entry.plan.physical,
+                    logical=entry.plan.logical,
+                    mode=entry.plan.mode,
+                )
+                asyncio.run(
+                    print_plan(refusal_only, out, prog=opts.prog, verbose=False, entry=entry)
+                )
+        out.write(f"{opts.prog}: nothing was done\n")
+        return EXIT_FAILURE
+    return asyncio.run(_apply(inv, opts, out))
+
+
+async def _apply(inv: Invocation, opts: Options, out: IO[str]) -> int:
+    try:
+        from ifvip.ifupdown import engine  # noqa: PLC0415 - needs pyroute2
+        from ifvip.ifupdown.executor import NetlinkExecutor, OpError  # noqa: PLC0415
+        from ifvip.ifupdown.netlink import Kernel  # noqa: PLC0415
+    except ImportError as exc:  # pragma: no cover - a broken installation
+        out.write(f"{opts.prog}: the netlink engine is not available: {exc}\n")
+        return EXIT_FAILURE
+    status = 0
+    async with Kernel() as kernel:
+        executor = NetlinkExecutor(kernel)
+        for op in [*inv.renames, *(s.op for s in inv.prologue)]:
+            if opts.verbose:
+                out.write(op.render() + "\n")
+            try:
+                await executor.apply(op)
+            except OpError as exc:
+                out.write(f"{opts.prog}: {op.render()}: {exc.reason}\n")
+                if inv.prologue and op is inv.prologue[0].op and opts.up:
+                    out.write(f"{opts.prog}: pre-up script failed\n")
+                    return EXIT_FAILURE
+        for entry in inv.entries:
+            for message in entry.before:
+                out.write(f"{opts.prog}: {message}\n")
+            if entry.failed:
+                status = 1
+            if entry.plan is None:
+                continue
+            call = engine.ifup if opts.up else engine.ifdown
+            kwargs = {"quiet_already": entry.quiet_already} if opts.up else {}
+            result = await call(
+                [entry.plan],
+                state_dir=opts.state_dir,
+                force=opts.force,
+                verbose=opts.verbose,
+                prog=opts.prog,
+                err=out,
+                kernel=kernel,
+                **kwargs,
+            )
+            status = max(status, result.exit_code)
+        for step in inv.epilogue:
+            if opts.verbose:
+                out.write(step.op.render() + "\n")
+            try:
+                await executor.apply(step.op)
+            except OpError as exc:
+                out.write(f"{opts.prog}: {step.op.render()}: {exc.reason}\n")
+                if opts.up:
+                    out.write(f"{opts.prog}: post-up script failed\n")
+                    status = 1
+    return status
