@@ -223,3 +223,65 @@ def test_ifvip_preempts_a_lower_keepalived_master_and_keepalived_says_so(
 
 def _transitions(log: str) -> str:
     return "\n".join(line for line in log.splitlines() if " -> " in line)
+
+
+def test_unicast_peers_both_ways(lab: KeepalivedLab) -> None:
+    inst = Instance(version=3, family=4, advert_int=0.5, unicast=True)
+    a, b = lab.address("h1"), lab.address("h2")
+    # ifvip's peer list holds both addresses: its own is filtered out.
+    ours = lab.ifvip("h1", inst, "--unicast-peer", a, "--unicast-peer", b, priority=200)
+    until(lambda: lab.holds("h1", VIP4), START + master_down(inst, 200), "ifvip MASTER")
+    ka = lab.keepalived("h2", inst, priority=100, unicast_src=b, unicast_peers=[a])
+    time.sleep(master_down(inst, 100) + MARGIN)
+    assert ka.state() == "BACKUP" and ka.master_router() == a
+    assert not lab.holds("h2", VIP4)
+    stopped = time.monotonic()
+    ours.stop(signal.SIGTERM)
+    until(lambda: lab.holds("h2", VIP4), START, "keepalived takes over")
+    assert time.monotonic() - stopped < skew(inst, 100) + MARGIN
+    # And back: a fresh ifvip of higher priority preempts keepalived over unicast.
+    lab.ifvip("h1", inst, "--unicast-peer", b, priority=200)
+    until(lambda: lab.holds("h1", VIP4), START + master_down(inst, 200), "ifvip preempts")
+    until(lambda: ka.master_router() == a, 3, "keepalived names ifvip")
+    no_complaints(ka.log)
+    assert "old version" not in ka.log  # no fallback to the pre-1.3.6 unicast checksum
+
+
+def test_100ms_adverts_v3_kill_9_and_graceful(lab: KeepalivedLab) -> None:
+    inst = Instance(version=3, family=4, advert_int=0.1)
+    ours = lab.ifvip("h1", inst, priority=200)
+    until(lambda: lab.holds("h1", VIP4), START, "ifvip MASTER")
+    ka = lab.keepalived("h2", inst, priority=100)
+    until(lambda: "Entering BACKUP STATE" in ka.log, START, "keepalived BACKUP")
+    time.sleep(master_down(inst, 100) + MARGIN)
+    assert ka.state() == "BACKUP" and "Entering MASTER STATE" not in ka.log
+    killed = time.monotonic()
+    ours.stop(signal.SIGKILL)
+    until(lambda: lab.holds("h2", VIP4), START, "keepalived takes over")
+    assert time.monotonic() - killed < master_down(inst, 100) + MARGIN
+    # keepalived master, ifvip backup at 100 ms; keepalived stops gracefully.
+    back = lab.ifvip("h1", inst, priority=50)
+    time.sleep(master_down(inst, 50) + MARGIN)
+    assert not lab.holds("h1", VIP4), back.log
+    stopped = time.monotonic()
+    ka.stop(signal.SIGTERM)
+    until(lambda: lab.holds("h1", VIP4), START, "ifvip takes over")
+    assert time.monotonic() - stopped < skew(inst, 50) + MARGIN
+    no_complaints(ka.log)
+
+
+def test_notify_hooks_get_keepalived_arguments_in_order(lab: KeepalivedLab) -> None:
+    inst = VARIANTS["v3-ipv4"]
+    calls = lab.workdir / "notify.calls"
+    script = lab.workdir / "notify.sh"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    script.chmod(0o755)
+    ours = lab.ifvip("h1", inst, "--notify", str(script), priority=200)
+    until(lambda: lab.holds("h1", VIP4), START + master_down(inst, 200), "ifvip MASTER")
+    until(lambda: calls.exists() and "MASTER" in calls.read_text(), 5, "notify MASTER")
+    ours.stop(signal.SIGTERM)
+    assert calls.read_text().splitlines() == [
+        "INSTANCE VI_51 BACKUP 200",
+        "INSTANCE VI_51 MASTER 200",
+        "INSTANCE VI_51 STOP 200",
+    ]
