@@ -113,10 +113,10 @@ class VipJournal:
     def write(self, entries: Sequence[tuple[str, str]]) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # No fsync: the journal must outlive the process, not the machine (addresses do not
+        # survive a reboot either), and the page cache survives a SIGKILL.
         with os.fdopen(fd, "w") as out:
             json.dump([list(e) for e in entries], out)
-            out.flush()
-            os.fsync(out.fileno())
         os.replace(tmp, self.path)
 
     def clear(self) -> None:
