@@ -21,11 +21,11 @@ PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 def mangle(option: str) -> str:
     """`dns-nameservers` → `IF_DNS_NAMESERVERS`: `-` becomes `_`, letters are upper-cased,
-    any other character that is not a letter or digit is dropped (`dns.search` →
+    any other character that is not a letter, a digit or `_` is dropped (`dns.search` →
     `IF_DNSSEARCH`)."""
     out = []
     for char in option:
-        if char == "-":
+        if char in "-_":
             out.append("_")
         elif char.isascii() and char.isalnum():
             out.append(char.upper())

@@ -364,9 +364,21 @@ def _interface(text: str, family: int | None) -> ipaddress.IPv4Interface | ipadd
         raise NotExactError(f"address {text!r}") from None
     if family is not None and iface.version != family:
         raise NotExactError("address of the other family")
-    if "/" in text and not text.split("/", 1)[1].isdigit():
-        raise NotExactError("a dotted netmask")
+    mask = text.split("/", 1)[1] if "/" in text else ""
+    # ip takes a dotted netmask only if it is one (leading ones); ipaddress would also take
+    # a host mask.
+    if mask and not mask.isdigit() and (iface.version != 4 or not _leading_ones(mask)):
+        raise NotExactError(f"netmask {mask!r}")
     return iface
+
+
+def _leading_ones(mask: str) -> bool:
+    try:
+        bits = int(ipaddress.IPv4Address(mask))
+    except ValueError:
+        return False
+    inverted = ~bits & 0xFFFFFFFF
+    return inverted & (inverted + 1) == 0
 
 
 def _network(text: str, family: int | None) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
