@@ -394,11 +394,13 @@ def _become_master(
     )
     machine, more = change_state(machine, State.MASTER, reason)
     p = machine.params
-    # keepalived: the advert first, then the VIPs, then the announcements (§3.1 step 8).
-    actions += [
-        *more,
-        CancelTimer(Timer.MASTER_DOWN),
+    # keepalived: the advert first, then the VIPs, then the announcements (§3.1 step 8);
+    # the advert goes out even before the log lines are written.
+    actions = [
         *_advert(machine),
+        CancelTimer(Timer.MASTER_DOWN),
+        *actions,
+        *more,
         BecomeMaster(),
         *_announce(p.garp_master_repeat),
         ArmTimer(Timer.ADVERT, now + interval / 100),

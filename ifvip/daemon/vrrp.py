@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -39,7 +40,7 @@ from ifvip.daemon.runtime import Daemon, GroupSnapshot
 from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
 from ifvip.daemon.transport import Received
 from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first, vrrp_lifetime
-from ifvip.election import Event
+from ifvip.election import ArmTimer, CancelTimer, Event, Timer, TimerFired
 from ifvip.election_vrrp import (
     Action,
     Discarded,
@@ -74,6 +75,8 @@ SCRIPT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 IFA_F_SECONDARY: Final = 0x01
 RT_SCOPE_LINK: Final = 253
 TCLASS: Final = 0xC0
+TIMER_EARLY: Final = 0.0015  # seconds; see VrrpSpeaker._early
+PRECISE_TIMERS: Final = frozenset({Timer.MASTER_DOWN, Timer.ADVERT})
 
 
 @dataclass
@@ -84,6 +87,7 @@ class VrrpSpeaker:
     state: str = "INIT"  # the machine's state after the last step (for notify and status)
     _notify_queue: asyncio.Queue[tuple[str, int]] | None = field(default=None, repr=False)
     _notifier: asyncio.Task[None] | None = field(default=None, repr=False)
+    _deadlines: dict[Timer, float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -111,10 +115,32 @@ class VrrpSpeaker:
         self, machine: VrrpMachine, event: Event | VrrpAdvertReceived, now: float
     ) -> tuple[VrrpMachine, list[Any]]:
         # Any: the runtime hands what is not a shared action to outgoing() (speaker.py).
+        if isinstance(event, TimerFired):
+            now = self._on_time(event.timer, now)
         actions: list[Action]
         machine, actions = step(machine, event, now)  # type: ignore[arg-type]
         self.state = str(machine.state)
-        return machine, actions
+        return machine, [self._early(a) for a in actions]
+
+    def _early(self, action: Action) -> Action:
+        """Arm the protocol timers TIMER_EARLY ahead: asyncio's epoll wait rounds its timeout
+        up to a whole millisecond, so a timer armed for its deadline fires up to ~1.5 ms late,
+        later than keepalived's. `_on_time` waits out the rest exactly."""
+        if isinstance(action, ArmTimer) and action.timer in PRECISE_TIMERS:
+            self._deadlines[action.timer] = action.deadline
+            return ArmTimer(action.timer, action.deadline - TIMER_EARLY)
+        if isinstance(action, CancelTimer):
+            self._deadlines.pop(action.timer, None)
+        return action
+
+    def _on_time(self, timer: Timer, now: float) -> float:
+        deadline = self._deadlines.pop(timer, None)
+        if deadline is None:
+            return now
+        remaining = deadline - time.monotonic()  # the asyncio loop's clock
+        if 0 < remaining <= TIMER_EARLY:
+            time.sleep(remaining)
+        return max(now, deadline)
 
     def state_of(self, machine: VrrpMachine) -> str:
         return str(machine.state)

@@ -175,6 +175,12 @@ class Keepalived:
         return [line for line in self.log.splitlines() if any(w in line.lower() for w in words)]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Signal keepalived. SIGKILL is a real crash: the VRRP child first (killing only the
+        parent makes the child leave gracefully, with a priority-0 advert), then the parent."""
+        if sig == signal.SIGKILL and self.proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                child = int((self.dir / "vrrp.pid").read_text().split()[0])
+                os.kill(child, signal.SIGKILL)
         self.lab.lab.stop(self.proc, sig)
 
 
