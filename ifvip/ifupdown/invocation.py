@@ -182,16 +182,21 @@ def _one(
     explicit = "=" in target
     if ignored(defn, physical, request.allow, request.exclude):
         return False
+    from_state = False
     if not request.up and not explicit and not request.force:
         recorded = state(physical)
-        if recorded is not None:
-            logical = recorded  # ifdown uses the logical name the state records (§8)
+        if recorded is None:
+            entry.before.append(f"interface {physical} not configured")
+            inv.entries.append(entry)
+            return True
+        logical = recorded  # ifdown uses the logical name the state records (§8)
+        from_state = True
     if not known(defn, logical):
         entry.before.append(f"unknown interface {logical}")
         entry.failed = True
         inv.entries.append(entry)
         return True
-    if not explicit:
+    if not explicit and not from_state:
         for mapping in defn.mappings:
             if any(fnmatch(p, logical) for p in mapping.patterns) and settings.verbose:
                 entry.before.append(f"running mapping script {mapping.script} on {logical}")
@@ -223,7 +228,10 @@ def _one(
         for stanza in defn.ifaces:
             if stanza.name.startswith(physical + ".") and "." not in physical:
                 vlan = stanza.name
-                if all(e.target != vlan for e in inv.entries):
+                done = {e.plan.physical for e in inv.entries if e.plan is not None}
+                if vlan not in done and all(
+                    e.target.partition("=")[0] != vlan for e in inv.entries
+                ):
                     _add(
                         defn,
                         request,

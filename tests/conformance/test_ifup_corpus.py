@@ -1,8 +1,10 @@
 """`ifvip ifup -n -v` against the goldens recorded from real ifupdown 0.8.41 (shared/corpus).
 
-Every section of every `*.ifup-n.per-iface.txt` golden (one `ifup -n -v -i FILE NAME` each)
-and every `*.ifup-n.txt` golden of an accepted file (`ifup -n -v -i FILE ARGS`, mostly
-`-a`) is replayed in-process with the system the goldens were recorded on (lo, then a veth
+Every section of every `*.ifup-n.per-iface.txt` golden (one `ifup -n -v -i FILE NAME` each),
+every `*.ifup-n.txt` golden of an accepted file (`ifup -n -v -i FILE ARGS`, mostly `-a`),
+and every `*.ifdown-nac.txt` golden (`ifdown -v` with the state the recorded ifup left,
+replayed as `ifvip ifdown -n -v`: ifvip's down commands without a journal) is replayed
+in-process with the system the goldens were recorded on (lo, then a veth
 pair eth1/eth0; dhclient and ifupdown's helper scripts installed, udhcpc and dhcpcd not):
 the exit status and stderr must match, with whitespace normalised the way Debian's own
 tests compare (`diff -b`: runs of blanks are one blank, trailing blanks do not count; we
@@ -11,6 +13,7 @@ also ignore leading blanks). The test prints N/M; every exclusion is listed with
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -52,6 +55,11 @@ EXCLUDED_FILES: dict[str, str] = {
     "ifvip-probes/p14b-source-self": _PARSING,
     "ifvip-probes/p14-source": _PARSING,
 }
+# ifdown goldens of files whose ifup ones all pass.
+EXCLUDED_DOWN: dict[str, str] = {
+    "debian-ifupdown/tests/linux/testcase.10": _PARSING,
+    "ifvip-probes/p07c-exclude-and-option": "ifupdown 0.8.41 segfaults (exit 139) on `-o gateway=`",
+}
 # Single sections (`file::args`), each with its reason.
 EXCLUDED_CASES: dict[str, str] = {
     "ifvip-probes/p05-methods::eth2": _METHOD + " (inet bootp)",
@@ -62,6 +70,8 @@ EXCLUDED_CASES: dict[str, str] = {
     "ifvip-probes/p05-methods::-a": _METHOD + " (ppp, wvdial, bootp, ipv4ll, can)",
     "ifupdown-ng/tests/fixtures/ppp-legacy.interfaces::ppp0": _METHOD + " (inet ppp)",
     "ifupdown-ng/tests/fixtures/ppp-legacy.interfaces::-a": _METHOD + " (inet ppp)",
+    "ifvip-probes/p05-methods::ifdown -a": _METHOD + " (ppp, wvdial, bootp, ipv4ll, can)",
+    "ifupdown-ng/tests/fixtures/ppp-legacy.interfaces::ifdown -a": _METHOD + " (inet ppp)",
     "ifvip-probes/p07c-exclude-and-option::-a -X eth1 -o mtu=1280 -o post-up=echo-from-o "
     "-o gateway=": "ifupdown 0.8.41 corrupts its option list on an empty `-o gateway=` "
     "(keeps the gateway, drops the `-o post-up`; specs §11: do not replicate); ifvip unsets it",
@@ -75,15 +85,19 @@ class Case:
     args: tuple[str, ...]
     exit_code: int
     stderr: str
+    up: bool = True
+    state: str = ""  # ifdown: the state directory as the recorded ifup left it
 
     @property
     def id(self) -> str:
         shown = [a for a in self.args if a not in ("-n", "-v", "--no-loopback")]
         shown = [a for i, a in enumerate(shown) if a != "-i" and (i == 0 or shown[i - 1] != "-i")]
-        return f"{self.source}::{' '.join(shown)}"
+        return f"{self.source}::{'' if self.up else 'ifdown '}{' '.join(shown)}"
 
     @property
     def excluded(self) -> str | None:
+        if not self.up and self.source in EXCLUDED_DOWN:
+            return EXCLUDED_DOWN[self.source]
         return EXCLUDED_FILES.get(self.source) or EXCLUDED_CASES.get(self.id)
 
 
@@ -116,11 +130,19 @@ def _cases() -> list[Case]:
         for header, code, err in _sections(golden.read_text()):
             assert header is not None
             cases.append(Case(golden, source, tuple(header.split()[1:]), code, err))
+        args = ("-n", "-v", "-i", Path(source).name, *_run_args(CORPUS / source))
         whole = golden.with_name(golden.name.replace(".per-iface", ""))
         if whole.is_file():
             ((_, code, err),) = _sections(whole.read_text())
-            args = ("-n", "-v", "-i", Path(source).name, *_run_args(CORPUS / source))
             cases.append(Case(whole, source, args, code, err))
+        # ifdown (`--no-act-commands` recorded after the ifup; -n prints the same commands),
+        # from the state that ifup left.
+        down = golden.with_name(golden.name.replace(".ifup-n.per-iface", ".ifdown-nac"))
+        state = golden.with_name(golden.name.replace(".ifup-n.per-iface", ".ifstate-after-ifup"))
+        if down.is_file():
+            ((_, code, err),) = _sections(down.read_text())
+            text = state.read_text() if state.is_file() else ""
+            cases.append(Case(down, source, args, code, err, up=False, state=text))
     return cases
 
 
@@ -167,13 +189,24 @@ def _options(args: tuple[str, ...], state_dir: str) -> Options:
     )
 
 
+def _state(text: str, state_dir: Path) -> None:
+    """Write the `==== NAME` sections of an `*.ifstate-after-ifup.txt` golden."""
+    for block in re.split(r"(?m)^==== ", text):
+        if block:
+            name, _, body = block.partition("\n")
+            (state_dir / name.strip()).write_text(body)
+
+
 def _run(case: Case, state_dir: Path) -> tuple[int, str]:
     err = io.StringIO()
+    for old in state_dir.iterdir():
+        old.unlink()
+    _state(case.state, state_dir)
     cwd = os.getcwd()
     os.chdir(case.golden.parent)
     try:
         code = run(
-            _options(case.args, str(state_dir)),
+            dataclasses.replace(_options(case.args, str(state_dir)), up=case.up),
             system=RECORDED,
             run_mapping=run_mapping,
             available=INSTALLED.__contains__,
@@ -213,7 +246,7 @@ def test_corpus_score(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
             failed.append(case.id)
     with capsys.disabled():
         print(
-            f"\nifup -n -v corpus conformance: {passed}/{len(considered)} "
+            f"\nifup/ifdown -n -v corpus conformance: {passed}/{len(considered)} "
             f"({len(CASES) - len(considered)} of {len(CASES)} sections excluded)"
         )
         for case in CASES:
