@@ -896,12 +896,31 @@ def ifdown(**kw: Any) -> None:
     _ifupdown(False, **kw)
 
 
+def _translate_images(args: list[str]) -> list[str]:
+    """The command-line and environment forms of the images ifvip replaces (titpetric,
+    solnet, kubernetize, Rancher) as `ifvip run ...`; any other argv is returned as is."""
+    from ifvip.daemon.compat import explain
+    from ifvip.daemon.config import EX_CONFIG, ConfigProblems
+
+    try:
+        translation = explain(args, os.environ, commands=frozenset(cli.commands))
+    except ConfigProblems as problems:
+        for problem in problems.problems:
+            click.echo(f"ifvip: {problem}", err=True)
+        sys.exit(EX_CONFIG)
+    for note in translation.notes:
+        click.echo(f"ifvip: {note}", err=True)
+    return translation.argv
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point; dispatches on argv[0] so `ifquery` links act as that command."""
     args = list(sys.argv[1:] if argv is None else argv)
     prog = os.path.basename(sys.argv[0]) if argv is None else "ifvip"
     if prog in IFUPDOWN_COMMANDS:
         args.insert(0, prog)
+    else:
+        args = _translate_images(args)
     command = args[0] if args else ""
     try:
         cli.main(args=args, prog_name="ifvip", standalone_mode=False, auto_envvar_prefix="IFVIP")

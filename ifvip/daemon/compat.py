@@ -109,7 +109,7 @@ OWN_GROUP_ENV: Final = ("IFVIP_ADDR", "IFVIP_VIP", "IFVIP_INTERFACES")
 class Translation:
     form: str | None  # None: ordinary ifvip argv, unchanged
     argv: list[str]
-    notes: list[str] = field(default_factory=list)  # what was dropped or defaulted
+    notes: list[str] = field(default_factory=list)  # dropped or defaulted; never a secret
 
 
 def _stanza_in(path: str, name: str) -> bool:
@@ -225,7 +225,7 @@ def _solnet(options: dict[str, list[str]], positionals: list[str]) -> Translatio
         notes.append("solnet: no --vrid, using 1 as the image does")
     password = one("auth_pass")
     if password is None:
-        notes.append("solnet: no --auth-pass, using the image's 12345678 (insecure)")
+        notes.append("solnet: no --auth-pass, using the image's built-in password (insecure)")
     argv = [
         "run",
         "--protocol",
@@ -334,7 +334,7 @@ def _kubernetize(environ: Mapping[str, str]) -> Translation:
     secret = ("UCARP_PASS", "UCARP_PASS_FILE", "IFVIP_PASS", "IFVIP_PASSFILE")
     if not any(environ.get(name) for name in secret):
         argv += ["--pass", "password"]
-        notes.append("kubernetize: no UCARP_PASS, using the image's 'password' (insecure)")
+        notes.append("kubernetize: no UCARP_PASS, using the image's built-in password (insecure)")
     for variable, option in KUBERNETIZE_RTABLE:
         if environ.get(variable):
             argv += [option, environ[variable]]

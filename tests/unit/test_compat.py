@@ -73,6 +73,7 @@ def test_kubernetize_environment_gets_the_images_defaults() -> None:
     assert translation.form == "kubernetize"
     assert translation.argv == ["run", "--vhid", "1", "--pass", "password"]
     assert any("insecure" in note for note in translation.notes)
+    assert not any("'password'" in note for note in translation.notes)
 
 
 def test_kubernetize_policy_routing_variables() -> None:
@@ -218,7 +219,8 @@ def test_solnet_defaults_and_override_script() -> None:
     assert pairs["--vrid"] == "1" and pairs["--auth-pass"] == "12345678"
     assert pairs["--check-script"] == "/ka-data/scripts/check.sh"
     assert pairs["--check-interval"] == "2"
-    assert any("12345678" in note for note in translation.notes)
+    assert any("built-in password" in note for note in translation.notes)
+    assert not any("12345678" in note for note in translation.notes)
 
 
 def test_solnet_without_a_check_has_no_check_options() -> None:
