@@ -637,7 +637,7 @@ def run(
                 ignoreifstate=ignoreifstate,
                 lifetime=vip_lifetime,
             )
-            engines = engine_factory(None) if manage else None
+            engines = engine_factory(ifstate_dir) if manage else None
             if engines is not None and interfaces_file:
                 engines(interfaces_file)
         except ConfigProblems as problems:
