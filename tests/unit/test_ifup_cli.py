@@ -1,0 +1,119 @@
+"""`ifvip ifup`/`ifdown` on the command line: ifupdown's messages and exit codes, strictness,
+argv[0] dispatch. Everything here stops before touching the kernel (-n or a refusal)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from ifvip.cli import main
+
+GOOD = """\
+auto eth0 ppp0
+iface eth0 inet static
+    address 198.51.100.7/24
+    up ip route add 203.0.113.0/24 via 198.51.100.1 dev $IFACE
+iface ppp0 inet ppp
+    provider isp
+"""
+
+
+def _run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str, text: str = GOOD
+) -> tuple[int, str]:
+    (tmp_path / "interfaces").write_text(text)
+    base = ["-i", str(tmp_path / "interfaces"), "--state-dir", str(tmp_path / "state")]
+    with pytest.raises(SystemExit) as exit_:
+        main([args[0], *base, *args[1:]])
+    captured = capsys.readouterr()
+    assert captured.out == ""  # ifupdown writes everything to stderr
+    return int(exit_.value.code or 0), captured.err
+
+
+def test_no_act_prints_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(tmp_path, capsys, "ifup", "-n", "--no-scripts", "eth0")
+    assert code == 0
+    assert err.splitlines() == [
+        "",
+        "ip addr add 198.51.100.7/255.255.255.0 broadcast 198.51.100.255 \t  dev eth0 label eth0",
+        "ip link set dev eth0   up",
+        "",
+        "ip route add 203.0.113.0/24 via 198.51.100.1 dev $IFACE",
+    ]
+    assert not (tmp_path / "state").exists()  # -n writes nothing
+
+
+def test_verbose_says_which_stanza(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(tmp_path, capsys, "ifup", "-n", "-v", "eth0=eth0")
+    assert code == 0
+    assert "ifup: configuring interface eth0=eth0 (inet)" in err.splitlines()
+    assert "run-parts --exit-on-error --verbose /etc/network/if-pre-up.d" in err.splitlines()
+
+
+def test_ifdown_without_state_is_not_configured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(tmp_path, capsys, "ifdown", "-n", "eth0")
+    assert (code, err) == (0, "ifdown: interface eth0 not configured\n")
+    code, err = _run(tmp_path, capsys, "ifdown", "-n", "--force", "--no-scripts", "eth0")
+    assert code == 0 and "ip -4 addr flush dev eth0" in err
+
+
+def test_usage_and_selection_errors_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(tmp_path, capsys, "ifup", "-n") == (1, "ifup: no interface(s) specified\n")
+    code, err = _run(tmp_path, capsys, "ifup", "-n", "-a", "eth0")
+    assert code == 1 and "but not both" in err
+    code, err = _run(tmp_path, capsys, "ifup", "-n", "--no-scripts", "eth0", "nosuch")
+    assert code == 1 and "ifup: unknown interface nosuch" in err.splitlines()
+    assert "ip link set dev eth0   up" in err.splitlines()  # the others still go on
+    code, _err = _run(tmp_path, capsys, "ifup", "--no-such-option")
+    assert code == 1  # ifupdown exits 1 on usage errors, not click's 2
+
+
+def test_unsupported_method_refuses_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(tmp_path, capsys, "ifup", "-a")
+    assert code == 1
+    path = tmp_path / "interfaces"
+    assert f"ifup: {path}:5:1: ppp0: method inet ppp is not supported" in err
+    assert err.endswith("ifup: nothing was done\n")
+    assert not (tmp_path / "state" / "ifstate").exists()
+
+
+def test_file_errors_refuse_before_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "iface eth0 inet static\n    address 198.51.100.7/33\n"
+    code, err = _run(tmp_path, capsys, "ifup", "eth0", text=text)
+    path = tmp_path / "interfaces"
+    assert code == 1
+    assert err.splitlines() == [
+        f"ifup: {path}:2:5: address '198.51.100.7/33' is not a valid IPv4 address"
+        "[/prefix or /netmask]",
+        f"ifup: {path} has errors: nothing was done",
+    ]
+    code, err = _run(tmp_path, capsys, "ifup", "eth0", text="iface eth0 inet static\n mtu\n")
+    assert code == 1 and "couldn't read interfaces file" in err
+
+
+def test_argv0_dispatch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "interfaces").write_text(GOOD)
+    for prog in ("ifup", "ifdown"):
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            [f"/usr/sbin/{prog}", "-n", "-i", str(tmp_path / "interfaces"), "--state-dir",
+             str(tmp_path / "state"), "--force", "--no-scripts", "eth0"],
+        )  # fmt: skip
+        with pytest.raises(SystemExit) as exit_:
+            main()
+        assert exit_.value.code == 0
+        err = capsys.readouterr().err
+        assert ("ip addr add" if prog == "ifup" else "ip addr del") in err
