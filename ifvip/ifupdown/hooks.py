@@ -411,6 +411,41 @@ def _lifetime(text: str) -> int | None:
     return None if text == "forever" else _number(text)
 
 
+def ip_addr_fields(
+    address: str, peer: str | None, broadcast: str | None
+) -> tuple[str, str | None, str | None]:
+    """(address, peer, broadcast) of `ip addr add ADDRESS [peer P] [broadcast B|+|-]` as ip
+    sends them: with a peer, the prefix length is the peer's (32/128 without one), and
+    `+`/`-` are computed from the peer, for prefixes up to /30 only (iproute2 ipaddress.c).
+    """
+    local = ipaddress.ip_interface(address)
+    base = local
+    if peer is not None:
+        remote = ipaddress.ip_interface(peer)
+        if remote.version != local.version:
+            raise ValueError(peer)
+        base = remote
+        address = f"{local.ip}/{remote.network.prefixlen}"
+        peer = str(remote.ip)
+    if broadcast in ("+", "-"):
+        network = base.network
+        if network.prefixlen > 30:
+            broadcast = None
+        else:
+            base_ip = int(base.ip)
+            mask = int(network.netmask)
+            value = base_ip | (~mask & 0xFFFFFFFF) if broadcast == "+" else base_ip & mask
+            broadcast = str(ipaddress.IPv4Address(value))
+    return address, peer, broadcast
+
+
+def default_scope(address: str, scope: str | None) -> str | None:
+    """The scope `ip addr add` gives without `scope`: host for 127.0.0.0/8, else the kernel's."""
+    if scope is None and address.startswith("127."):
+        return "host"
+    return scope
+
+
 def _ip_addr(verb: str, rest: list[str], family: int | None) -> Op:
     if verb not in ("add", "del", "delete"):
         raise NotExactError(f"ip addr {verb}")
@@ -439,34 +474,29 @@ def _ip_addr(verb: str, rest: list[str], family: int | None) -> Op:
     label = values.get("label")
     if label is not None and (version == 6 or not label.startswith(dev) or len(label) > 15):
         raise NotExactError("a label ip would refuse")
-    broadcast = values.get("broadcast", values.get("brd"))
     if "broadcast" in values and "brd" in values:
         raise NotExactError("broadcast twice")
-    if broadcast is not None:
-        if version == 6:
-            raise NotExactError("broadcast on IPv6")
-        if broadcast in ("+", "-"):
-            network = iface.network
-            if network.prefixlen > 30:
-                broadcast = None
-            else:
-                broadcast = str(
-                    network.broadcast_address if broadcast == "+" else network.network_address
-                )
-        else:
-            broadcast = _address(broadcast, 4)
+    broadcast = values.get("broadcast", values.get("brd"))
+    if broadcast is not None and version == 6:
+        raise NotExactError("broadcast on IPv6")
+    if broadcast is not None and broadcast not in ("+", "-"):
+        broadcast = _address(broadcast, 4)
     peer = values.get("peer")
     if peer is not None:
-        peer = str(_interface(peer, version)) if "/" in peer else _address(peer, version)
+        _interface(peer, version) if "/" in peer else _address(peer, version)
+    try:
+        address, peer, broadcast = ip_addr_fields(str(iface), peer, broadcast)
+    except ValueError:
+        raise NotExactError("a peer ip would refuse") from None
     scope = values.get("scope")
     if scope is not None and scope not in SCOPE_NAMES and not scope.isdigit():
         raise NotExactError(f"scope {scope}")
     fields: dict[str, Any] = {
         "ifname": dev,
-        "address": str(iface),
+        "address": address,
         "peer": peer,
         "broadcast": broadcast,
-        "scope": "global" if scope == "universe" else scope,
+        "scope": default_scope(address, "global" if scope == "universe" else scope),
         "label": label,
     }
     if verb == "add":

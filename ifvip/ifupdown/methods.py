@@ -172,19 +172,6 @@ def _v4_cidr(ctx: Context) -> str:
     return f"{address}/{prefix}"
 
 
-def _broadcast(ctx: Context, cidr: str) -> str | None:
-    value = ctx.get("broadcast")
-    if not value:
-        return None
-    network = ipaddress.IPv4Interface(cidr).network
-    if value in ("+", "-"):
-        # `ip addr add ... broadcast +|-` computes it only for prefixes up to /30.
-        if network.prefixlen > 30:
-            return None
-        return str(network.broadcast_address if value == "+" else network.network_address)
-    return str(ipaddress.IPv4Address(value))
-
-
 def _v6_cidr(address: str, netmask: str | None) -> str:
     ipaddress.IPv6Address(address)
     prefix = 128 if not netmask else int(netmask)
@@ -236,13 +223,18 @@ def _sysctl(ctx: Context, key: str, option: str | None = None, value: str | None
 
 def _inet_addr(cls: type[AddAddress] | type[DelAddress]) -> Builder:
     def build(ctx: Context) -> Op:
-        cidr = _v4_cidr(ctx)
+        broadcast = ctx.get("broadcast") or None
+        if broadcast not in (None, "+", "-"):
+            broadcast = _v4(broadcast)
+        address, peer, broadcast = hooks.ip_addr_fields(
+            _v4_cidr(ctx), _v4(ctx.get("pointopoint")), broadcast
+        )
         return cls(
             ifname=ctx.device,
-            address=cidr,
-            broadcast=_broadcast(ctx, cidr),
-            peer=_v4(ctx.get("pointopoint")),
-            scope=_scope(ctx.get("scope")),
+            address=address,
+            broadcast=broadcast,
+            peer=peer,
+            scope=hooks.default_scope(address, _scope(ctx.get("scope"))),
             label=ctx.physical,
         )
 
@@ -384,7 +376,9 @@ def _tunnel_addr(family: int) -> Builder:
         else:
             cidr = _v6_cidr(address, netmask)
             peer = _v6(ctx.get("dstaddr"))
-        return AddAddress(ifname=ctx.physical, address=cidr, peer=peer)
+        address, peer, _ = hooks.ip_addr_fields(cidr, peer, None)
+        scope = hooks.default_scope(address, None)
+        return AddAddress(ifname=ctx.physical, address=address, peer=peer, scope=scope)
 
     return build
 

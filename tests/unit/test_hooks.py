@@ -76,6 +76,15 @@ NATIVE: list[tuple[str, Op]] = [
         AddAddress(ifname="eth0", address="198.51.100.7/31"),
     ),
     (
+        "ip addr add 198.51.100.7/24 peer 203.0.113.1/30 brd + dev eth0",
+        AddAddress(
+            ifname="eth0",
+            address="198.51.100.7/30",
+            peer="203.0.113.1",
+            broadcast="203.0.113.3",
+        ),
+    ),
+    (
         "ip addr add 198.51.100.7 peer 203.0.113.1 dev eth0 scope link",
         AddAddress(ifname="eth0", address="198.51.100.7/32", peer="203.0.113.1", scope="link"),
     ),
@@ -84,6 +93,10 @@ NATIVE: list[tuple[str, Op]] = [
         AddAddress(ifname="eth0", address="2001:db8::5/64", nodad=True, preferred_lft=0),
     ),
     ("ip -6 addr del 2001:db8::5/64 dev eth0", DelAddress(ifname="eth0", address="2001:db8::5/64")),
+    (  # ip's default_scope(): host for 127.0.0.0/8
+        "ip addr add 127.0.0.2/8 dev lo",
+        AddAddress(ifname="lo", address="127.0.0.2/8", scope="host"),
+    ),
     (
         "ip rule add from 198.51.100.0/24 table 100 priority 1000",
         AddRule(family=4, src="198.51.100.0/24", table=100, priority=1000),

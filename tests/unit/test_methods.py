@@ -266,7 +266,8 @@ iface t3 inet6 tunnel
     assert gre[0] == AddLink(
         ifname="gre1", mode="gre", remote="203.0.113.41", local="198.51.100.40", ttl=64
     )
-    assert gre[2] == AddAddress(ifname="gre1", address="198.51.100.41/30", peer="198.51.100.42")
+    # With a peer, ip takes the prefix length from the peer (/32 here), not from the netmask.
+    assert gre[2] == AddAddress(ifname="gre1", address="198.51.100.41/32", peer="198.51.100.42")
     six = _native(_plan(tmp_path, text, "tun6to4"))
     assert six[0] == AddLink(ifname="tun6to4", mode="sit", local="198.51.100.60")
     assert six[2] == AddAddress(ifname="tun6to4", address="2002:c633:643c::1/16")
