@@ -38,11 +38,12 @@ KEEPALIVED: Final = shutil.which("keepalived") or "/usr/sbin/keepalived"
 VIP: Final = "198.51.100.100"
 VHID: Final = 42
 PASSWORD: Final = "secret"
-IMPLEMENTATIONS: Final = ("ifvip", "ucarp", "keepalived")
+IMPLEMENTATIONS: Final = ("ifvip", "ifvip-vrrp", "ucarp", "keepalived")
 
 # A transition as each daemon logs it.
 TRANSITION_LOG: Final = {
     "ifvip": re.compile(r"Entering (MASTER|BACKUP) STATE"),
+    "ifvip-vrrp": re.compile(r"Entering (MASTER|BACKUP) STATE"),
     "ucarp": re.compile(r"Switching to state: (MASTER|BACKUP)"),
     "keepalived": re.compile(r"Entering (MASTER|BACKUP) STATE"),
 }
@@ -63,6 +64,14 @@ vrrp_instance VI_{vrid} {{
 
 
 def available(implementation: str) -> bool:
+    """Whether the implementation is installed (ifvip-vrrp: `ifvip run` has --protocol)."""
+    if implementation == "ifvip-vrrp":
+        if not Path(IFVIP).exists():
+            return False
+        usage = subprocess.run(
+            [IFVIP, "run", "--help"], capture_output=True, text=True, check=False, timeout=30
+        )
+        return "--protocol" in usage.stdout
     binary = {"ifvip": IFVIP, "ucarp": UCARP, "keepalived": KEEPALIVED}[implementation]
     return Path(binary).exists()
 
@@ -109,9 +118,28 @@ class Daemon:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
-    def kill(self) -> None:
-        if self.alive():
+    def signal_worker(self, sig: int) -> None:
+        """Signal the process that speaks the protocol: keepalived's VRRP child, else the daemon.
+
+        A SIGKILLed keepalived parent makes its VRRP child exit cleanly (VIPs removed), and
+        a parent respawns a dead child; so a keepalived crash is: parent stopped, child
+        killed, parent killed. SIGSTOP/SIGCONT go to the child alone.
+        """
+        if self.implementation != "keepalived":
+            self.signal(sig)
+            return
+        child = int((self.lab.tmp / f"ka-{self.host}" / "vrrp.pid").read_text().split()[0])
+        if sig == signal.SIGKILL:
+            self.signal(signal.SIGSTOP)
+            os.kill(child, signal.SIGKILL)
             self.signal(signal.SIGKILL)
+        else:
+            os.kill(child, sig)
+
+    def kill(self) -> None:
+        """SIGKILL the protocol process (keepalived's VRRP child), then reap the daemon."""
+        if self.alive():
+            self.signal_worker(signal.SIGKILL)
             assert self.proc is not None
             self.proc.wait(10)
 
@@ -213,6 +241,11 @@ class PairLab:
             argv += ["-a", VIP, "--masklen", "24", "-z"]
             argv += ["--state-dir", str(self.tmp / f"state-{host}")]
             argv += ["-k", "0", "-P"] if preferred else ["-k", "50"]
+        elif implementation == "ifvip-vrrp":
+            argv = [IFVIP, "run", "--protocol", "vrrp", "--vrrp-version", "3", "-i", "eth0"]
+            argv += ["--vrid", str(VHID), "--vip", f"{VIP}/24"]
+            argv += ["--priority", "150" if preferred else "100"]
+            argv += ["--state-dir", str(self.tmp / f"state-{host}")]
         elif implementation == "ucarp":
             up, down = self.tmp / "vip-up", self.tmp / "vip-down"
             up.write_text(f'#!/bin/sh\nexec ip addr add {VIP}/24 dev "$1"\n')
@@ -241,6 +274,12 @@ class PairLab:
         self.start("h2", implementation, preferred=False)
         if until(lambda: self.holders() == ("h1",), timeout) is None:
             raise AssertionError(f"{implementation}: h1 did not become the sole holder")
+
+    # ------------------------------------------------------------ a client
+
+    def ping(self, host: str = "client", interval: float = 0.02) -> Pinger:
+        """Ping the VIP from `host` every `interval` s, recording when replies arrive."""
+        return Pinger(self, host, interval)
 
     # ------------------------------------------------------------ faults
 
@@ -279,3 +318,34 @@ class PairLab:
 
     def port(self, host: str) -> int:
         return list(self.lab.hosts).index(host)
+
+
+class Pinger:
+    """`ping -D` of the VIP from a host of the lab: the reply times, as the client saw them."""
+
+    REPLY: Final = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from")
+
+    def __init__(self, lab: PairLab, host: str, interval: float) -> None:
+        self.log = lab.tmp / f"ping-{host}.log"
+        self.out = open(self.log, "wb")  # noqa: SIM115 - closed by stop()
+        self.proc = lab.lab.run(
+            host,
+            ["ping", "-n", "-D", "-i", f"{interval:.3f}", "-W", "1", VIP],
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def replies(self) -> list[float]:
+        """Wall-clock times (time.time()) of the replies so far."""
+        found = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            match = self.REPLY.match(line)
+            if match:
+                found.append(float(match.group(1)))
+        return found
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+        self.out.close()
