@@ -11,6 +11,7 @@ ifupdown uses to detect recursion (specs/ifupdown.md §4).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Final
 
 from ifvip.ifupdown.plan import Env
@@ -19,6 +20,7 @@ from ifvip.interfaces.model import HOOKS
 PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+@lru_cache(maxsize=4096)
 def mangle(option: str) -> str:
     """`dns-nameservers` → `IF_DNS_NAMESERVERS`: `-` becomes `_`, letters are upper-cased,
     any other character that is not a letter, a digit or `_` is dropped (`dns.search` →

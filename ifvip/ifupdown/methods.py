@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
 
 from ifvip.errors import ConfigError
@@ -101,10 +102,15 @@ class Context:
     def get(self, name: str) -> str | None:
         if name == "iface":
             return self.physical
+        return self._first.get(name)
+
+    @cached_property
+    def _first(self) -> dict[str, str]:
+        """Each option's first value, as ifupdown's get_var() finds it."""
+        first: dict[str, str] = {}
         for option, value in self.options:
-            if option == name:
-                return value
-        return None
+            first.setdefault(option, value)
+        return first
 
     def set(self, name: str) -> bool:
         return bool(self.get(name))

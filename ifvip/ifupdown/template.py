@@ -11,6 +11,8 @@ empty, and a variable missing outside any group makes the whole method unusable
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
+from typing import TypeAlias
 
 
 class MissingVariableError(Exception):
@@ -24,55 +26,80 @@ class MissingVariableError(Exception):
 Lookup = Callable[[str], "str | None"]
 
 
+# A compiled template: literal text, a variable (name, from-char, to-char) or a group.
+_Node: TypeAlias = "str | tuple[str, str, str] | list[_Node]"
+
+
 def expand(template: str, lookup: Lookup) -> str:
     """Expand `template`; raises MissingVariableError for a required variable that is unset."""
-    text, missing, end = _expand(template, 0, lookup, nested=False)
-    assert end == len(template)
+    text, missing = _run(_compile(template), lookup)
     if missing is not None:
         raise MissingVariableError(missing)
     return text
 
 
-def _expand(
-    template: str, pos: int, lookup: Lookup, *, nested: bool
-) -> tuple[str, str | None, int]:
+def _run(nodes: list[_Node], lookup: Lookup) -> tuple[str, str | None]:
     out: list[str] = []
     missing: str | None = None
+    for node in nodes:
+        if isinstance(node, str):
+            out.append(node)
+        elif isinstance(node, tuple):
+            name, source, target = node
+            value = lookup(name)
+            if not value:
+                missing = missing or name
+                continue
+            out.append(value.replace(source, target) if source else value)
+        else:
+            inner, inner_missing = _run(node, lookup)
+            if inner_missing is None:
+                out.append(inner)
+    return "".join(out), missing
+
+
+@lru_cache(maxsize=1024)
+def _compile(template: str) -> list[_Node]:
+    nodes, end = _parse(template, 0, nested=False)
+    assert end == len(template)
+    return nodes
+
+
+def _parse(template: str, pos: int, *, nested: bool) -> tuple[list[_Node], int]:
+    nodes: list[_Node] = []
+    literal: list[str] = []
     n = len(template)
+
+    def flush() -> None:
+        if literal:
+            nodes.append("".join(literal))
+            literal.clear()
+
     while pos < n:
         char = template[pos]
         if char == "\\" and pos + 1 < n:
-            out.append(template[pos + 1])
+            literal.append(template[pos + 1])
             pos += 2
         elif template.startswith("[[", pos):
-            inner, inner_missing, pos = _expand(template, pos + 2, lookup, nested=True)
-            if inner_missing is None:
-                out.append(inner)
+            flush()
+            inner, pos = _parse(template, pos + 2, nested=True)
+            nodes.append(inner)
         elif nested and template.startswith("]]", pos):
-            return "".join(out), missing, pos + 2
+            flush()
+            return nodes, pos + 2
         elif char == "%":
             close = template.find("%", pos + 1)
             if close < 0:
-                out.append(template[pos:])
+                literal.append(template[pos:])
                 pos = n
                 continue
-            value, name = _variable(template[pos + 1 : close], lookup)
-            if value is None or value == "":
-                missing = missing or name
-            else:
-                out.append(value)
+            flush()
+            name, _, mapping = template[pos + 1 : close].partition("/")
+            source, _, target = mapping.partition("/")
+            nodes.append((name, source[:1], target[:1]))
             pos = close + 1
         else:
-            out.append(char)
+            literal.append(char)
             pos += 1
-    return "".join(out), missing, pos
-
-
-def _variable(spec: str, lookup: Lookup) -> tuple[str | None, str]:
-    name, _, mapping = spec.partition("/")
-    value = lookup(name)
-    if value is not None and mapping:
-        source, _, target = mapping.partition("/")
-        if source:
-            value = value.replace(source[0], target[:1])
-    return value, name
+    flush()
+    return nodes, pos
