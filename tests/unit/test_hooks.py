@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from ifvip.ifupdown.hooks import hook_op, run_parts, words
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ifvip.ifupdown.hooks import NotExactError, hook_op, run_parts, words
 from ifvip.ifupdown.plan import (
     AddAddress,
     AddRoute,
@@ -238,3 +242,44 @@ def test_run_parts_op() -> None:
     assert not op.ignore_failure
     down = run_parts("/x/if-down.d", env=ENV, phase="pre-down", exit_on_error=False, verbose=False)
     assert down.render() == "run-parts /x/if-down.d" and down.ignore_failure
+
+
+# ---------------------------------------------------------------- against the real /bin/sh
+
+_PIECES = [
+    "ip", "route", "add", "eth0", "198.51.100.1/24", "$IFACE", "${IFACE}", "$IF_TWO",
+    "$IF_EMPTY", '"$IF_TWO"', "'a b'", '"x y"', "x$IFACE", "$IFACE.5", "'$IFACE'",
+    '""', "''", "a'b c'd", '"$IFACE"x', "${IF_ADDRESS}/24", "=", "k=v", "#x", "a#b",
+    "*", "?", "[ab]", "$(echo x)", "`echo x`", "\\ ", ";", "|", "&&", ">", "~", "{a,b}",
+    "$1", "$@", "${IFACE:-z}", "$NOPE",
+]  # fmt: skip
+
+
+def _sh_words(line: str, env: dict[str, str]) -> list[str]:
+    import subprocess
+
+    done = subprocess.run(
+        ["/bin/sh", "-c", f"set -f; printf '%s\\0' START {line}"],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=10,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.decode().split("\0")[1:-1]
+
+
+@pytest.mark.skipif(not Path("/bin/sh").exists(), reason="needs /bin/sh")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=6), st.booleans())
+def test_words_agree_with_sh(pieces: list[str], glue: bool) -> None:
+    """Whenever words() accepts a line, /bin/sh splits and expands it identically."""
+    line = ("" if glue else " ").join(pieces)
+    env = dict(ENV)
+    try:
+        ours = words(line, env)
+    except NotExactError:
+        return  # the line stays a Shell op: sh will do whatever it does
+    # `set -f`: no globbing; words() refuses glob characters in expansions anyway, and
+    # a literal glob character makes it refuse the line.
+    assert ours == _sh_words(line, env)
