@@ -23,6 +23,7 @@ from ifvip.ifupdown.methods import IF_DIR, Settings
 from ifvip.ifupdown.state import DEFAULT_STATE_DIR, StateDir, StateError
 from ifvip.interfaces.check import check
 from ifvip.interfaces.loader import load
+from ifvip.interfaces.model import InterfacesFile
 from ifvip.interfaces.patterns import SystemView
 from ifvip.interfaces.query import MappingRunner
 
@@ -66,6 +67,28 @@ def installed(program: str) -> bool:
     return shutil.which(program, path=HOOK_PATH) is not None
 
 
+def source_messages(defn: InterfacesFile) -> list[str]:
+    """ifupdown's -v `reading directory D` / `parsing file F` lines for `source` and
+    `source-directory`, from the look-ups the loader recorded in reading order. A file is
+    announced even when the recursion guard then skips it, as ifupdown does."""
+    deps = defn.dependencies
+    read = {d.key for d in deps if d.kind == "file"}
+    messages: list[str] = []
+    for index, dep in enumerate(deps):
+        if dep.kind != "wordexp":
+            continue
+        words = [str(w) for w in dep.answer or ()]
+        listings = {d.key: d.answer for d in deps[index + 1 : index + 1 + len(words)]
+                    if d.kind == "directory"}  # fmt: skip
+        for word in words:
+            if word in listings:
+                messages.append(f"reading directory {word}")
+                messages.extend(f"parsing file {word}/{name}" for name in listings[word] or ())
+            elif word in read:
+                messages.append(f"parsing file {word}")
+    return messages
+
+
 def mapping_error(script: str) -> str | None:
     """Why a mapping script cannot be executed, as ifupdown says it (None: it can)."""
     if os.access(script, os.X_OK):
@@ -88,6 +111,9 @@ def prepare(
     """Read, check and select: the invocation, or the exit status when it stops here."""
     prog = opts.prog
     defn = load(opts.path, no_loopback=opts.no_loopback)
+    if opts.verbose:
+        for message in source_messages(defn):
+            err.write(f"{prog}: {message}\n")
     for diagnostic in defn.diagnostics:
         if diagnostic.warning:  # ifupdown's own warnings, in its format
             err.write(f"{prog}: {diagnostic.path}:{diagnostic.line}: {diagnostic.msg}\n")
