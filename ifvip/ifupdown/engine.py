@@ -244,13 +244,17 @@ class _Run:
             mine = [op for part, op in entries if part == index]
             consumed.add(index)
             replaced = False
+            pending: list[Step] = []  # steps run together, so netlink ones go in one batch
             for step in stanza.steps:
                 if journal is not None and step.stage == "method":
+                    await self._down_steps(pending)
+                    pending = []
                     if not replaced:
                         await self.undo(mine)
                         replaced = True
                     continue
-                await self._down_steps((step,))
+                pending.append(step)
+            await self._down_steps(pending)
             if journal is not None and not replaced:
                 await self.undo(mine)
         if journal is not None:

@@ -49,6 +49,7 @@ from ifvip.ifupdown.plan import (
     LinkSettings,
     NoOp,
     Op,
+    RenameLink,
     RunParts,
     SetInet6Mtu,
     SetLink,
@@ -210,7 +211,7 @@ class NetlinkExecutor:
 
     def _raw(self, op: Op) -> bool:
         """Whether `op` is one rtnetlink request whose answer is all we need."""
-        if isinstance(op, AddAddress | DelRoute):
+        if isinstance(op, AddAddress | DelRoute | AddRule | DelRule):
             return True
         if isinstance(op, AddRoute):
             return not op.replace
@@ -258,6 +259,10 @@ class NetlinkExecutor:
             return await k.route_message(route_of(op), "add")
         if isinstance(op, DelRoute):
             return await k.route_message(route_of(op), "del")
+        if isinstance(op, AddRule):
+            return k.rule_message(rule_of(op), "add")
+        if isinstance(op, DelRule):
+            return k.rule_message(rule_of(op), "del")
         raise ValueError(f"no single message for {type(op).__name__}")
 
     async def _try(self, op: Op) -> Op | OpError:
@@ -336,10 +341,20 @@ class NetlinkExecutor:
                 await k.wait_dad(op.ifname, address, op.attempts, op.interval)
             return op
         if isinstance(op, AddLink):
-            await k.add_link(op.ifname, op.kind, **_link_attrs(op))
-            return op
+            if op.exist_ok:
+                names = {link.name for link in await k.links()}
+                if op.ifname in names or (op.link is not None and op.link not in names):
+                    return replace(op, created=False)  # ifupdown's VLAN step does nothing
+            attrs = _link_attrs(op)
+            if op.mode == "vlan" and op.link is not None:
+                attrs["link"] = await k.index(op.link)
+            await k.add_link(op.ifname, op.kind, **attrs)
+            return replace(op, created=True)
         if isinstance(op, DelLink):
             await k.del_link(op.ifname)
+            return op
+        if isinstance(op, RenameLink):
+            await k.rename_link(op.ifname, op.new)
             return op
         if isinstance(op, Shell | StartDhcp | StopDhcp):
             await self._run(op, ["/bin/sh", "-c", op.command], op.env)

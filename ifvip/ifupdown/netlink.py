@@ -21,9 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 AF_INET: Final = 2
 AF_INET6: Final = 10
 
@@ -68,6 +65,29 @@ RTA_GATEWAY: Final = 5
 RTA_PRIORITY: Final = 6
 RTA_PREFSRC: Final = 7
 RTA_TABLE: Final = 15
+RTM_NEWLINK: Final = 16
+RTM_GETLINK: Final = 18
+RTM_GETADDR: Final = 22
+RTM_GETROUTE: Final = 26
+NLMSG_DONE: Final = 3
+NLM_F_DUMP: Final = 0x300
+RTM_F_CLONED: Final = 0x200
+IFLA_ADDRESS: Final = 1
+IFLA_IFNAME: Final = 3
+IFLA_MTU: Final = 4
+IFLA_IFALIAS: Final = 20
+IFLA_CARRIER: Final = 33
+IFA_FLAGS: Final = 8
+RTM_NEWRULE: Final = 32
+RTM_DELRULE: Final = 33
+FRA_DST: Final = 1
+FRA_SRC: Final = 2
+FRA_IIFNAME: Final = 3
+FRA_PRIORITY: Final = 6
+FRA_FWMARK: Final = 10
+FRA_TABLE: Final = 15
+FRA_OIFNAME: Final = 17
+FR_ACT_TO_TBL: Final = 1
 _BATCH_SIZE: Final = 256
 _TYPES: Final = {
     "unicast": 1,
@@ -117,6 +137,11 @@ class AddressInfo:
     peer: str | None = None
     preferred: int = INFINITY_LIFE
     valid: int = INFINITY_LIFE
+    index: int = 0
+
+    @property
+    def family(self) -> int:
+        return AF_INET6 if self.address.version == 6 else AF_INET
 
     @property
     def tentative(self) -> bool:
@@ -212,9 +237,26 @@ class Kernel:
         self._seq = 0
 
     async def __aenter__(self) -> Kernel:
-        ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
-        self._ipr = await ipr.__aenter__()
+        if self.netns is not None:
+            await self._pyroute()
         return self
+
+    @property
+    def raw(self) -> bool:
+        """Whether requests go over ifvip's own netlink socket (this process's namespace).
+
+        pyroute2 is then only loaded for what that socket does not do (tunnels, renames,
+        route dumps for callers): an `ifvip ifup` starts faster without it.
+        """
+        return self.netns is None
+
+    async def _pyroute(self) -> Any:
+        if self._ipr is None:
+            from pyroute2 import AsyncIPRoute  # noqa: PLC0415 - slow to import, rarely needed
+
+            ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
+            self._ipr = await ipr.__aenter__()
+        return self._ipr
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
@@ -228,8 +270,11 @@ class Kernel:
             self._ipr = None
 
     async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        ipr = await self._pyroute()
+        from pyroute2.netlink.exceptions import NetlinkError  # noqa: PLC0415
+
         try:
-            return await getattr(self._ipr, method)(*args, **kwargs)
+            return await getattr(ipr, method)(*args, **kwargs)
         except NetlinkError as exc:
             raise KernelError(what, exc.code, _strerror(exc.code)) from None
 
@@ -241,6 +286,12 @@ class Kernel:
         known = self._indexes.get(base)
         if known is not None:
             return known
+        if self.raw:
+            try:
+                self._indexes[base] = socket.if_nametoindex(base)
+            except OSError:
+                raise KernelError(f"{base}", errno.ENODEV, "Cannot find device") from None
+            return self._indexes[base]
         found = await self._call(f"{base}", "link_lookup", ifname=base)
         if not found:
             raise KernelError(f"{base}", errno.ENODEV, "Cannot find device")
@@ -249,10 +300,17 @@ class Kernel:
 
     async def link(self, ifname: str) -> LinkInfo:
         index = await self.index(ifname)
+        if self.raw:
+            body = struct.pack("=BxHiII", 0, 0, index, 0, 0)
+            replies = self._exchange(Message(ifname, RTM_GETLINK, 0, body), dump=False)
+            return _raw_link(replies[0])
         (msg,) = await self._call(ifname, "link", "get", index=index)
         return _link_info(msg)
 
     async def links(self) -> list[LinkInfo]:
+        if self.raw:
+            body = struct.pack("=BxHiII", 0, 0, 0, 0, 0)
+            return [_raw_link(m) for m in self._exchange(Message("links", RTM_GETLINK, 0, body))]
         return [_link_info(m) async for m in await self._call("links", "link", "dump")]
 
     async def set_link(
@@ -275,7 +333,18 @@ class Kernel:
             changes["ifalias"] = alias
         if up is not None:
             changes["state"] = "up" if up else "down"
-        if changes:
+        if changes and self.raw:
+            # `ip link set`: one RTM_NEWLINK, IFF_UP in the change mask only when asked.
+            flags = 1 if up else 0
+            body = struct.pack("=BxHiII", 0, 0, before.index, flags, 0 if up is None else 1)
+            if mtu is not None:
+                body += _rta(IFLA_MTU, struct.pack("=I", mtu))
+            if mac is not None:
+                body += _rta(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
+            if alias is not None:
+                body += _rta(IFLA_IFALIAS, alias.encode())
+            await self._one(Message(f"set link {ifname}", RTM_NEWLINK, 0, body))
+        elif changes:
             await self._call(f"set link {ifname}", "link", "set", index=before.index, **changes)
         return before
 
@@ -284,6 +353,19 @@ class Kernel:
     async def addresses(
         self, ifname: str | None = None, family: int | None = None
     ) -> list[AddressInfo]:
+        if self.raw:
+            index = None if ifname is None else await self.index(ifname)
+            names = {link.index: link.name for link in await self.links()}
+            body = struct.pack("=BBBBI", family or 0, 0, 0, 0, 0)
+            found = [
+                _raw_address(m, names)
+                for m in self._exchange(Message("addresses", RTM_GETADDR, 0, body))
+            ]
+            return [
+                a
+                for a in found
+                if (index is None or a.index == index) and (family is None or a.family == family)
+            ]
         query: dict[str, Any] = {}
         if ifname is not None:
             query["index"] = await self.index(ifname)
@@ -309,6 +391,21 @@ class Kernel:
         valid: int | None = None,
         replace: bool = False,
     ) -> None:
+        if self.raw:
+            message = await self.address_message(
+                "replace" if replace else "add",
+                ifname,
+                address,
+                label=label,
+                broadcast=broadcast,
+                peer=peer,
+                scope=scope,
+                nodad=nodad,
+                preferred=preferred,
+                valid=valid,
+            )
+            await self._one(message)
+            return
         request = await self._address_request(ifname, address, peer)
         if address.version == 4:
             request["label"] = label if label is not None else ifname
@@ -327,6 +424,9 @@ class Kernel:
         await self._call(f"{command} address {address} dev {ifname}", "addr", command, **request)
 
     async def del_address(self, ifname: str, address: Address, *, peer: str | None = None) -> None:
+        if self.raw:
+            await self._one(await self.address_message("del", ifname, address, peer=peer))
+            return
         request = await self._address_request(ifname, address, peer)
         await self._call(f"delete address {address} dev {ifname}", "addr", "del", **request)
 
@@ -340,62 +440,72 @@ class Kernel:
         }
         if peer is not None:
             # `ip addr add A peer P`: IFA_LOCAL is A, IFA_ADDRESS is the peer.
+            # The prefix length is the peer's (32 or 128 when it has none), as in iproute2.
             request["local"] = str(address.ip)
             request["address"] = peer.split("/")[0]
-            if "/" in peer:
-                request["prefixlen"] = int(peer.split("/")[1])
+            request["prefixlen"] = ipaddress.ip_interface(peer).network.prefixlen
         return request
 
     # ---------------------------------------------------------------- routes and rules
 
     async def add_route(self, route: Route, *, command: str = "add") -> None:
+        if self.raw:
+            await self._one(await self.route_message(route, command))
+            return
         request = await self._route_request(route)
         await self._call(f"{command} route {_route_text(route)}", "route", command, **request)
 
     async def del_route(self, route: Route) -> None:
+        if self.raw:
+            await self._one(await self.route_message(route, "del"))
+            return
         request = await self._route_request(route)
         request.pop("proto", None)  # `ip route del` matches any protocol
         await self._call(f"delete route {_route_text(route)}", "route", "del", **request)
 
     async def find_route(self, route: Route) -> Route | None:
         """The route `ip route replace ROUTE` would overwrite (same table, dst and metric)."""
-        for found in await self.routes(route.family, route.table):
-            if int(found.get("table", RT_TABLE_MAIN)) != route.table:
+        default_metric = 1024 if route.family == AF_INET6 else 0
+        wanted = default_metric if route.metric is None else route.metric
+        for found in await self.route_list(route.family):
+            if found.table != route.table or found.dst != route.dst:
                 continue
-            dst = found.get("dst")
-            if route.dst is None:
-                if found.get("dst_len", 0) != 0:
-                    continue
-            elif dst is None or (ipaddress.ip_network(f"{dst}/{found['dst_len']}") != route.dst):
-                continue
-            metric = found.get("priority")
-            if route.family == AF_INET6 and metric is None:
-                metric = 1024
-            wanted = route.metric
-            if wanted is None and route.family == AF_INET6:
-                wanted = 1024
-            if (metric or 0) != (wanted or 0) or int(found.get("tos", 0)) != 0:
-                continue
-            return await self._route_of(found)
+            metric = default_metric if found.metric is None else found.metric
+            if metric == wanted:
+                return found
         return None
 
-    async def _route_of(self, found: dict[str, Any]) -> Route:
+    async def route_list(self, family: int) -> list[Route]:
+        """The routes of every table as Route records (the route cache left out)."""
         names = {link.index: link.name for link in await self.links()}
-        dst = found.get("dst")
-        oif = found.get("oif")
-        return Route(
-            dst=None if dst is None else ipaddress.ip_network(f"{dst}/{found['dst_len']}"),
-            family=int(found["family"]),
-            gateway=found.get("gateway"),
-            dev=None if oif is None else names.get(int(oif)),
-            metric=found.get("priority"),
-            table=int(found.get("table", RT_TABLE_MAIN)),
-            proto=int(found.get("proto", RTPROT_BOOT)),
-            scope=int(found.get("scope", 0)),
-            src=found.get("prefsrc"),
-            onlink=bool(int(found.get("flags", 0)) & RTNH_F_ONLINK),
-            type=_ROUTE_TYPE_NAMES.get(int(found.get("type", 1)), "unicast"),
-        )
+        if self.raw:
+            body = struct.pack("=BBBBBBBBI", family, 0, 0, 0, 0, 0, 0, 0, 0)
+            replies = self._exchange(Message("routes", RTM_GETROUTE, 0, body))
+            return [r for r in (_raw_route(m, names) for m in replies) if r is not None]
+        routes = []
+        for found in await self.routes(family):
+            if int(found.get("flags", 0)) & RTM_F_CLONED:
+                continue
+            dst = found.get("RTA_DST")
+            oif = found.get("RTA_OIF")
+            routes.append(
+                Route(
+                    dst=None
+                    if dst is None
+                    else ipaddress.ip_network(f"{dst}/{found['dst_len']}", strict=False),
+                    family=int(found["family"]),
+                    gateway=found.get("RTA_GATEWAY"),
+                    dev=None if oif is None else names.get(int(oif)),
+                    metric=found.get("RTA_PRIORITY"),
+                    table=int(found.get("RTA_TABLE") or found.get("table") or RT_TABLE_MAIN),
+                    proto=int(found.get("proto", RTPROT_BOOT)),
+                    scope=int(found.get("scope", 0)),
+                    src=found.get("RTA_PREFSRC"),
+                    onlink=bool(int(found.get("flags", 0)) & RTNH_F_ONLINK),
+                    type=_ROUTE_TYPE_NAMES.get(int(found.get("type", 1)), "unicast"),
+                )
+            )
+        return routes
 
     async def routes(self, family: int, table: int | None = None) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"family": family}
@@ -431,10 +541,21 @@ class Kernel:
         return request
 
     async def add_rule(self, rule: Rule) -> None:
-        await self._call("add rule", "rule", "add", **_rule_request(rule))
+        if self.netns is None:
+            await self._one(self.rule_message(rule, "add"))
+        else:
+            await self._call("add rule", "rule", "add", **_rule_request(rule))
 
     async def del_rule(self, rule: Rule) -> None:
-        await self._call("delete rule", "rule", "del", **_rule_request(rule))
+        if self.netns is None:
+            await self._one(self.rule_message(rule, "del"))
+        else:
+            await self._call("delete rule", "rule", "del", **_rule_request(rule))
+
+    async def _one(self, message: Message) -> None:
+        (error,) = self.batch([message])
+        if error is not None:
+            raise error
 
     # ---------------------------------------------------------------- batches
 
@@ -458,14 +579,15 @@ class Kernel:
         prefixlen = address.network.prefixlen
         remote = local
         if peer is not None:
-            peer_ip = ipaddress.ip_interface(peer if "/" in peer else f"{peer}/{prefixlen}")
+            # iproute2: the prefix length is the peer's (32 or 128 when it has none).
+            peer_ip = ipaddress.ip_interface(peer)
             remote = peer_ip.ip.packed
-            if "/" in peer:
-                prefixlen = peer_ip.network.prefixlen
-        flags = IFA_F_NODAD if nodad and verb == "add" else 0
+            prefixlen = peer_ip.network.prefixlen
+        adding = verb in ("add", "replace")
+        flags = IFA_F_NODAD if nodad and adding else 0
         body = struct.pack("=BBBBI", family, prefixlen, flags, scope or 0, await self.index(ifname))
         body += _rta(IFA_LOCAL, local) + _rta(IFA_ADDRESS, remote)
-        if verb == "add":
+        if adding:
             if family == AF_INET:
                 text = label if label is not None else ifname
                 body += _rta(IFA_LABEL, text.encode() + b"\0")
@@ -483,6 +605,8 @@ class Kernel:
                     ),
                 )
             kind, nl_flags = RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL
+        elif verb == "replace":
+            kind, nl_flags = RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE
         else:
             kind, nl_flags = RTM_DELADDR, 0
         return Message(f"{verb} address {address} dev {ifname}", kind, nl_flags, body)
@@ -528,6 +652,85 @@ class Kernel:
             kind, nl_flags = RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL
         return Message(f"{command} route {_route_text(route)}", kind, nl_flags, body)
 
+    def rule_message(self, rule: Rule, command: str = "add") -> Message:
+        """The RTM_NEWRULE/RTM_DELRULE `ip rule add|del` sends, for `batch()`.
+
+        Without a priority none is sent, so the kernel picks one below the last rule's,
+        as it does for `ip rule add` (pyroute2 would send 32000).
+        """
+        src_len = 0 if rule.src is None else rule.src.prefixlen
+        dst_len = 0 if rule.dst is None else rule.dst.prefixlen
+        table = rule.table
+        body = struct.pack(
+            "=BBBBBBBBI",
+            rule.family,
+            dst_len,
+            src_len,
+            0,
+            table if table < 256 else 0,
+            0,
+            0,
+            FR_ACT_TO_TBL,
+            0,
+        )
+        if table >= 256:
+            body += _rta(FRA_TABLE, struct.pack("=I", table))
+        if rule.priority is not None:
+            body += _rta(FRA_PRIORITY, struct.pack("=I", rule.priority))
+        if rule.src is not None:
+            body += _rta(FRA_SRC, rule.src.network_address.packed)
+        if rule.dst is not None:
+            body += _rta(FRA_DST, rule.dst.network_address.packed)
+        if rule.iifname is not None:
+            body += _rta(FRA_IIFNAME, rule.iifname.encode() + b"\0")
+        if rule.oifname is not None:
+            body += _rta(FRA_OIFNAME, rule.oifname.encode() + b"\0")
+        if rule.fwmark is not None:
+            body += _rta(FRA_FWMARK, struct.pack("=I", rule.fwmark))
+        if command == "del":
+            return Message("delete rule", RTM_DELRULE, 0, body)
+        return Message("add rule", RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, body)
+
+    def _socket(self) -> socket.socket:
+        if self._raw is None:
+            self._raw = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+            self._raw.bind((0, 0))
+            self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        return self._raw
+
+    def _exchange(self, message: Message, *, dump: bool = True) -> list[bytes]:
+        """One request (a dump by default); the payloads of the answers, headers off."""
+        raw = self._socket()
+        self._seq += 1
+        seq = self._seq
+        flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else 0) | message.flags
+        raw.sendall(
+            struct.pack("=IHHII", 16 + len(message.body), message.type, flags, seq, 0)
+            + message.body
+        )
+        payloads: list[bytes] = []
+        while True:
+            buffer = raw.recv(1 << 20)
+            at = 0
+            while at + 16 <= len(buffer):
+                length, kind, _, got, _ = struct.unpack_from("=IHHII", buffer, at)
+                if length < 16:
+                    break
+                payload = buffer[at + 16 : at + length]
+                at += (length + 3) & ~3
+                if got != seq:
+                    continue
+                if kind == NLMSG_DONE:
+                    return payloads
+                if kind == NLMSG_ERROR:
+                    (code,) = struct.unpack_from("=i", payload)
+                    if code:
+                        raise KernelError(message.what, -code, os.strerror(-code))
+                    return payloads
+                payloads.append(payload)
+                if not dump:
+                    return payloads
+
     def batch(self, messages: Sequence[Message]) -> list[KernelError | None]:
         """Send `messages` in order, many per sendmsg(); one result per message.
 
@@ -536,10 +739,7 @@ class Kernel:
         """
         if self.netns is not None:
             raise RuntimeError("Kernel.batch works in the current network namespace only")
-        if self._raw is None:
-            self._raw = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
-            self._raw.bind((0, 0))
-            self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        raw = self._socket()
         results: list[KernelError | None] = []
         for start in range(0, len(messages), _BATCH_SIZE):
             chunk = messages[start : start + _BATCH_SIZE]
@@ -557,10 +757,10 @@ class Kernel:
                 )
                 data += message.body
             self._seq += len(chunk)
-            self._raw.sendall(bytes(data))
+            raw.sendall(bytes(data))
             answers: dict[int, int] = {}
             while len(answers) < len(chunk):
-                buffer = self._raw.recv(1 << 20)
+                buffer = raw.recv(1 << 20)
                 at = 0
                 while at + 16 <= len(buffer):
                     length, kind, _, seq, _ = struct.unpack_from("=IHHII", buffer, at)
@@ -589,7 +789,9 @@ class Kernel:
         if attempts <= 0:
             return
         network = address.network
-        for attempt in range(attempts):
+        # settle-dad.sh sleeps after its last poll before it gives up; poll once more there,
+        # so the wait is never shorter than attempts x interval.
+        for attempt in range(attempts + 1):
             mine = [a for a in await self.addresses(ifname, AF_INET6) if a.address.ip in network]
             if not any(a.tentative for a in mine):
                 if any(a.dad_failed for a in mine):
@@ -597,7 +799,7 @@ class Kernel:
                         f"DAD for {address}", errno.EADDRINUSE, "duplicate address detected"
                     )
                 return
-            if attempt + 1 < attempts:
+            if attempt < attempts:
                 await asyncio.sleep(interval)
         raise KernelError(f"DAD for {address}", errno.ETIMEDOUT, "still tentative, timed out")
 
@@ -650,6 +852,11 @@ class Kernel:
         self._indexes.clear()
         await self._call(f"add link {ifname} type {kind}", "link", "add", **request)
 
+    async def rename_link(self, ifname: str, new: str) -> None:
+        index = await self.index(ifname)
+        self._indexes.clear()
+        await self._call(f"rename {ifname} to {new}", "link", "set", index=index, ifname=new)
+
     async def del_link(self, ifname: str) -> None:
         index = await self.index(ifname)
         self._indexes.clear()
@@ -701,6 +908,97 @@ def _address_info(msg: Any, names: dict[int, str]) -> AddressInfo:
         peer=peer,
         preferred=int(cache.get("ifa_preferred", INFINITY_LIFE)) if cache else INFINITY_LIFE,
         valid=int(cache.get("ifa_valid", INFINITY_LIFE)) if cache else INFINITY_LIFE,
+        index=int(msg["index"]),
+    )
+
+
+def _raw_attrs(data: bytes, at: int) -> dict[int, bytes]:
+    """The route attributes from offset `at` (the first of each type)."""
+    attrs: dict[int, bytes] = {}
+    while at + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, at)
+        if length < 4:
+            break
+        attrs.setdefault(kind & 0x3FFF, data[at + 4 : at + length])
+        at += (length + 3) & ~3
+    return attrs
+
+
+def _u32(attrs: dict[int, bytes], kind: int) -> int | None:
+    value = attrs.get(kind)
+    return None if value is None else int(struct.unpack_from("=I", value)[0])
+
+
+def _text(attrs: dict[int, bytes], kind: int) -> str | None:
+    value = attrs.get(kind)
+    return None if value is None else value.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def _ip(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    return str(ipaddress.ip_address(value))
+
+
+def _raw_link(payload: bytes) -> LinkInfo:
+    _family, _type, index, flags, _change = struct.unpack_from("=BxHiII", payload)
+    attrs = _raw_attrs(payload, 16)
+    mac = attrs.get(IFLA_ADDRESS)
+    carrier = attrs.get(IFLA_CARRIER)
+    return LinkInfo(
+        name=_text(attrs, IFLA_IFNAME) or str(index),
+        index=index,
+        up=bool(flags & 1),
+        mtu=_u32(attrs, IFLA_MTU) or 0,
+        mac=":".join(f"{b:02x}" for b in mac) if mac else "00:00:00:00:00:00",
+        alias=_text(attrs, IFLA_IFALIAS) or None,
+        carrier=bool(carrier and carrier[0]),
+    )
+
+
+def _raw_address(payload: bytes, names: dict[int, str]) -> AddressInfo:
+    _family, prefixlen, flags, scope, index = struct.unpack_from("=BBBBI", payload)
+    attrs = _raw_attrs(payload, 8)
+    local = _ip(attrs.get(IFA_LOCAL))
+    address = _ip(attrs.get(IFA_ADDRESS))
+    peer = address if local is not None and address is not None and local != address else None
+    cache = attrs.get(IFA_CACHEINFO)
+    preferred, valid = struct.unpack_from("=II", cache) if cache else (INFINITY_LIFE,) * 2
+    return AddressInfo(
+        ifname=names.get(index, str(index)),
+        address=ipaddress.ip_interface(f"{local or address}/{prefixlen}"),
+        label=_text(attrs, IFA_LABEL),
+        scope=scope,
+        flags=_u32(attrs, IFA_FLAGS) or flags,
+        broadcast=_ip(attrs.get(IFA_BROADCAST)),
+        peer=peer,
+        preferred=preferred,
+        valid=valid,
+        index=index,
+    )
+
+
+def _raw_route(payload: bytes, names: dict[int, str]) -> Route | None:
+    family, dst_len, _src, _tos, table, proto, scope, kind, flags = struct.unpack_from(
+        "=BBBBBBBBI", payload
+    )
+    if flags & RTM_F_CLONED:
+        return None
+    attrs = _raw_attrs(payload, 12)
+    dst = attrs.get(RTA_DST)
+    oif = _u32(attrs, RTA_OIF)
+    return Route(
+        dst=None if dst is None else ipaddress.ip_network((dst, dst_len), strict=False),
+        family=family,
+        gateway=_ip(attrs.get(RTA_GATEWAY)),
+        dev=None if oif is None else names.get(oif),
+        metric=_u32(attrs, RTA_PRIORITY),
+        table=_u32(attrs, RTA_TABLE) or table,
+        proto=proto,
+        scope=scope,
+        src=_ip(attrs.get(RTA_PREFSRC)),
+        onlink=bool(flags & RTNH_F_ONLINK),
+        type=_ROUTE_TYPE_NAMES.get(kind, "unicast"),
     )
 
 

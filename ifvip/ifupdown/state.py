@@ -148,8 +148,8 @@ class StateDir:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:
-                json.dump(entries, out, indent=1)
-                out.write("\n")
+                # One entry a line: readable, and json's C encoder (indent= is pure Python).
+                out.write("[\n" + ",\n".join(json.dumps(entry) for entry in entries) + "\n]\n")
             os.replace(tmp, path)
         except OSError as exc:
             raise StateError(f"cannot write journal {path}: {exc.strerror}") from exc

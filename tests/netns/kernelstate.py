@@ -34,14 +34,20 @@ AF_INET6 = 10
 
 IFA_F_OPTIMISTIC = 0x04
 IFA_F_TENTATIVE = 0x40
+IFA_F_DADFAILED = 0x08
 RTM_F_CLONED = 0x200
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
 # Link flags that are configuration; RUNNING/LOWER_UP/DORMANT follow the carrier.
 LINK_FLAGS = 0x1 | 0x2 | 0x8 | 0x10 | 0x80 | 0x100 | 0x200 | 0x1000
 
-MACS = {"eth0": "02:00:5e:10:00:01", "eth1": "02:00:5e:10:00:02"}
-PEER_MACS = {"eth0": "02:00:5e:20:00:01", "eth1": "02:00:5e:20:00:02"}
+DEVICES = ("eth0", "eth1")
+
+
+def mac_of(index: int, *, peer: bool = False) -> str:
+    """The fixed MAC of the index-th device (02:00:5e:10:00:01, ...) or of its peer."""
+    return f"02:00:5e:{20 if peer else 10}:00:{index + 1:02x}"
+
 
 IPV6_KEYS = (
     "accept_dad",
@@ -68,7 +74,8 @@ GLOBAL_SYSCTLS = (
     "net/ipv6/conf/default/accept_dad",
 )
 
-IFVIP = [str(Path(sys.executable).with_name("ifvip"))]
+# IFVIP_TEST_COMMAND overrides how ifvip is started (e.g. an installed /usr/sbin/ifvip).
+IFVIP = os.environ.get("IFVIP_TEST_COMMAND", str(Path(sys.executable).with_name("ifvip"))).split()
 
 
 def _attr(msg: Any, name: str) -> Any:
@@ -100,6 +107,16 @@ def _addresses(ipr: Any, names: dict[int, str]) -> list[tuple[Any, ...]]:
             )
         )
     return sorted(rows, key=repr)
+
+
+def _tentative(ipr: Any) -> bool:
+    """Whether DAD is still running for some address (its local route comes after)."""
+    for msg in ipr.get_addr(family=AF_INET6):
+        flags = _attr(msg, "IFA_FLAGS")
+        flags = msg["flags"] if flags is None else flags
+        if flags & IFA_F_TENTATIVE and not flags & IFA_F_DADFAILED:
+            return True
+    return False
 
 
 def _routes(ipr: Any, names: dict[int, str]) -> list[tuple[Any, ...]]:
@@ -228,37 +245,37 @@ class Snapshot:
         return "\n".join(lines)
 
 
-def _read(ns: str) -> tuple[Snapshot, list[tuple[str, int]], set[str]]:
+def _read(ns: str) -> tuple[Snapshot, list[tuple[str, int]], set[str], bool]:
     with IPRoute(netns=ns) as ipr:
         names, links, raw = _links(ipr)
         addresses = _addresses(ipr, names)
+        tentative = _tentative(ipr)
         routes = _routes(ipr, names)
         rules = _rules(ipr)
     with_ll = {row[0] for row in addresses if str(row[2]).startswith("fe80:")}
-    return Snapshot(links, addresses, routes, rules), raw, with_ll
+    return Snapshot(links, addresses, routes, rules), raw, with_ll, tentative
 
 
-def snapshot(
-    ns: str, *, ifnames: Sequence[str] = ("eth0", "eth1"), settle: float = 5.0
-) -> Snapshot:
+def snapshot(ns: str, *, ifnames: Sequence[str] = DEVICES, settle: float = 8.0) -> Snapshot:
     """The namespace's state, once the kernel's own reaction to carrier has happened.
 
     A link that is up with carrier gets its IPv6 link-local address and routes from the
-    kernel a moment later; the snapshot waits (at most `settle` seconds) until every such
-    link has them and two reads agree, so both sides of a comparison are read alike.
+    kernel a moment later, and an address's local route comes when its DAD is done; the
+    snapshot waits (at most `settle` seconds) until every such link has its link-local
+    address, no DAD is running and two reads agree, so both sides are read alike.
     """
     sysctls = read_sysctls(ns, sysctl_paths(ifnames))
     ipv6 = {n for n in ifnames if sysctls.get(f"net/ipv6/conf/{n}/disable_ipv6") == "0"}
     deadline = time.monotonic() + settle
     previous: Snapshot | None = None
     while True:
-        current, raw, with_ll = _read(ns)
+        current, raw, with_ll, tentative = _read(ns)
         pending = [
             name
             for name, flags in raw
             if name in ipv6 and flags & IFF_UP and flags & IFF_LOWER_UP and name not in with_ll
         ]
-        if not pending and current == previous:
+        if not pending and not tentative and current == previous:
             break
         if time.monotonic() > deadline:
             break
@@ -274,9 +291,10 @@ def _ip(*args: str) -> None:
 class Twins:
     """`count` namespaces alike (eth0, eth1 with fixed MACs), deleted on exit."""
 
-    def __init__(self, count: int = 2, *, tag: str = "t") -> None:
+    def __init__(self, count: int = 2, *, tag: str = "t", devices: Sequence[str] = DEVICES) -> None:
         base = f"ifvip-{tag}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.names = [f"{base}-{i}" for i in range(count)]
+        self.devices = tuple(devices)
         self._made: list[str] = []
 
     def __enter__(self) -> Twins:
@@ -300,11 +318,11 @@ class Twins:
         for sub in ("if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"):
             (etc / sub).mkdir(parents=True, exist_ok=True)
         _ip("-n", name, "link", "set", "lo", "up")
-        for dev in ("eth0", "eth1"):
-            peer = f"p{dev[-1]}"
+        for index, dev in enumerate(self.devices):
+            peer = f"p{index}"
             _ip(
-                "-n", switch, "link", "add", peer, "address", PEER_MACS[dev],
-                "type", "veth", "peer", "name", dev, "address", MACS[dev], "netns", name,
+                "-n", switch, "link", "add", peer, "address", mac_of(index, peer=True),
+                "type", "veth", "peer", "name", dev, "address", mac_of(index), "netns", name,
             )  # fmt: skip
             _ip("-n", switch, "link", "set", peer, "up")
 
