@@ -51,6 +51,7 @@ from ifvip.daemon.checks import (
     set_demotion,
 )
 from ifvip.election import Demote, Promote
+from ifvip.election_vrrp import SetPriority
 
 log = logging.getLogger("ifvip")
 
@@ -173,17 +174,21 @@ class CheckRunner:
     """Probes one group's checks every interval and feeds the election what they decide.
 
     `state` tells the current election state (MASTER probes VIP targets for real);
-    `feed` receives `Demote`/`Promote`. `demotions` is shared with the runtime's other
-    demotion sources (SIGUSR2) through `demote()` / `promote()`.
+    `feed` receives `Demote`/`Promote`, or with a VRRP `--check-weight` (`base_priority`
+    given) `SetPriority(base + weights)` as keepalived's weighted track_script.
+    `demotions` is shared with the runtime's other demotion sources (SIGUSR2) through
+    `set_source()`.
     """
 
     config: CheckConfig
     vips: Sequence[Address]
     state: Callable[[], str]
-    feed: Callable[[Demote | Promote], None]
+    feed: Callable[[Demote | Promote | SetPriority], None]
+    base_priority: int | None = None
     health: GroupHealth = field(init=False)
     demotions: Demotions = field(default_factory=Demotions)
     rounds: int = 0
+    _delta: int = 0
 
     def __post_init__(self) -> None:
         self.health = GroupHealth(self.config)
@@ -220,6 +225,13 @@ class CheckRunner:
                 )
             if event is not None:
                 self.feed(event)
+        delta = self.health.priority_delta()
+        if self.base_priority is not None and delta != self._delta:
+            self._delta = delta
+            failing = ", ".join(self.health.failing()) or "none failing"
+            self.feed(
+                SetPriority(self.base_priority + delta, f"check weight {delta:+d} ({failing})")
+            )
 
     def set_source(self, source: str, on: bool, reason: str) -> None:
         """Another demotion source (e.g. "sigusr2") joins or leaves the union."""

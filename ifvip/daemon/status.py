@@ -203,6 +203,18 @@ def speaker_facts(speaker: Any, machine: Any) -> dict[str, Any]:
             "vips": tuple(str(v) for v in config.vips),
             "managed": config.manage or ((config.ucarp_stanza,) if config.ucarp_stanza else ()),
         }
+    from ifvip.daemon.vrrp_config import VrrpConfig  # noqa: PLC0415 - VRRP only
+
+    if isinstance(config, VrrpConfig):
+        advert = getattr(machine, "master_adver_int_cs", config.advert_int_cs)
+        return {
+            "protocol": "vrrp",
+            "vrid": config.vrid,
+            "priority": getattr(machine, "priority", config.priority),
+            "advert_interval": advert / 100,
+            "vips": tuple(str(v) for v in config.vips),
+            "managed": config.manage,
+        }
     return {"protocol": "unknown", "vrid": 0}
 
 

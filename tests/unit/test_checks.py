@@ -33,8 +33,9 @@ from ifvip.daemon.checks import (
     set_demotion,
 )
 from ifvip.daemon.config import ConfigProblems
-from ifvip.daemon.probes import carrier_up, run_probe
+from ifvip.daemon.probes import CheckRunner, carrier_up, run_probe
 from ifvip.election import Demote, Promote
+from ifvip.election_vrrp import SetPriority
 
 OK = Result(True)
 BAD = Result(False, "connection refused")
@@ -406,3 +407,34 @@ def test_a_missing_interface_has_no_carrier(tmp_path: Any) -> None:
     (tmp_path / "veth0" / "flags").write_text("0x1002\n")
     assert not carrier_up("veth0", root=str(tmp_path))
     assert not carrier_up("veth9", root=str(tmp_path))
+
+
+def test_a_runner_feeds_demote_after_fall_rounds() -> None:
+    events: list[object] = []
+    config = CheckConfig(checks=(ScriptCheck(("false",)),), fall=2, timeout=5)
+    runner = CheckRunner(config, [], state=lambda: "MASTER", feed=events.append)
+    asyncio.run(runner.round())
+    assert events == []
+    asyncio.run(runner.round())
+    assert events == [Demote("health check failed: script false")]
+    assert runner.rounds == 2 and runner.demotions.sources == frozenset({"health"})
+
+
+def test_a_vrrp_weight_feeds_set_priority_instead() -> None:
+    events: list[object] = []
+    config = CheckConfig(checks=(ScriptCheck(("false",)),), fall=1, timeout=5, weight=-20)
+    runner = CheckRunner(config, [], state=lambda: "MASTER", feed=events.append, base_priority=150)
+    asyncio.run(runner.round())
+    assert events == [SetPriority(130, "check weight -20 (script false)")]
+    asyncio.run(runner.round())
+    assert len(events) == 1  # unchanged priority: nothing more
+
+
+def test_sigusr2_joins_the_union_of_the_runner() -> None:
+    events: list[object] = []
+    config = CheckConfig(checks=(ScriptCheck(("false",)),), fall=1, timeout=5)
+    runner = CheckRunner(config, [], state=lambda: "MASTER", feed=events.append)
+    runner.set_source("sigusr2", True, "SIGUSR2")
+    asyncio.run(runner.round())
+    runner.set_source("sigusr2", False, "SIGUSR2: promoted")
+    assert events == [Demote("SIGUSR2")]  # still demoted by the failing check

@@ -304,3 +304,34 @@ def test_ifvip_status_without_a_daemon_exits_1(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith("ifvip status: no ifvip daemon: ")
     assert result.output.count("\n") == 1
+
+
+# ------------------------------------------------------------------------- Operations
+
+
+def test_operations_dump_and_sigusr2_through_the_union(tmp_path: Path) -> None:
+    from ifvip.daemon.checks import CheckConfig, ScriptCheck
+    from ifvip.daemon.operations import Operations, OperationsConfig
+    from ifvip.election import Demote, Promote
+
+    group = _carp_group()
+    fed: list[object] = []
+    group.feed = fed.append  # type: ignore[method-assign]
+    daemon = type("Daemon", (), {"groups": [group]})()
+    checks = CheckConfig(checks=(ScriptCheck(("true",)),), timeout=5)
+    ops = Operations(OperationsConfig(checks=checks, state_dir=str(tmp_path), status_socket=""))
+
+    async def scenario() -> None:
+        await ops.start(daemon)
+        ops.toggle_demotion()
+        await ops.runners["vhid 7"].round()
+        ops.toggle_demotion()
+        ops.dump()
+        await ops.close()
+
+    asyncio.run(scenario())
+    assert fed == [Demote("SIGUSR2"), Promote("SIGUSR2: promoted")]
+    dumped = json.loads((tmp_path / "status.json").read_text())
+    assert dumped["groups"][0]["checks"][0]["name"] == "script true"
+    assert dumped["groups"][0]["checks"][0]["last"] is True
+    assert not (tmp_path / "ifvip.sock").exists()  # status_socket "" : none

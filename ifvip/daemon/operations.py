@@ -1,0 +1,182 @@
+"""What an operator runs and watches beside the groups: checks, status socket, metrics, dumps.
+
+`Operations` attaches to a `runtime.Daemon` without changing it:
+
+- one `CheckRunner` per group (daemon/probes.py) that feeds the group's election `Demote` /
+  `Promote` (CARP: bow-out, peers take over at once; VRRP: its machine's FAULT);
+- SIGUSR2 goes through the same union of demotion sources as the checks, so a SIGUSR2
+  promotion never lifts a health-check demotion (and the reverse);
+- the status socket (daemon/status.py) and the metrics endpoint (daemon/metrics.py), both
+  over one snapshot provider, so `ifvip status` and `/metrics` agree;
+- SIGUSR1 logs each group and writes `STATE_DIR/status.json`;
+- `--nonlocal-bind`: the sysctls are set at start and restored at close.
+
+Hook-up (the daemon's launcher), five lines:
+
+    operations = Operations(OperationsConfig(...))
+    await operations.start(daemon)              # after daemon.add(...), before run()
+    try:
+        return await daemon.run(ready=operations.attach)
+    finally:
+        await operations.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ifvip import __version__
+from ifvip.daemon.checks import Address, CheckConfig
+from ifvip.daemon.metrics import MetricsServer
+from ifvip.daemon.policy import apply_sysctls, nonlocal_bind_plan, restore_sysctls
+from ifvip.daemon.probes import CheckRunner
+from ifvip.daemon.status import (
+    DEFAULT_STATE_DIR,
+    Snapshot,
+    StatusServer,
+    daemon_snapshot,
+    default_socket,
+    speaker_facts,
+    write_snapshot,
+)
+from ifvip.ifupdown.plan import WriteSysctl
+
+log = logging.getLogger("ifvip")
+
+SIGUSR2_SOURCE = "sigusr2"
+
+
+@dataclass(frozen=True)
+class OperationsConfig:
+    """`checks` applies to every group, or per group name in `per_group`."""
+
+    checks: CheckConfig = field(default_factory=CheckConfig)
+    per_group: Mapping[str, CheckConfig] = field(default_factory=dict)
+    state_dir: str = DEFAULT_STATE_DIR
+    status_socket: str | None = None  # None: STATE_DIR/ifvip.sock; "" : no socket
+    metrics: tuple[str, int] | None = None
+    nonlocal_bind: bool = False
+
+
+def _vips(speaker: Any, machine: Any) -> list[Address]:
+    found: list[Address] = []
+    for text in speaker_facts(speaker, machine).get("vips", ()):
+        with contextlib.suppress(ValueError):
+            found.append(ipaddress.ip_interface(str(text).partition("@")[0]).ip)
+    return found
+
+
+def _priority(speaker: Any) -> int | None:
+    priority = getattr(getattr(speaker, "config", None), "priority", None)
+    return priority if isinstance(priority, int) else None
+
+
+def _state_of(group: Any) -> Callable[[], str]:
+    def state() -> str:
+        return str(group.state)
+
+    return state
+
+
+class Operations:
+    def __init__(self, config: OperationsConfig, *, version: str = __version__) -> None:
+        self.config = config
+        self.version = version
+        self.started = time.time()
+        self.daemon: Any = None
+        self.runners: dict[str, CheckRunner] = {}
+        self.status: StatusServer | None = None
+        self.metrics: MetricsServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sysctls: Sequence[WriteSysctl] = ()
+
+    def snapshot(self) -> Snapshot:
+        return daemon_snapshot(
+            self.daemon, self.runners, version=self.version, started=self.started, now=time.time
+        )
+
+    async def start(self, daemon: Any) -> None:
+        """Before the groups run: sysctls, sockets (a bind failure raises OSError)."""
+        from ifvip.ifupdown.netlink import write_sysctl  # noqa: PLC0415 - /proc/sys only
+
+        self.daemon = daemon
+        if self.config.nonlocal_bind:
+            self._sysctls = apply_sysctls(nonlocal_bind_plan(), write_sysctl)
+            log.info("ip_nonlocal_bind set for IPv4 and IPv6 (restored at exit)")
+        for group in daemon.groups:
+            name = group.speaker.name
+            checks = self.config.per_group.get(name, self.config.checks)
+            self.runners[name] = CheckRunner(
+                checks,
+                _vips(group.speaker, group.machine),
+                state=_state_of(group),
+                feed=group.feed,
+                base_priority=_priority(group.speaker) if checks.weight else None,
+            )
+        path = default_socket(self.config.state_dir)
+        if self.config.status_socket is not None:
+            path = self.config.status_socket
+        if path:
+            self.status = StatusServer(path, self.snapshot)
+            await self.status.start()
+        if self.config.metrics is not None:
+            address, port = self.config.metrics
+            self.metrics = MetricsServer(address, port, self.snapshot)
+            await self.metrics.start()
+            log.info("metrics on %s port %d: /metrics /healthz /readyz", address, self.metrics.port)
+
+    def attach(self, daemon: Any) -> None:
+        """Daemon.run's `ready` callback: the groups have started; run the checks and take
+        over SIGUSR1 (dump) and SIGUSR2 (demotion through the union)."""
+        loop = asyncio.get_running_loop()
+        for name, runner in self.runners.items():
+            if runner.config:
+                self._tasks.append(loop.create_task(runner.run(), name=f"ifvip-checks-{name}"))
+        loop.add_signal_handler(signal.SIGUSR1, self.dump)
+        loop.add_signal_handler(signal.SIGUSR2, self.toggle_demotion)
+
+    def toggle_demotion(self) -> None:
+        for runner in self.runners.values():
+            on = SIGUSR2_SOURCE not in runner.demotions.sources
+            runner.set_source(SIGUSR2_SOURCE, on, "SIGUSR2" if on else "SIGUSR2: promoted")
+
+    def dump(self) -> None:
+        snapshot = self.snapshot()
+        for g in snapshot.groups:
+            log.info(
+                "(%s) %s on %s, master %s, checks %s, counters %s",
+                g.name,
+                g.state,
+                g.interface,
+                g.master or "unknown",
+                ", ".join(f"{c.name} {'ok' if c.healthy else 'FAILING'}" for c in g.checks) or "-",
+                dict(g.counters),
+            )
+        try:
+            path = write_snapshot(snapshot, self.config.state_dir)
+        except OSError as exc:
+            log.error("cannot write the status to %s: %s", self.config.state_dir, exc.strerror)
+        else:
+            log.info("status written to %s", path)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for server in (self.status, self.metrics):
+            if server is not None:
+                await server.close()
+        if self._sysctls:
+            from ifvip.ifupdown.netlink import write_sysctl  # noqa: PLC0415
+
+            restore_sysctls(self._sysctls, write_sysctl)
+            self._sysctls = ()
