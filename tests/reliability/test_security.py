@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -31,7 +32,7 @@ from ifvip.election import step as carp_step
 from ifvip.interfaces.check import check, passfile_warning
 from ifvip.interfaces.loader import load
 from ifvip.wire.carp import CarpAdvert
-from tests.reliability.harness import IFVIP, VHID, VIP, PairLab, until
+from tests.reliability.harness import IFVIP, REPO, VHID, VIP, PairLab, until
 
 OWN = ipaddress.IPv4Address("198.51.100.1")
 PEER = ipaddress.IPv4Address("198.51.100.2")
@@ -225,3 +226,25 @@ def test_scripts_get_a_fixed_path_and_the_state_dir_is_0700(lab: PairLab) -> Non
     # Nothing in it is readable by others either.
     for entry in state.rglob("*"):
         assert not entry.stat().st_mode & stat.S_IROTH, entry
+
+
+# ---------------------------------------------------------------- production examples
+
+EXAMPLES = [REPO / "deploy", REPO / "interfaces.d-examples"]
+PASSWORD_ON_COMMAND_LINE = re.compile(r"(?:^|\s)(?:-p|--pass|--auth-pass)(?:=|\s+)(?!-)\S+")
+
+
+def test_production_examples_never_put_a_password_on_a_command_line() -> None:
+    # ps shows argv to every local user; --passfile, the environment and *_FILE do not.
+    files = [
+        p for root in EXAMPLES if root.is_dir() for p in sorted(root.rglob("*")) if p.is_file()
+    ]
+    if not files:
+        pytest.skip("no deploy/ or interfaces.d-examples/ in this checkout")
+    offenders = []
+    for path in files:
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            runs = "ifvip run" in line or "IFVIP_ARGS" in line or "ucarp " in line
+            if runs and PASSWORD_ON_COMMAND_LINE.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert offenders == []
