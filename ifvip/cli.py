@@ -232,6 +232,131 @@ def _env(*names: str) -> list[str]:
     return [f"IFVIP_{names[0]}", *(f"UCARP_{n}" for n in names[1:])]
 
 
+# The options of daemon/operations.py (checks, status, metrics) and daemon/policy.py
+# (policy routing, non-local bind), for `run`: `@_operations_options` above it, then
+# operations_config(**those keyword arguments) / parse_policy_options(...).
+_OPERATIONS_OPTIONS: Final = (
+    click.option(
+        "--check-http",
+        multiple=True,
+        envvar=_env("CHECK_HTTP"),
+        metavar="URL",
+        help="Health check: GET URL (http/https) must answer --check-http-status (repeatable).",
+    ),
+    click.option(
+        "--check-http-status",
+        envvar=_env("CHECK_HTTP_STATUS"),
+        metavar="CODE",
+        help="The HTTP status a --check-http URL must answer (default 200).",
+    ),
+    click.option(
+        "--check-http-insecure",
+        is_flag=True,
+        envvar=_env("CHECK_HTTP_INSECURE"),
+        help="Do not verify the certificate of https:// check URLs.",
+    ),
+    click.option(
+        "--check-tcp",
+        multiple=True,
+        envvar=_env("CHECK_TCP"),
+        metavar="[ADDR:]PORT",
+        help="Health check: connect to ADDR:PORT; PORT alone: something listens on it here.",
+    ),
+    click.option(
+        "--check-script",
+        multiple=True,
+        envvar=_env("CHECK_SCRIPT"),
+        metavar="COMMAND",
+        help="Health check: COMMAND (no shell, fixed PATH) exits 0 (repeatable).",
+    ),
+    click.option(
+        "--track-interface",
+        multiple=True,
+        envvar=_env("TRACK_INTERFACE"),
+        metavar="IFACE",
+        help="Health check: IFACE is up with carrier (repeatable).",
+    ),
+    click.option(
+        "--check-interval",
+        envvar=_env("CHECK_INTERVAL"),
+        metavar="SECONDS",
+        help="Seconds between health-check rounds (default 2).",
+    ),
+    click.option(
+        "--check-rise",
+        envvar=_env("CHECK_RISE"),
+        metavar="N",
+        help="Successes in a row that end a check failure (default 2).",
+    ),
+    click.option(
+        "--check-fall",
+        envvar=_env("CHECK_FALL"),
+        metavar="N",
+        help="Failures in a row that demote (default 2).",
+    ),
+    click.option(
+        "--check-timeout",
+        envvar=_env("CHECK_TIMEOUT"),
+        metavar="SECONDS",
+        help="Bound of one probe (default: the interval).",
+    ),
+    click.option(
+        "--check-weight",
+        envvar=_env("CHECK_WEIGHT"),
+        metavar="N",
+        help="VRRP: change the priority by N per check instead of FAULT (keepalived weight).",
+    ),
+    click.option(
+        "--status-socket",
+        envvar=_env("STATUS_SOCKET"),
+        metavar="PATH",
+        help="Unix socket of `ifvip status` (default: STATE_DIR/ifvip.sock; '' for none).",
+    ),
+    click.option(
+        "--metrics",
+        envvar=_env("METRICS"),
+        metavar="ADDR:PORT",
+        help="Serve /metrics (Prometheus), /healthz and /readyz on ADDR:PORT.",
+    ),
+    click.option(
+        "--nonlocal-bind",
+        is_flag=True,
+        envvar=_env("NONLOCAL_BIND"),
+        help="Set net.ipv4/ipv6.ip_nonlocal_bind while running, so services bind the VIP.",
+    ),
+    click.option(
+        "--rtable",
+        envvar=_env("RTABLE", "RTABLE"),
+        metavar="N",
+        help="On MASTER: rule 'from VIP lookup N' and the VIP's routes in table N.",
+    ),
+    click.option(
+        "--rtable-network-length",
+        envvar=_env("RTABLE_NETWORK_LENGTH", "RTABLE_NETWORK_LENGTH"),
+        metavar="LEN",
+        help="Prefix length of the VIP's network route in table N (default: the VIP's).",
+    ),
+    click.option(
+        "--rtable-gateway",
+        envvar=_env("RTABLE_GATEWAY", "GATEWAY"),
+        metavar="ADDR",
+        help="Default route via ADDR in table N.",
+    ),
+    click.option(
+        "--rule-priority",
+        envvar=_env("RULE_PRIORITY", "RULE_PRIORITY"),
+        metavar="P",
+        help="Priority of the 'from VIP lookup N' rule.",
+    ),
+)
+
+
+def _operations_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_OPERATIONS_OPTIONS):
+        command = option(command)
+    return command
+
+
 @cli.command(context_settings={"allow_interspersed_args": True})
 @click.option(
     "-i",

@@ -180,3 +180,68 @@ class Operations:
 
             restore_sysctls(self._sysctls, write_sysctl)
             self._sysctls = ()
+
+
+def operations_config(
+    *,
+    check_http: Sequence[str] = (),
+    check_http_status: str | None = None,
+    check_http_insecure: bool = False,
+    check_tcp: Sequence[str] = (),
+    check_script: Sequence[str] = (),
+    track_interface: Sequence[str] = (),
+    check_interval: str | None = None,
+    check_rise: str | None = None,
+    check_fall: str | None = None,
+    check_timeout: str | None = None,
+    check_weight: str | None = None,
+    status_socket: str | None = None,
+    metrics: str | None = None,
+    nonlocal_bind: bool = False,
+    protocol: str = "carp",
+    state_dir: str = DEFAULT_STATE_DIR,
+    links: Sequence[str] | None = None,
+) -> OperationsConfig:
+    """The `ifvip run` options of this module (names as the keyword arguments, with dashes)
+    validated into an OperationsConfig; ConfigProblems lists every problem at once."""
+    from ifvip.daemon.checks import parse_check_options  # noqa: PLC0415
+    from ifvip.daemon.config import ConfigProblems  # noqa: PLC0415
+    from ifvip.daemon.metrics import parse_metrics_address  # noqa: PLC0415
+
+    problems: list[str] = []
+    checks = CheckConfig()
+    try:
+        checks = parse_check_options(
+            http=check_http,
+            http_status=check_http_status,
+            http_insecure=check_http_insecure,
+            tcp=check_tcp,
+            script=check_script,
+            track_interface=track_interface,
+            interval=check_interval,
+            rise=check_rise,
+            fall=check_fall,
+            timeout=check_timeout,
+            weight=check_weight,
+            protocol=protocol,
+            links=links,
+        )
+    except ConfigProblems as found:
+        problems += found.problems
+    bind = None
+    if metrics is not None:
+        try:
+            bind = parse_metrics_address(metrics)
+        except ConfigProblems as found:
+            problems += found.problems
+    if status_socket is not None and status_socket and not status_socket.startswith("/"):
+        problems.append(f"--status-socket: '{status_socket}' is not an absolute path")
+    if problems:
+        raise ConfigProblems(problems)
+    return OperationsConfig(
+        checks=checks,
+        state_dir=state_dir,
+        status_socket=status_socket,
+        metrics=bind,
+        nonlocal_bind=nonlocal_bind,
+    )

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from ifvip.cli import cli
 from ifvip.daemon.checks import Hysteresis, Result, TcpCheck, observe
-from ifvip.daemon.config import build_carp_group
+from ifvip.daemon.config import Vip, build_carp_group
 from ifvip.daemon.runtime import Group
 from ifvip.daemon.speaker import CarpSpeaker
 from ifvip.daemon.status import (
@@ -335,3 +335,47 @@ def test_operations_dump_and_sigusr2_through_the_union(tmp_path: Path) -> None:
     assert dumped["groups"][0]["checks"][0]["name"] == "script true"
     assert dumped["groups"][0]["checks"][0]["last"] is True
     assert not (tmp_path / "ifvip.sock").exists()  # status_socket "" : none
+
+
+def test_the_run_options_bundle_feeds_operations_config() -> None:
+    """The hook-up the run command needs: @_operations_options, then operations_config()."""
+    import click
+
+    from ifvip.cli import _operations_options
+    from ifvip.daemon.operations import operations_config
+    from ifvip.daemon.policy import parse_policy_options
+
+    seen: dict[str, Any] = {}
+
+    @click.command()
+    @_operations_options
+    def fake(**options: Any) -> None:
+        policy = {k: options.pop(k) for k in list(options) if k.startswith(("rtable", "rule_"))}
+        seen["ops"] = operations_config(protocol="carp", state_dir="/run/ifvip-test", **options)
+        seen["policy"] = parse_policy_options(
+            rtable=policy["rtable"],
+            network_length=policy["rtable_network_length"],
+            gateway=policy["rtable_gateway"],
+            rule_priority=policy["rule_priority"],
+            vip=None if policy["rtable"] is None else Vip.parse("203.0.113.10/24"),
+        )
+
+    argv = ["--check-tcp", "80", "--check-fall", "3", "--metrics", "203.0.113.1:9165"]
+    result = CliRunner().invoke(fake, [*argv, "--nonlocal-bind"], env={"UCARP_RTABLE": "2"})
+    assert result.exit_code == 0, result.output
+    ops = seen["ops"]
+    assert ops.checks.fall == 3 and ops.metrics == ("203.0.113.1", 9165) and ops.nonlocal_bind
+    assert seen["policy"].table == 2  # UCARP_RTABLE read as --rtable
+
+
+def test_operations_config_collects_every_problem() -> None:
+    from ifvip.daemon.config import ConfigProblems
+    from ifvip.daemon.operations import operations_config
+
+    with pytest.raises(ConfigProblems) as caught:
+        operations_config(check_tcp=["0"], metrics="9165", status_socket="relative.sock")
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "--check-tcp",
+        "--metrics",
+        "--status-socket",
+    ]
