@@ -15,6 +15,7 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Final
 
 from ifvip.ifupdown.dryrun import print_invocation, print_plan
@@ -65,6 +66,33 @@ def installed(program: str) -> bool:
     if helper is not None:
         return os.access(helper, os.X_OK)
     return shutil.which(program, path=HOOK_PATH) is not None
+
+
+RT_TABLES: Final = ("/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables")
+
+
+def read_rt_tables(paths: tuple[str, ...] = RT_TABLES) -> dict[str, int]:
+    """Route table names as `ip` resolves them (rt_tables, then rt_tables.d/*.conf), so a
+    hook's `table NAME` means the same natively as in the shell."""
+    tables: dict[str, int] = {}
+    base = next((p for p in paths if os.path.exists(p)), None)
+    if base is None:
+        return tables
+    conf = os.path.join(base + ".d")
+    extra = sorted(os.path.join(conf, n) for n in (os.listdir(conf) if os.path.isdir(conf) else ()))
+    for path in [base, *(p for p in extra if p.endswith(".conf"))]:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            words = line.split("#", 1)[0].split()
+            if len(words) >= 2:
+                try:
+                    tables[words[1]] = int(words[0], 0)
+                except ValueError:
+                    continue
+    return tables
 
 
 def source_messages(defn: InterfacesFile) -> list[str]:
@@ -148,6 +176,7 @@ def prepare(
         ignore_errors=opts.ignore_errors,
         caller_env=opts.caller_env,
         available=available,
+        rt_tables=read_rt_tables(),
     )
     request = Request(
         up=opts.up,

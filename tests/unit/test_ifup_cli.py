@@ -117,3 +117,20 @@ def test_argv0_dispatch(
         assert exit_.value.code == 0
         err = capsys.readouterr().err
         assert ("ip addr add" if prog == "ifup" else "ip addr del") in err
+
+
+def test_route_table_names_as_ip_reads_them(tmp_path: Path) -> None:
+    from ifvip.ifupdown.command import read_rt_tables
+
+    base = tmp_path / "rt_tables"
+    base.write_text("255\tlocal\n254 main # the main one\n# 9 commented\n100 dmz\nbad line\n")
+    (tmp_path / "rt_tables.d").mkdir()
+    (tmp_path / "rt_tables.d" / "vip.conf").write_text("0x65 vip\n")
+    (tmp_path / "rt_tables.d" / "ignored.txt").write_text("102 nope\n")
+    assert read_rt_tables((str(tmp_path / "missing"), str(base))) == {
+        "local": 255,
+        "main": 254,
+        "dmz": 100,
+        "vip": 101,
+    }
+    assert read_rt_tables((str(tmp_path / "missing"),)) == {}
