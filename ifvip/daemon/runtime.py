@@ -344,11 +344,15 @@ class Daemon:
 
     async def run(self, ready: Callable[[Daemon], None] | None = None) -> list[GroupSnapshot]:
         """Run every group until a shutdown signal; return their final snapshots."""
+        from pyroute2 import AsyncIPRoute  # noqa: PLC0415 - the one netlink listener
+
         loop = asyncio.get_running_loop()
-        watcher = asyncio.create_task(self._watch_links(), name="ifvip-links")
+        # Listen before the first link read, so no change falls between the two.
+        links = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
+        await links.bind(groups=RTMGRP_LINK)
+        watcher = asyncio.create_task(self._watch_links(links), name="ifvip-links")
         opened: list[Group] = []
         try:
-            await asyncio.sleep(0)  # let the watcher bind before the first link read
             for group in self.groups:
                 await group.open()
                 opened.append(group)
@@ -396,13 +400,9 @@ class Daemon:
                 snap.counters,
             )
 
-    async def _watch_links(self) -> None:
+    async def _watch_links(self, ipr: Any) -> None:
         """RTM_NEWLINK/RTM_DELLINK → LinkChanged for the groups on that interface."""
-        from pyroute2 import AsyncIPRoute  # noqa: PLC0415 - the one netlink listener
-
-        ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
         try:
-            await ipr.bind(groups=RTMGRP_LINK)
             while True:
                 async for msg in ipr.get():
                     self._link_message(msg)

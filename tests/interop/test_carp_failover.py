@@ -288,3 +288,35 @@ def test_a_restarted_node_removes_the_vip_its_killed_run_left(world: World) -> N
     assert "left by an earlier run" in w.log("n1")
     time.sleep(4)
     assert w.lab.holds("n2", VIP) and not w.lab.holds("n1", VIP)
+
+
+def test_kubernetize_environment_with_interface_and_source_from_the_default_route(
+    world: World,
+) -> None:
+    w = world
+    ns = w.lab.hosts["n1"].netns
+    subprocess.run(["ip", "-n", ns, "route", "add", "default", "via", "198.51.100.254"], check=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        "UCARP_VHID": "42",
+        "UCARP_PASS": "secret",
+        "UCARP_ADDR": VIP,
+        "UCARP_MASKLEN": "24",
+        "IFVIP_STATE_DIR": str(w.tmp / "st"),
+    }
+    with open(w.tmp / "n1.log", "ab") as log:
+        w.lab.run("n1", [IFVIP, "run"], stdout=log, stderr=log, env=env)
+    until(lambda: w.lab.holds("n1", VIP), 10)
+    # Adverts leave eth0 from its first address, and carry the password from the env.
+    until(lambda: bool(w.capture.adverts("198.51.100.1")), 3)
+    assert w.capture.adverts("198.51.100.1")[0].vhid == 42
+
+
+def test_garp_repeat_re_announces_while_master(world: World) -> None:
+    w = world
+    w.start("ifvip", "n1", "--garp-repeat", "0.5")
+    until(lambda: w.lab.holds("n1", VIP), 10)
+    became = time.time()
+    time.sleep(3)
+    # One on becoming master, the delayed one two adverts later, and one every 0.5 s.
+    assert len(w.capture.garps(w.mac("n1"), became - 0.5)) >= 6
