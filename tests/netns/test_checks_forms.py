@@ -145,3 +145,38 @@ def test_kubernetize_environment_runs_a_group(tmp_path: Path) -> None:
             _stop(proc)
         assert proc.returncode == 0 and not lab.holds("a", VIP)
         assert "(vhid 1)" in (tmp_path / "log").read_text()  # the image's default vhid
+
+
+def test_solnet_command_line_runs_a_vrrp_group(tmp_path: Path) -> None:
+    with Lab(["a"], prefix="ifvip-form") as lab:
+        argv = ["--vrid", "51", "--auth-pass", "pw8bytes", "eth0", "150", f"{VIP}/24/eth0"]
+        env = {"IFVIP_STATE_DIR": str(tmp_path / "state")}
+        proc = _run_form(lab, argv, env, tmp_path / "log")
+        try:
+            assert _wait(lambda: lab.holds("a", VIP), 15), (tmp_path / "log").read_text()
+            assert proc.poll() is None
+        finally:
+            _stop(proc)
+        assert proc.returncode == 0 and not lab.holds("a", VIP)
+        log = (tmp_path / "log").read_text()
+        assert "[VRID 51]" in log
+        assert "pw8bytes" not in log
+
+
+def test_rancher_environment_runs_a_vrrp_group(tmp_path: Path) -> None:
+    with Lab(["a"], prefix="ifvip-form") as lab:
+        env = {
+            "VIRTUAL_IP": VIP,
+            "VIRTUAL_MASK": "24",
+            "VRID": "52",
+            "INTERFACE": "eth0",
+            "IFVIP_STATE_DIR": str(tmp_path / "state"),
+        }
+        proc = _run_form(lab, [], env, tmp_path / "log")
+        try:
+            assert _wait(lambda: lab.holds("a", VIP), 15), (tmp_path / "log").read_text()
+            assert proc.poll() is None
+        finally:
+            _stop(proc)
+        assert proc.returncode == 0 and not lab.holds("a", VIP)
+        assert "blahblah" not in (tmp_path / "log").read_text()
