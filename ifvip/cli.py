@@ -539,14 +539,14 @@ def _operations_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "--daemonize",
     is_flag=True,
     envvar=_env("DAEMONIZE"),
-    help="Accepted for ucarp compatibility.",
+    help="Detach into the background, logging to syslog, as ucarp -B.",
 )
 @click.option("-D", "--debug", is_flag=True, envvar=_env("DEBUG"), help="Log debug messages.")
 @click.option(
     "-f",
     "--facility",
     envvar=_env("FACILITY"),
-    help="Accepted for ucarp compatibility (logs go to stderr).",
+    help="Syslog facility after -B (ucarp -f; default daemon, none: no logs).",
 )
 @click.option(
     "--protocol",
@@ -722,7 +722,7 @@ def run(
     )
     from ifvip.daemon.launch import engine_factory, run_carp
 
-    del daemonize, facility, shutdown
+    del shutdown
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s ifvip[%(process)d]: %(message)s",
@@ -834,6 +834,10 @@ def run(
     except OSError as exc:
         click.echo(f"ifvip run: --state-dir {state_dir}: {exc.strerror}", err=True)
         sys.exit(EX_CONFIG)
+    if daemonize:
+        from ifvip.daemon.launch import detach
+
+        detach(facility)
     asyncio.run(run_carp(configs, state_dir=state_dir, engines=engines))
 
 
@@ -887,15 +891,23 @@ def status(as_json: bool, socket_path: str | None, state_dir: str) -> None:
 
 @cli.command()
 @click.option("--headless", is_flag=True, help="Plain log lines, exit 0 on success (for tests).")
-def demo(headless: bool) -> None:
-    """Show a CARP failover in network namespaces on this machine (needs root).
+@click.option(
+    "--protocol",
+    type=click.Choice(["carp", "vrrp"]),
+    default="carp",
+    show_default=True,
+    help="The group's protocol: CARP (ucarp's) or VRRP (keepalived's).",
+)
+def demo(headless: bool, protocol: str) -> None:
+    """Show a failover in network namespaces on this machine (needs root).
 
-    Builds a bridge, two ifvip nodes and a client, kills the master, measures the takeover,
-    brings the old master back, and removes everything, also on Ctrl-C.
+    Builds a bridge, two ifvip nodes and a client, shows who is master and the adverts on
+    the wire in a live status line, kills the master, measures the takeover, brings the
+    old master back, and removes everything, also on Ctrl-C.
     """
     from ifvip.demo import main as run_demo
 
-    sys.exit(run_demo(headless))
+    sys.exit(run_demo(headless, protocol))
 
 
 def _ifupdown_options(func: Callable[..., None]) -> Callable[..., None]:

@@ -12,6 +12,7 @@ import io
 import logging
 import os
 from collections.abc import Callable, Sequence
+from logging.handlers import SysLogHandler
 from typing import Final
 
 from ifvip.daemon.actions import (
@@ -31,6 +32,7 @@ from ifvip.ifupdown.netlink import Kernel
 log = logging.getLogger("ifvip")
 
 ENGINE_MODULE: Final = "ifvip.ifupdown.engine"
+SYSLOG_SOCKET: Final = "/dev/log"
 IFSTATE_DIR: Final = "/run/network"  # ifupdown's state, shared with ifvip ifup/ifdown
 
 EngineFactory = Callable[[str], InterfacesEngine]  # interfaces file → engine
@@ -96,6 +98,31 @@ def engine_factory(state_dir: str | None = None) -> EngineFactory:
         return CommandEngine(path, state_dir)
 
     return make
+
+
+def detach(facility: str | None) -> None:
+    """ucarp's -B: double fork, new session, cwd /, stdio on /dev/null, logs to syslog."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    name = (facility or "daemon").lower()
+    if name == "none" or not os.path.exists(SYSLOG_SOCKET):
+        root.addHandler(logging.NullHandler())
+        return
+    code = SysLogHandler.facility_names.get(name, SysLogHandler.LOG_DAEMON)
+    syslog = SysLogHandler(SYSLOG_SOCKET, facility=code)
+    syslog.setFormatter(logging.Formatter("ifvip[%(process)d]: %(message)s"))
+    root.addHandler(syslog)
 
 
 def carp_role(

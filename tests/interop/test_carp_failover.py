@@ -320,3 +320,34 @@ def test_garp_repeat_re_announces_while_master(world: World) -> None:
     time.sleep(3)
     # One on becoming master, the delayed one two adverts later, and one every 0.5 s.
     assert len(w.capture.garps(w.mac("n1"), became - 0.5)) >= 6
+
+
+def _ifvip_pids(ns: str) -> list[int]:
+    pids = subprocess.run(
+        ["ip", "netns", "pids", ns], check=True, capture_output=True, text=True
+    ).stdout.split()
+    found = []
+    for pid in pids:
+        try:
+            if "ifvip" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def test_daemonize_returns_at_once_and_the_detached_daemon_serves(world: World) -> None:
+    """ucarp -B (Debian's if-up.d hook runs `ucarp -B`): the command must not block ifup."""
+    w = world
+    ns = w.lab.hosts["n1"].netns
+    try:
+        proc = w.start("ifvip", "n1", "-B")
+        assert proc.wait(10) == 0
+        until(lambda: w.lab.holds("n1", VIP), 10)
+        daemons = _ifvip_pids(ns)
+        assert len(daemons) == 1
+        os.kill(daemons[0], signal.SIGTERM)
+        until(lambda: not w.lab.holds("n1", VIP), 5)
+    finally:
+        for pid in _ifvip_pids(ns):  # only the detached daemon of this test's namespace
+            os.kill(pid, signal.SIGKILL)
