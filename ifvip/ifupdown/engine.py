@@ -237,30 +237,32 @@ class _Run:
         """Run the stop plan; with a journal its method steps become the recorded inverses."""
         entries = [(int(e["stanza"]), op_from_dict(e["op"])) for e in journal or []]
         consumed: set[int] = set()
-        await self._down_steps(plan.before)
+        # With a journal, the link-level steps are undone from it like the methods.
+        replaced = ("method", "link") if journal is not None else ()
+        await self._down_steps([step for step in plan.before if step.stage not in replaced])
         for index, stanza in enumerate(plan.stanzas):
             if self.verbose:
                 self.say(f"configuring interface {plan.physical}={plan.logical} ({stanza.family})")
             mine = [op for part, op in entries if part == index]
             consumed.add(index)
-            replaced = False
+            done = False
             pending: list[Step] = []  # steps run together, so netlink ones go in one batch
             for step in stanza.steps:
                 if journal is not None and step.stage == "method":
                     await self._down_steps(pending)
                     pending = []
-                    if not replaced:
+                    if not done:
                         await self.undo(mine)
-                        replaced = True
+                        done = True
                     continue
                 pending.append(step)
             await self._down_steps(pending)
-            if journal is not None and not replaced:
+            if journal is not None and not done:
                 await self.undo(mine)
         if journal is not None:
             # The link-level steps, and stanzas no longer where they were in the file.
             await self.undo([op for part, op in entries if part not in consumed])
-        await self._down_steps(plan.after)
+        await self._down_steps([step for step in plan.after if step.stage not in replaced])
 
     async def _down_steps(self, steps: Sequence[Step]) -> None:
         ops = [step.op for step in steps]

@@ -241,14 +241,16 @@ class NetlinkExecutor:
     async def _message(self, op: Op) -> netlink.Message:
         k = self.kernel
         if isinstance(op, AddAddress | DelAddress):
-            address = ipaddress.ip_interface(op.address)
             verb = "add" if isinstance(op, AddAddress) else "del"
+            broadcast = op.broadcast
+            if broadcast in ("+", "-"):
+                broadcast = _broadcast(ipaddress.ip_interface(op.address), broadcast)
             return await k.address_message(
                 verb,
                 op.ifname,
-                address,
-                label=op.label if address.version == 4 else None,
-                broadcast=_broadcast(address, op.broadcast),
+                op.address,
+                label=None if ":" in op.address.split("/", 1)[0] else op.label,
+                broadcast=broadcast,
                 peer=op.peer,
                 scope=_scope(op.scope),
                 nodad=op.nodad,

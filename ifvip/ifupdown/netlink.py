@@ -563,7 +563,7 @@ class Kernel:
         self,
         verb: str,
         ifname: str,
-        address: Address,
+        address: Address | str,
         *,
         label: str | None = None,
         broadcast: str | None = None,
@@ -573,10 +573,12 @@ class Kernel:
         preferred: int | None = None,
         valid: int | None = None,
     ) -> Message:
-        """The RTM_NEWADDR/RTM_DELADDR `ip addr add|del` sends, for `batch()`."""
-        family = AF_INET6 if address.version == 6 else AF_INET
-        local = address.ip.packed
-        prefixlen = address.network.prefixlen
+        """The RTM_NEWADDR/RTM_DELADDR `ip addr add|del` sends, for `batch()`.
+
+        `address` may be `ADDR/PREFIX` text (read without ipaddress: a thousand of them
+        in one ifup add up).
+        """
+        family, local, prefixlen = _cidr(address)
         remote = local
         if peer is not None:
             # iproute2: the prefix length is the peer's (32 or 128 when it has none).
@@ -783,15 +785,18 @@ class Kernel:
         """Wait until no address in `address`'s prefix is tentative, as settle-dad.sh does.
 
         settle-dad.sh polls `ip -6 addr list dev IFACE to ADDRESS/NETMASK tentative` up to
-        `attempts` times, `interval` seconds apart, then fails if one is `dadfailed`.
+        `attempts` times, `interval` seconds apart, then fails if one is `dadfailed`. The
+        script's own polls (a fork of ip each) make it wait a little longer than
+        attempts x interval; ifvip polls more often and gives one more interval.
         Raises KernelError when DAD failed (a duplicate answered) or the time ran out.
         """
         if attempts <= 0:
             return
         network = address.network
-        # settle-dad.sh sleeps after its last poll before it gives up; poll once more there,
-        # so the wait is never shorter than attempts x interval.
-        for attempt in range(attempts + 1):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (attempts + 1) * interval
+        step = min(interval, 0.05)
+        while True:
             mine = [a for a in await self.addresses(ifname, AF_INET6) if a.address.ip in network]
             if not any(a.tentative for a in mine):
                 if any(a.dad_failed for a in mine):
@@ -799,8 +804,9 @@ class Kernel:
                         f"DAD for {address}", errno.EADDRINUSE, "duplicate address detected"
                     )
                 return
-            if attempt < attempts:
-                await asyncio.sleep(interval)
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(step)
         raise KernelError(f"DAD for {address}", errno.ETIMEDOUT, "still tentative, timed out")
 
     async def wait_link_local(self, ifname: str, attempts: int, interval: float) -> None:
@@ -910,6 +916,23 @@ def _address_info(msg: Any, names: dict[int, str]) -> AddressInfo:
         valid=int(cache.get("ifa_valid", INFINITY_LIFE)) if cache else INFINITY_LIFE,
         index=int(msg["index"]),
     )
+
+
+def _cidr(address: Address | str) -> tuple[int, bytes, int]:
+    """(family, packed address, prefix length) of an interface address or its text."""
+    if not isinstance(address, str):
+        family = AF_INET6 if address.version == 6 else AF_INET
+        return family, address.ip.packed, address.network.prefixlen
+    text, _, prefix = address.partition("/")
+    family = AF_INET6 if ":" in text else AF_INET
+    try:
+        packed = socket.inet_pton(socket.AF_INET6 if family == AF_INET6 else socket.AF_INET, text)
+        length = int(prefix) if prefix else (128 if family == AF_INET6 else 32)
+    except (OSError, ValueError):
+        raise ValueError(f"invalid address {address!r}") from None
+    if not 0 <= length <= (128 if family == AF_INET6 else 32):
+        raise ValueError(f"invalid prefix length in {address!r}")
+    return family, packed, length
 
 
 def _raw_attrs(data: bytes, at: int) -> dict[int, bytes]:
