@@ -288,6 +288,9 @@ class Group:
     def _readable(self) -> None:
         assert self.channel is not None
         while (packet := self.channel.receive()) is not None:
+            if packet.malformed:
+                self.counters["dropped_malformed"] += 1
+                continue
             verdict = self.speaker.receive(packet)
             if isinstance(verdict, Accepted):
                 self.counters["adverts_received"] += 1

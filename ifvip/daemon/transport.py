@@ -41,6 +41,7 @@ class Received:
     dst: ipaddress.IPv4Address | ipaddress.IPv6Address
     ttl: int  # TTL (IPv4) or hop limit (IPv6); the protocols require 255
     payload: bytes
+    malformed: bool = False  # not even an IP packet we can split: counted, never judged
 
 
 def parse_ipv4(packet: bytes) -> Received | None:
@@ -158,11 +159,15 @@ class Channel:
         return self.sock.fileno()
 
     def receive(self) -> Received | None:
-        """One pending packet, or None when there is none or it is not IP we can read."""
+        """One pending packet (`malformed` if it is not IP we can read), or None when none."""
         try:
             if self.family == socket.AF_INET:
                 data = self.sock.recv(RECV_SIZE)
-                return parse_ipv4(data)
+                parsed = parse_ipv4(data)
+                if parsed is None:
+                    nowhere = ipaddress.IPv4Address(0)
+                    return Received(nowhere, nowhere, 0, data, malformed=True)
+                return parsed
             data, ancillary, _flags, address = self.sock.recvmsg(RECV_SIZE, socket.CMSG_SPACE(4))
         except (BlockingIOError, InterruptedError):
             return None
