@@ -6,11 +6,16 @@ stanzas). Run it in the network namespace to configure (sysctls are /proc/sys fi
     result = await engine.ifup(plans, state_dir="/run/network")
     result = await engine.ifdown(plans, state_dir="/run/network")
 
-`plans` are `plan.Plan`s, one per target `PHYS=LOGICAL` (the planner builds them: `ifup`
+`plans` are `plan.Plan`s, one per target `PHYS=LOGICAL` (the planner builds them:
+`command.prepare(Options(...))` gives an Invocation whose entries carry them; `ifup`
 needs start plans, `ifdown` stop plans). Options: `force` (ifupdown's `--force`: ignore
 the state), `verbose` (print each command as ifupdown -v does), `prog` (message prefix,
 `ifup`/`ifdown`), `err` (where messages go, default stderr), `kernel` (a `netlink.Kernel`
-to use instead of opening one), `lock_timeout`, `hook_timeout`. The `Result` says which
+to use instead of opening one; Kernel() works in the caller's namespace), `lock_timeout`,
+`hook_timeout`, `quiet_already` (ifup -a: no "already configured"), `handle_signals`
+(a command line's: SIGTERM/SIGHUP cancel an ifup, which then undoes its work, and are
+held off during an ifdown; a daemon leaves it False and cancels the task itself, with
+the same undo). The `Result` says which
 targets were brought up/down (`done`), which failed (`failed`, with the message), which were
 skipped as already configured / not configured (`skipped`), and the exit status ifupdown
 would give (`exit_code`: 0, or 1 if any target failed).
@@ -26,11 +31,14 @@ ifup of one target (specs/ifupdown.md §3.1, §7, §8; DESIGN.md §4):
 
 ifdown of one target (§3.2): the stop plan's steps run in their phases (if-down.d, `down`
 lines, …, `post-down` lines, failures ignored as ifupdown does), except that with a journal
-each stanza's *method* steps are replaced by the inverses of what that stanza's ifup
-applied, newest first: addresses and routes added by hooks go, sysctls, MTU and MAC get
-their old values back, and a delete finding nothing already there is no error (so no
-"address not found" noise for dual-stack). Without a journal (`--force`, or state left by
-the real ifupdown) the plan's own down commands run, as ifupdown's.
+each stanza's *method* steps (and the link-level steps) are replaced by the inverses of
+what that stanza's ifup applied, newest first: addresses and routes added by hooks go,
+sysctls, MTU and MAC get their old values back, what a `down` line already deleted is not
+deleted again, and a delete finding nothing is no error (so no "address not found" noise
+for dual-stack). Without a journal (`--force` with no state, or state left by the real
+ifupdown) the plan's own down commands run, as ifupdown's. The journal is matched to the
+file by the stanzas' names, families and methods; if the file changed since ifup, all of
+it is undone after the last stanza.
 """
 
 from __future__ import annotations
@@ -159,6 +167,8 @@ class _Run:
         self.prog = prog
         self.err = err
         self.verbose = verbose
+        # What this ifdown's own down lines already deleted: no need to undo it twice.
+        self.removed: set[tuple[Any, ...]] = set()
 
     def say(self, message: str) -> None:
         self.err.write(f"{self.prog}: {message}\n")
@@ -223,7 +233,11 @@ class _Run:
 
     async def undo(self, ops: Sequence[Op]) -> None:
         """The inverses of `ops`, newest first; what is already gone is no error."""
-        inverses = [inverse for op in reversed(ops) if (inverse := op.inverse()) is not None]
+        inverses = [
+            inverse
+            for op in reversed(ops)
+            if (inverse := op.inverse()) is not None and _identity(inverse) not in self.removed
+        ]
         for inverse, result in zip(
             inverses, await self.executor.apply_batch(inverses), strict=True
         ):
@@ -269,13 +283,30 @@ class _Run:
         for op in ops:
             self.show(op)
         for op, result in zip(ops, await self.executor.apply_batch(ops), strict=True):
-            if isinstance(result, OpError) and not op.ignore_failure and not _gone(op, result):
-                self.say(f"{op.where()}: {op.render().strip()}: {result.reason}")
+            if isinstance(result, OpError):
+                if not op.ignore_failure and not _gone(op, result):
+                    self.say(f"{op.where()}: {op.render().strip()}: {result.reason}")
+            elif (key := _identity(op)) is not None:
+                self.removed.add(key)
 
 
 def _batchable(op: Op) -> bool:
     # A replace reads the route it overwrites first, so it is not sent blind.
     return isinstance(op, _BATCH) and not (isinstance(op, AddRoute) and op.replace)
+
+
+def _identity(op: Op) -> tuple[Any, ...] | None:
+    """What a delete removes, so that a down line and a journal inverse that remove the
+    same thing are recognised as one (None: not a delete)."""
+    if isinstance(op, DelAddress):
+        return ("address", op.ifname.split(":", 1)[0], op.address)
+    if isinstance(op, DelRoute):
+        table = 254 if op.table is None else op.table
+        return ("route", op.family, op.dst, table, op.metric, op.gateway, op.dev)
+    if isinstance(op, DelRule):
+        return ("rule", op.family, op.priority, op.src, op.dst, op.table, op.iifname,
+                op.oifname, op.fwmark)  # fmt: skip
+    return None
 
 
 def _gone(op: Op, error: OpError) -> bool:

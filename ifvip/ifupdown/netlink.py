@@ -65,6 +65,9 @@ RTA_GATEWAY: Final = 5
 RTA_PRIORITY: Final = 6
 RTA_PREFSRC: Final = 7
 RTA_TABLE: Final = 15
+SOL_NETLINK: Final = 270
+NETLINK_CAP_ACK: Final = 10
+SO_RCVBUFFORCE: Final = 33
 RTM_NEWLINK: Final = 16
 RTM_GETLINK: Final = 18
 RTM_GETADDR: Final = 22
@@ -697,7 +700,12 @@ class Kernel:
         if self._raw is None:
             self._raw = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
             self._raw.bind((0, 0))
-            self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            # Room for a whole batch of failure answers, each without the request echoed.
+            try:
+                self._raw.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 1 << 21)
+            except OSError:
+                self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+            self._raw.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
         return self._raw
 
     def _exchange(self, message: Message, *, dump: bool = True) -> list[bytes]:
@@ -748,12 +756,16 @@ class Kernel:
             self._seq += 1
             first = self._seq
             data = bytearray()
+            last = first + len(chunk) - 1
             for offset, message in enumerate(chunk):
+                # Only the last asks for an ack: the kernel answers failures anyway, and
+                # handles the messages in order, so the last ack means all are done.
+                ack = NLM_F_ACK if first + offset == last else 0
                 data += struct.pack(
                     "=IHHII",
                     16 + len(message.body),
                     message.type,
-                    NLM_F_REQUEST | NLM_F_ACK | message.flags,
+                    NLM_F_REQUEST | ack | message.flags,
                     first + offset,
                     0,
                 )
@@ -761,19 +773,19 @@ class Kernel:
             self._seq += len(chunk)
             raw.sendall(bytes(data))
             answers: dict[int, int] = {}
-            while len(answers) < len(chunk):
+            while last not in answers:
                 buffer = raw.recv(1 << 20)
                 at = 0
                 while at + 16 <= len(buffer):
                     length, kind, _, seq, _ = struct.unpack_from("=IHHII", buffer, at)
-                    if kind == NLMSG_ERROR and first <= seq < first + len(chunk):
+                    if kind == NLMSG_ERROR and first <= seq <= last:
                         (code,) = struct.unpack_from("=i", buffer, at + 16)
                         answers[seq] = -code
                     at += (length + 3) & ~3
                     if length < 16:
                         break
             for offset, message in enumerate(chunk):
-                code = answers[first + offset]
+                code = answers.get(first + offset, 0)
                 results.append(
                     None if code == 0 else KernelError(message.what, code, os.strerror(code))
                 )
