@@ -407,18 +407,19 @@ plans = [
     for p in data["plans"]
 ]
 call = engine.ifup if data["command"] == "ifup" else engine.ifdown
-result = asyncio.run(call(plans, state_dir=data["state_dir"], force=data["force"]))
+try:
+    result = asyncio.run(call(plans, state_dir=data["state_dir"], force=data["force"],
+                              handle_signals=True))
+except asyncio.CancelledError:
+    sys.exit(130)
 sys.exit(result.exit_code)
 """
 
 
-def run_engine(
-    ns: str, command: str, plans: Sequence[Any], state_dir: Path, *, force: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Run engine.ifup/ifdown on hand-made `plans` inside `ns` (as ifvip ifup would)."""
+def engine_payload(command: str, plans: Sequence[Any], state_dir: Path, force: bool) -> str:
     import json
 
-    payload = json.dumps(
+    return json.dumps(
         {
             "command": command,
             "plans": [_plan_dict(p) for p in plans],
@@ -426,9 +427,19 @@ def run_engine(
             "force": force,
         }
     )
+
+
+def engine_argv(ns: str) -> list[str]:
+    return ["ip", "netns", "exec", ns, sys.executable, "-c", _ENGINE_CHILD]
+
+
+def run_engine(
+    ns: str, command: str, plans: Sequence[Any], state_dir: Path, *, force: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run engine.ifup/ifdown on hand-made `plans` inside `ns` (as ifvip ifup would)."""
     return subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, "-c", _ENGINE_CHILD],
-        input=payload,
+        engine_argv(ns),
+        input=engine_payload(command, plans, state_dir, force),
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,7 @@ from ifvip.ifupdown.plan import (
     WriteSysctl,
 )
 from ifvip.interfaces.model import Origin
-from tests.netns.kernelstate import Twins, run_engine, snapshot
+from tests.netns.kernelstate import Twins, engine_argv, engine_payload, run_engine, snapshot
 
 pytestmark = [
     pytest.mark.root,
@@ -140,3 +143,39 @@ def test_kernel_error_names_the_line(tmp_path: Path) -> None:
             "198.51.100.1 table 100: File exists"
         ) in done.stderr
         assert snapshot(ns).diff(before) == ""
+
+
+def test_sigterm_during_ifup_undoes_it(tmp_path: Path) -> None:
+    """ifupdown stops on SIGTERM and leaves what it did; ifvip undoes it first."""
+    marker = tmp_path / "hook-started"
+    slow = ("up", Shell(command=f"touch {marker}; sleep 30", env=ENV, origin=HERE))
+    with Twins(1) as twins:
+        (ns,) = twins.names
+        before = snapshot(ns)
+        payload = engine_payload("ifup", [_up_plan(slow)], tmp_path, False)
+        with subprocess.Popen(
+            engine_argv(ns),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as child:
+            try:
+                assert child.stdin is not None
+                child.stdin.write(payload)
+                child.stdin.close()
+                deadline = time.monotonic() + 30
+                while not marker.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert marker.exists(), "the hook never started"
+                assert "203.0.113.5" in before.diff(snapshot(ns))  # applied so far
+                child.send_signal(signal.SIGTERM)
+                child.wait(timeout=20)
+                assert child.stderr is not None
+                assert child.returncode == 130, child.stderr.read()
+            finally:
+                if child.poll() is None:
+                    child.kill()
+        assert snapshot(ns).diff(before) == ""
+        assert (tmp_path / "ifstate").read_text() == ""
+        assert not (tmp_path / "ifvip-journal.eth0.json").exists()
