@@ -54,6 +54,10 @@ log = logging.getLogger("ifvip")
 SIGUSR2_SOURCE = "sigusr2"
 
 
+class OperationsError(Exception):
+    """A socket of ours cannot be opened; `str()` names the option (the CLI exits 1)."""
+
+
 @dataclass(frozen=True)
 class OperationsConfig:
     """`checks` applies to every group, or per group name in `per_group`."""
@@ -126,11 +130,21 @@ class Operations:
             path = self.config.status_socket
         if path:
             self.status = StatusServer(path, self.snapshot)
-            await self.status.start()
+            try:
+                await self.status.start()
+            except OSError as exc:
+                await self.close()
+                raise OperationsError(f"--status-socket {path}: {exc.strerror or exc}") from None
         if self.config.metrics is not None:
             address, port = self.config.metrics
             self.metrics = MetricsServer(address, port, self.snapshot)
-            await self.metrics.start()
+            try:
+                await self.metrics.start()
+            except OSError as exc:
+                self.metrics = None
+                await self.close()
+                where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+                raise OperationsError(f"--metrics {where}: {exc.strerror or exc}") from None
             log.info("metrics on %s port %d: /metrics /healthz /readyz", address, self.metrics.port)
 
     def attach(self, daemon: Any) -> None:

@@ -31,7 +31,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from ifvip.daemon.config import ConfigProblems, Vip
 from ifvip.ifupdown.plan import AddRoute, AddRule, DelRoute, DelRule, Op, WriteSysctl
@@ -235,3 +235,13 @@ def restore_sysctls(applied: Sequence[WriteSysctl], write: Callable[[str, str], 
         undo = op.inverse()
         if isinstance(undo, WriteSysctl):
             write(undo.name, undo.value)
+
+
+def policy_role(
+    prefix: str, kernel: Any, policy: PolicyRouting, vip: Vip, device: str
+) -> PolicyRole:
+    """The PolicyRole of one group's first VIP, applied through the netlink executor."""
+    from ifvip.ifupdown.executor import NetlinkExecutor  # noqa: PLC0415 - the one side effect
+
+    up, down = policy_plan(policy, vip, vip.device or device)
+    return PolicyRole(prefix, NetlinkExecutor(kernel), up, down)

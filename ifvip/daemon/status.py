@@ -7,9 +7,10 @@
   sources, checks (verdict, last result, streak) and counters (adverts in/out, auth
   failures, drops by reason, transitions, ...). No secret is ever part of it.
 - `StatusServer`: a unix stream socket (`--status-socket`, default `STATE_DIR/ifvip.sock`,
-  mode 0600). A client sends one line (`status`) and reads the snapshot as one JSON
-  document; the server closes the connection. A stale socket left by a killed daemon is
-  replaced; a live one (another daemon on the same state dir) is an error.
+  mode 0600; `ifvip.NAME.sock` inside `ip netns exec NAME`, see instance_key()). A
+  client sends one line (`status`) and reads the snapshot as one JSON document; the
+  server closes the connection. A stale socket left by a killed daemon is replaced; a
+  live one (another daemon on the same state dir) is an error.
 - `fetch()`: the client side, for `ifvip status`; `StatusUnreachable` carries the sentence
   the command prints before exiting 1.
 - `write_snapshot()`: the SIGUSR1 dump, `STATE_DIR/status.json`, written atomically.
@@ -38,6 +39,7 @@ from ifvip.election import Machine
 SOCKET_NAME: Final = "ifvip.sock"
 DUMP_NAME: Final = "status.json"
 DEFAULT_STATE_DIR: Final = "/run/ifvip"
+NAMED_NETNS: Final = "/run/netns"  # where `ip netns add` mounts named namespaces
 REQUEST_MAX: Final = 256
 CLIENT_TIMEOUT: Final = 5.0
 HANDLER_START_ITERATIONS: Final = 5
@@ -266,15 +268,48 @@ def daemon_snapshot(
 # ------------------------------------------------------------------------- paths and dump
 
 
+def _netns_inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def instance_key(named: str | None = None) -> str:
+    """ ".NAME" when this process runs in a named network namespace (`ip netns exec NAME`:
+    the lab, the demo, the tests), else "": daemons in several namespaces of one machine
+    sharing a state dir keep apart sockets and dumps, and `ifvip status` run in the same
+    namespace finds its own daemon's. Hosts and containers get the plain names."""
+    own = _netns_inode("/proc/self/ns/net")
+    if own is None:
+        return ""
+    try:
+        named = named or NAMED_NETNS
+        names = sorted(os.listdir(named))
+    except OSError:
+        return ""
+    for name in names:
+        if _netns_inode(os.path.join(named, name)) == own:
+            return f".{name}"
+    return ""
+
+
 def default_socket(state_dir: str = DEFAULT_STATE_DIR) -> str:
-    return os.path.join(state_dir, SOCKET_NAME)
+    stem, _, ext = SOCKET_NAME.rpartition(".")
+    return os.path.join(state_dir, f"{stem}{instance_key()}.{ext}")
+
+
+def dump_path(state_dir: str = DEFAULT_STATE_DIR) -> Path:
+    stem, _, ext = DUMP_NAME.rpartition(".")
+    return Path(state_dir) / f"{stem}{instance_key()}.{ext}"
 
 
 def write_snapshot(snapshot: Snapshot, state_dir: str = DEFAULT_STATE_DIR) -> Path:
-    """Write `STATE_DIR/status.json` atomically (temporary file, fsync, rename)."""
-    directory = Path(state_dir)
+    """Write `STATE_DIR/status.json` (see instance_key()) atomically (temporary file,
+    fsync, rename)."""
+    target = dump_path(state_dir)
+    directory = target.parent
     directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-    target = directory / DUMP_NAME
     temporary = directory / f".{DUMP_NAME}.{os.getpid()}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:

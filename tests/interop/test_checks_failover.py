@@ -97,7 +97,15 @@ def until(condition: Callable[[], bool], timeout: float, what: str) -> float:
 class Node:
     """ifvip with Operations in host a, its http.server, and the client views of it."""
 
-    def __init__(self, lab: KeepalivedLab, tmp: Path, protocol: str, checks: dict[str, Any]):
+    def __init__(
+        self,
+        lab: KeepalivedLab,
+        tmp: Path,
+        protocol: str,
+        checks: dict[str, Any],
+        argv: list[str] | None = None,
+    ):
+        """`argv`: start ifvip with that command line instead of the in-process driver."""
         self.lab = lab
         self.tmp = tmp
         self.state = tmp / "state-a"
@@ -138,7 +146,7 @@ class Node:
         with self.log.open("ab") as out:
             self.proc = lab.lab.run(
                 "a",
-                [sys.executable, "-c", DRIVER, json.dumps(args)],
+                argv or [sys.executable, "-c", DRIVER, json.dumps(args)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -235,8 +243,15 @@ HTTP_CHECK = {
 }
 
 
-def _failover(lab: KeepalivedLab, tmp: Path, protocol: str, start_backup: Callable[[], Any]):
-    node = Node(lab, tmp, protocol, HTTP_CHECK)
+def _failover(
+    lab: KeepalivedLab,
+    tmp: Path,
+    protocol: str,
+    start_backup: Callable[[], Any],
+    argv: list[str] | None = None,
+) -> Any:
+    """The acceptance scenario; returns the backup's process (for the caller to stop)."""
+    node = Node(lab, tmp, protocol, HTTP_CHECK, argv)
     try:
         # The service binds the VIP before a holds it (--nonlocal-bind): a backup whose
         # service is down would stay demoted (its VIP check is judged by the listener).

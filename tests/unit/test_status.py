@@ -379,3 +379,21 @@ def test_operations_config_collects_every_problem() -> None:
         "--metrics",
         "--status-socket",
     ]
+
+
+def test_daemons_in_named_namespaces_key_their_socket_and_dump(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ifvip.daemon import status
+
+    named = tmp_path / "netns"
+    named.mkdir()
+    for name in ("lab-a", "lab-b"):
+        (named / name).write_text("")
+    inodes = {str(named / "lab-a"): 11, str(named / "lab-b"): 12, "/proc/self/ns/net": 12}
+    monkeypatch.setattr(status, "_netns_inode", inodes.get)
+    monkeypatch.setattr(status, "NAMED_NETNS", str(named))
+    assert default_socket("/run/ifvip") == "/run/ifvip/ifvip.lab-b.sock"
+    assert write_snapshot(_snapshot(), str(tmp_path / "s")).name == "status.lab-b.json"
+    inodes["/proc/self/ns/net"] = 99  # not a named namespace: a host or a container
+    assert default_socket("/run/ifvip") == "/run/ifvip/ifvip.sock"
