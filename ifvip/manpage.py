@@ -20,6 +20,77 @@ from ifvip import __version__
 from ifvip.interfaces.options import COMMON, METHODS
 
 DATE: Final = "2026"
+ENV_PREFIX: Final = "IFVIP"  # main() runs the CLI with auto_envvar_prefix="IFVIP"
+ENV_TAG_WIDTH: Final = 27  # ens: the longest variable name and the option fit on one line
+
+# What the commands read from the environment besides their options.
+ENVIRONMENT: Final = (
+    (
+        "IFVIP_CACHE_DIR",
+        "Where ifquery keeps its readings of interfaces files (default /run/ifvip/cache "
+        "for root, $XDG_CACHE_HOME/ifvip otherwise).",
+    ),
+    (
+        "EXCLUDE_INTERFACES",
+        "With --read-environment: interfaces to leave out, as networking.service uses.",
+    ),
+    (
+        "VERBOSE, CONFIGURE_INTERFACES",
+        "With ifup/ifdown --read-environment: ifupdown's /etc/default/networking settings.",
+    ),
+)
+
+SIGNALS: Final = (
+    (
+        "SIGTERM, SIGINT, SIGHUP",
+        "ifvip run stops every group gracefully: a master sends a bow-out advert (CARP: "
+        "advbase and advskew 255; VRRP: priority 0) so a peer takes over at once, removes "
+        "its virtual addresses or takes its managed stanzas down, and exits 0. ifup and "
+        "ifdown interrupted this way undo what they did so far. ifvip demo removes its lab.",
+    ),
+    (
+        "SIGUSR1",
+        "ifvip run logs each group's state and counters (adverts sent, received and "
+        "dropped by reason).",
+    ),
+    (
+        "SIGUSR2",
+        "ifvip run demotes every group until the next SIGUSR2: a master gives the VIP up "
+        "and none takes it back meanwhile (ucarp's demotion lasts 3 s).",
+    ),
+)
+
+EXIT_STATUS: Final = (
+    ("0", "Success; ifvip run: stopped by a signal after releasing its addresses."),
+    (
+        "1",
+        "An operation failed; ifvip check: the file has an error; ifvip status: no daemon "
+        "answered; ifup, ifdown and ifquery: also a usage error, as ifupdown.",
+    ),
+    ("2", "A usage error (ifvip's own commands)."),
+    ("78", "Invalid configuration (ifvip run, EX_CONFIG): every problem is named first."),
+    ("130", "ifvip demo was interrupted (its lab is removed)."),
+)
+
+FILES: Final = (
+    ("/etc/network/interfaces", "The interfaces file read by default."),
+    (
+        "/etc/network/if-pre-up.d/, if-up.d/, if-down.d/, if-post-down.d/",
+        "ifupdown's hook directories, run by ifup and ifdown (--scripts-dir).",
+    ),
+    (
+        "/run/network/",
+        "ifupdown's state (ifstate files and locks), shared with ifupdown, and ifvip's "
+        "journal of what ifup did, which ifdown undoes (--state-dir, --ifstate-dir).",
+    ),
+    (
+        "/run/ifvip/",
+        "ifvip run's state directory (--state-dir, created 0700): the journal of the "
+        "virtual addresses it added, and the status socket ifvip.sock that ifvip status "
+        "reads. Keep it on a tmpfs: state must start empty after a reboot.",
+    ),
+    ("/run/ifvip/cache/", "Readings of interfaces files (private to the user)."),
+)
 
 
 def _esc(text: str) -> str:
@@ -40,7 +111,24 @@ def _option_synopsis(param: click.Parameter) -> str:
     return flags
 
 
+class UndocumentedError(ValueError):
+    """A command or option without help text: the page would not document it."""
+
+
+def env_names(command: str, param: click.Parameter) -> list[str]:
+    """The environment variables an option reads, as click resolves them under main()."""
+    if isinstance(param.envvar, str):
+        return [param.envvar]
+    if param.envvar:
+        return list(param.envvar)
+    if isinstance(param, click.Option) and param.allow_from_autoenv and param.name:
+        return [f"{ENV_PREFIX}_{command.upper()}_{param.name.upper()}"]
+    return []
+
+
 def _command_section(name: str, command: click.Command) -> Iterable[str]:
+    if not (command.help or "").strip():
+        raise UndocumentedError(f"ifvip {name} has no help text")
     yield f".SS {_esc(name)}"
     usage = " ".join(
         p.make_metavar(click.Context(command)) if isinstance(p, click.Argument) else ""
@@ -57,11 +145,59 @@ def _command_section(name: str, command: click.Command) -> Iterable[str]:
     for param in command.params:
         if not isinstance(param, click.Option):
             continue
+        text = (param.help or "").strip()
+        if not text:
+            raise UndocumentedError(f"ifvip {name} {param.opts[0]} has no help text")
         yield ".TP"
         yield _option_synopsis(param)
-        text = (param.help or "").strip()
-        if param.envvar or param.allow_from_autoenv:
-            text += f" (environment: IFVIP_{name.upper()}_{(param.name or '').upper()})"
+        names = env_names(name, param)
+        if names:
+            text += f" (environment: {', '.join(names)})"
+        yield _esc(text)
+
+
+def _environment(group: click.Group) -> Iterable[str]:
+    """Every variable an option reads, by name, then the ones ifvip reads itself."""
+    yield ".SH ENVIRONMENT"
+    yield _esc(
+        "Every option can be given as an environment variable: the ones of ifvip run by "
+        "the names below (with the UCARP_* names of the ucarp container image as aliases), "
+        "the others as IFVIP_COMMAND_OPTION, e.g. IFVIP_IFQUERY_PATH for ifquery "
+        "--interfaces. A command-line option wins over its variable. Flags take 1/true/yes "
+        "or 0/false/no; repeatable options take a space-separated list. Secrets should come "
+        "from files (IFVIP_PASSFILE, IFVIP_AUTH_PASS_FILE, UCARP_PASS_FILE), not from the "
+        "environment, which other processes of the same user can read."
+    )
+    # One line per variable: IFVIP_NAME, the option(s) it sets, its UCARP_* alias.
+    named: dict[str, list[str]] = {}
+    aliases: dict[str, list[str]] = {}
+    for name in sorted(group.commands):
+        for param in group.commands[name].params:
+            if not (isinstance(param, click.Option) and param.envvar):
+                continue
+            own, *others = env_names(name, param)
+            longs = [opt for opt in param.opts if opt.startswith("--")]
+            named.setdefault(own, []).append(f"{name} {(longs or param.opts)[0]}")
+            aliases.setdefault(own, []).extend(others)
+    yield ".PP"
+    yield ".PD 0"
+    for env in sorted(named):
+        yield f".TP {ENV_TAG_WIDTH}"
+        yield f"\\fB{_esc(env)}\\fR"
+        also = f" (also {', '.join(aliases[env])})" if aliases[env] else ""
+        yield _esc(", ".join(named[env]) + also)
+    yield ".PD"
+    for env, text in ENVIRONMENT:
+        yield ".TP"
+        yield f"\\fB{_esc(env)}\\fR"
+        yield _esc(text)
+
+
+def _definitions(heading: str, items: Iterable[tuple[str, str]], style: str) -> Iterable[str]:
+    yield f".SH {heading}"
+    for term, text in items:
+        yield ".TP"
+        yield f"\\f{style}{_esc(term)}\\fR" if style else _esc(term)
         yield _esc(text)
 
 
@@ -74,65 +210,38 @@ def ifvip_8(group: click.Group) -> str:
         ".B ifvip",
         "\\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGUMENTS\\fR]",
         ".br",
+        ".B ifup",
+        "|",
+        ".B ifdown",
+        "|",
         ".B ifquery",
         "[\\fIOPTIONS\\fR] [\\fIIFACE\\fR[=\\fILOGICAL\\fR]...]",
         ".SH DESCRIPTION",
         _esc(
             "ifvip keeps a virtual IP on one host of a group and configures that host's "
             "interfaces the way Debian's ifupdown would, from the same "
-            "/etc/network/interfaces (see ifvip-interfaces(5)). Invoked through a link "
-            "named ifquery, it behaves as that ifupdown command."
+            "/etc/network/interfaces (see ifvip-interfaces(5)). ifvip run speaks CARP as "
+            "ucarp does (and takes ucarp's options) or VRRP as keepalived does. Invoked "
+            "through a link named ifup, ifdown or ifquery, it behaves as that ifupdown "
+            "command, with ifupdown's options and exit codes."
         ),
         ".SH COMMANDS",
     ]
     for name in sorted(group.commands):
         lines.extend(_command_section(name, group.commands[name]))
+    lines.extend(_environment(group))
+    lines.extend(_definitions("SIGNALS", SIGNALS, "B"))
+    lines.extend(_definitions("EXIT STATUS", EXIT_STATUS, ""))
+    lines.extend(_definitions("FILES", FILES, "I"))
     lines += [
-        ".SH ENVIRONMENT",
-        ".TP",
-        "\\fBIFVIP_\\fR\\fICOMMAND\\fR\\fB_\\fR\\fIOPTION\\fR",
-        _esc(
-            "Every option can be given as an environment variable, e.g. "
-            "IFVIP_IFQUERY_INTERFACES for ifquery --interfaces."
-        ),
-        ".TP",
-        "\\fBIFVIP_CACHE_DIR\\fR",
-        _esc(
-            "Where ifquery keeps its readings of interfaces files "
-            "(default /run/ifvip/cache for root, $XDG_CACHE_HOME/ifvip otherwise)."
-        ),
-        ".TP",
-        "\\fBEXCLUDE_INTERFACES\\fR",
-        _esc("With --read-environment: interfaces to leave out, as networking.service uses."),
-        ".SH EXIT STATUS",
-        ".TP",
-        "0",
-        "Success.",
-        ".TP",
-        "1",
-        _esc("An operation failed, or (ifquery, as ifupdown) a usage error."),
-        ".TP",
-        "2",
-        "A usage error (ifvip's own commands).",
-        ".TP",
-        "78",
-        "Invalid configuration (the daemon).",
-        ".SH FILES",
-        ".TP",
-        "\\fI/etc/network/interfaces\\fR",
-        "The interfaces file read by default.",
-        ".TP",
-        "\\fI/run/network/ifstate\\fR",
-        _esc("ifupdown's state, read by ifquery --state."),
-        ".TP",
-        "\\fI/run/ifvip/cache/\\fR",
-        "Readings of interfaces files (private to the user).",
         ".SH SEE ALSO",
         ".BR ifvip-interfaces (5),",
         ".BR interfaces (5),",
+        ".BR ifup (8),",
         ".BR ifquery (8),",
         ".BR ucarp (8),",
-        ".BR keepalived (8)",
+        ".BR keepalived (8),",
+        ".BR systemd.service (5)",
     ]
     return "\n".join(lines) + "\n"
 

@@ -55,3 +55,54 @@ def test_pages_render_without_warnings(name: str) -> None:
         check=False,
     )
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_an_option_or_command_without_help_fails_the_generator() -> None:
+    from ifvip.manpage import UndocumentedError, ifvip_8
+
+    @click.group()
+    def group() -> None:
+        """A group."""
+
+    @group.command()
+    @click.option("--documented", help="Has a help text.")
+    @click.option("--bare")
+    def thing(documented: str | None, bare: str | None) -> None:
+        """A command."""
+
+    with pytest.raises(UndocumentedError, match="ifvip thing --bare has no help text"):
+        ifvip_8(group)
+
+    @click.group()
+    def other() -> None:
+        """Another group."""
+
+    @other.command()
+    def silent() -> None:
+        pass
+
+    with pytest.raises(UndocumentedError, match="ifvip silent has no help text"):
+        ifvip_8(other)
+
+
+def test_environment_signals_exit_codes_and_files_are_documented() -> None:
+    from ifvip.manpage import env_names
+
+    page = pages()["ifvip.8"].replace("\\-", "-")
+    for section in ("ENVIRONMENT", "SIGNALS", "EXIT STATUS", "FILES"):
+        assert f".SH {section}" in page
+    environment = page[page.index(".SH ENVIRONMENT") : page.index(".SH SIGNALS")]
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                for env in env_names(name, param):
+                    assert env in page, f"{env} ({name} {param.opts[0]}) is not in ifvip.8"
+                    if param.envvar:
+                        assert env in environment, f"{env} is not under ENVIRONMENT"
+    assert "UCARP_PASS_FILE" in environment
+    for signal in ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2"):
+        assert signal in page
+    for code in ("0", "1", "2", "78"):
+        assert f".TP\n{code}\n" in page
+    for path in ("/etc/network/interfaces", "/run/network/", "/run/ifvip/"):
+        assert f"\\fI{path}\\fR" in page
