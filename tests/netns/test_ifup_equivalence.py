@@ -176,6 +176,10 @@ def stanza_sets(draw: st.DrawFn) -> tuple[str, list[str]]:
         lines.append("    up route add -net 203.0.113.192/26 gw 198.51.100.1")
     if draw(st.booleans()):
         lines.append(f"    up ip rule add from 203.0.113.{hosts[2]} lookup 100 priority 1000")
+    if draw(st.booleans()):
+        lines.append(f"    hwaddress 02:00:5e:10:01:{hosts[1]:02x}")
+    if draw(st.booleans()):
+        lines.append("    up sysctl -w net.ipv4.conf.$IFACE.arp_ignore=1")
     targets = ["eth0"]
     if draw(st.booleans()):
         lines += ["", "iface eth0:1 inet static", f"    address 198.51.100.{hosts[3]}/24"]
@@ -194,6 +198,11 @@ def stanza_sets(draw: st.DrawFn) -> tuple[str, list[str]]:
             lines.append("    up ip -6 addr add 2001:db8:2::20/64 dev $IFACE nodad")
         if draw(st.booleans()):
             lines.append("    up ip -6 route add 2001:db8:f::/48 via 2001:db8:1::1 dev $IFACE")
+    if draw(st.booleans()):
+        lines += ["", "iface eth1 inet6 static", "    address 2001:db8:9::1/64"]
+        lines.append("    dad-attempts 0")
+        lines.append(f"    mtu {draw(st.sampled_from([1280, 1500]))}")
+        targets.append("eth1")
     return "\n".join(lines) + "\n", targets
 
 
