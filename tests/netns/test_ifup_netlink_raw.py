@@ -1,0 +1,86 @@
+"""ifvip's own rtnetlink socket reads what pyroute2 reads.
+
+In the namespace it runs in, `Kernel()` talks over a plain netlink socket (no pyroute2 on
+the ifup path); `Kernel(netns)` from outside goes through pyroute2. Both must describe
+the same links, addresses and routes, and find the same route for a replace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ifvip.ifupdown.netlink import AF_INET, AF_INET6, Kernel, Route
+from tests.netns.kernelstate import Twins
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+]
+
+SETUP = [
+    "link set dev eth0 mtu 1400 address 02:00:5e:10:00:aa up",
+    "link set dev eth0 alias uplink",
+    "addr add 198.51.100.10/24 broadcast 198.51.100.255 dev eth0 label eth0",
+    "addr add 198.51.100.11/24 dev eth0 label eth0:1",
+    "addr add 203.0.113.1/32 peer 203.0.113.2 dev eth0",
+    "-6 addr add 2001:db8:1::10/64 dev eth0 nodad preferred_lft 0",
+    "route add default via 198.51.100.1 metric 5 dev eth0 onlink",
+    "route add 203.0.113.64/26 dev eth0 table 100 src 198.51.100.10",
+    "-6 route add 2001:db8:f::/48 via 2001:db8:1::1 dev eth0 metric 7",
+]
+
+CHILD = """
+import asyncio, sys
+from ifvip.ifupdown.netlink import Kernel, Route, AF_INET, AF_INET6
+import ipaddress
+async def main():
+    async with Kernel() as k:
+        assert k.raw
+        print(repr(sorted(map(repr, await k.links()))))
+        print(repr(sorted(map(repr, await k.addresses()))))
+        print(repr(sorted(map(repr, await k.addresses("eth0", AF_INET6)))))
+        for family in (AF_INET, AF_INET6):
+            print(repr(sorted(map(repr, await k.route_list(family)))))
+        want = Route(dst=ipaddress.ip_network("2001:db8:f::/48"), family=AF_INET6, metric=7)
+        print(repr(await k.find_route(want)))
+asyncio.run(main())
+"""
+
+
+async def _through_pyroute2(ns: str) -> list[str]:
+    async with Kernel(ns) as k:
+        assert not k.raw
+        want = Route(dst=ipaddress.ip_network("2001:db8:f::/48"), family=AF_INET6, metric=7)
+        lines = [
+            repr(sorted(map(repr, await k.links()))),
+            repr(sorted(map(repr, await k.addresses()))),
+            repr(sorted(map(repr, await k.addresses("eth0", AF_INET6)))),
+        ]
+        for family in (AF_INET, AF_INET6):
+            lines.append(repr(sorted(map(repr, await k.route_list(family)))))
+        lines.append(repr(await k.find_route(want)))
+        return lines
+
+
+def test_raw_reads_match_pyroute2() -> None:
+    with Twins(1) as twins:
+        (ns,) = twins.names
+        for command in SETUP:
+            subprocess.run(["ip", "-n", ns, *command.split()], check=True, timeout=10)
+        raw = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", CHILD],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.splitlines()
+        assert raw == asyncio.run(_through_pyroute2(ns))
+        assert "alias='uplink'" in raw[0] and "mtu=1400" in raw[0]
+        assert "label='eth0:1'" in raw[1] and "peer='203.0.113.2'" in raw[1]
+        assert "metric=7" in raw[-1]
