@@ -14,6 +14,7 @@ import ipaddress
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -349,3 +350,35 @@ def test_ifdown_without_journal_is_ifupdowns(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert snapshot(twins.names[0]).diff(snapshot(twins.names[1])) == ""
         assert (state / "ifstate").read_text() == ""
+
+
+def test_replaced_default_route_comes_back(tmp_path: Path) -> None:
+    """inet6's `ip -6 route replace default ...` overwrites a route that was there: ifvip's
+    ifdown puts that one back, where Debian's deletes the default route altogether."""
+    text = (
+        "iface eth0 inet6 static\n"
+        "    address 2001:db8:1::10/64\n"
+        "    gateway 2001:db8:1::1\n"
+        "    dad-attempts 0\n"
+    )
+    path = tmp_path / "interfaces"
+    path.write_text(text)
+    with Twins(2) as twins:
+        for ns in twins.names:
+            for command in (
+                "link set dev eth0 up",
+                "-6 route add default via 2001:db8:1::99 dev eth0 onlink",
+            ):
+                subprocess.run(["ip", "-n", ns, *command.split()], check=True, timeout=10)
+        real = Runner(twins.names[0], path, tmp_path / "real")
+        mine = Runner(twins.names[1], path, tmp_path / "ifvip")
+        before = snapshot(twins.names[1])
+        assert real.real("ifup", "eth0").returncode == 0
+        done = mine.ifvip("ifup", "eth0")
+        assert done.returncode == 0, done.stderr
+        assert snapshot(twins.names[0]).diff(snapshot(twins.names[1])) == ""
+        assert real.real("ifdown", "eth0").returncode == 0
+        assert mine.ifvip("ifdown", "eth0").returncode == 0
+        assert snapshot(twins.names[1]).diff(before) == ""
+        gone = before.diff(snapshot(twins.names[0]))
+        assert "- routes (10, 254, None, 0, None, 0, 1, 3, 0, 4, 0, '2001:db8:1::99'" in gone
