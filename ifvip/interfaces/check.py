@@ -160,7 +160,12 @@ def _secret_checks(option_name: str, value: str, origin: Origin) -> Iterator[Con
             yield _error(origin, f"{option_name}: {warning}", warning=True)
 
 
-def check_stanza(stanza: Iface) -> Iterator[ConfigError]:
+def check_stanza(stanza: Iface, *, template: bool = False) -> Iterator[ConfigError]:
+    """The schema's diagnostics for one stanza.
+
+    A `template` (a stanza others inherit from and no class lists) is never brought up by
+    itself, so an option it leaves to its heirs is only a warning.
+    """
     spec = method_spec(stanza.family, stanza.method)
     if spec is None:  # the loader rejected it already
         return
@@ -175,7 +180,9 @@ def check_stanza(stanza: Iface) -> Iterator[ConfigError]:
         if required.name not in given:
             yield _error(
                 stanza.origin,
-                f"{stanza.name}: {stanza.family} {stanza.method} needs option '{required.name}'",
+                f"{stanza.name}: {stanza.family} {stanza.method} needs option '{required.name}'"
+                + (" (a template: every stanza that inherits it must set it)" if template else ""),
+                warning=template,
             )
     for option in stanza.options:
         if option.is_hook:
@@ -212,13 +219,14 @@ def check(defn: InterfacesFile) -> list[ConfigError]:
     for stanza in defn.ifaces:
         if stanza.builtin:
             continue
-        if _name_too_long(stanza.name) and (stanza.name not in templates or stanza.name in listed):
+        template = stanza.name in templates and stanza.name not in listed
+        if _name_too_long(stanza.name) and not template:
             problems.append(
                 _error(
                     stanza.origin,
                     f"interface name '{stanza.name}' is longer than {IFNAMSIZ - 1} bytes",
                 )
             )
-        problems.extend(check_stanza(stanza))
+        problems.extend(check_stanza(stanza, template=template))
     problems.sort(key=lambda p: (p.path != defn.path, p.path, p.line, p.col))
     return problems

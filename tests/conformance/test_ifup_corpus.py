@@ -44,11 +44,9 @@ _METHOD = "method not supported by ifvip ifup, refused before anything is applie
 # Whole files (every section of their goldens), each with its reason.
 EXCLUDED_FILES: dict[str, str] = {
     "debian-ifupdown/tests/linux/testcase.3": _STRICT + ": `address /64`, `address /`",
-    "debian-ifupdown/tests/linux/testcase.16": _STRICT + ": template stanzas without address",
     "ifvip-probes/p01-comments-continuation": _STRICT + ": `address ... # not a comment`",
     "ifvip-probes/p02-duplicate-options": _STRICT + ": repeated address/mtu options",
     "ifvip-probes/p02b-duplicate-inet6-address": _STRICT + ": repeated inet6 address",
-    "ifvip-probes/p08-inherits": _STRICT + ": template stanzas without address",
     "ifvip-probes/p09-multiple-stanzas-failure": _STRICT + ": an inet6 static without address",
     "ifvip-probes/p15-inet-static-missing-address": _STRICT + ": inet static without address",
     "ifvip-probes/p14-source": _STRICT + ": `option with empty value` in a sourced file",
