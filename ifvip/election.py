@@ -21,6 +21,7 @@ from typing import Final, TypeAlias
 BOW_OUT: Final = (255, 255)  # advbase, advskew of a leaving master (BSD's convention)
 SUPPRESSED_SKEW: Final = 240  # advskew while sends keep failing (§3.9)
 SEND_ERRORS_MAX: Final = 3
+HANDBACK_MARGIN: Final = 0.1  # seconds beyond the old master's interval (hold_on_preempt)
 
 
 class State(StrEnum):
@@ -44,6 +45,8 @@ class Timer(StrEnum):
     GARP_DELAYED = "garp-delayed"
     GARP_REFRESH = "garp-refresh"
     GARP_LOWER_PRIO = "garp-lower-prio"
+    # CARP with hold_on_preempt: the longest a preempting node waits for the old master.
+    HANDBACK = "handback"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class CarpParams:
     deadratio: int = 3
     preempt: bool = False
     neutral: bool = False
+    # Preempting a live master: advertise first and take the VIPs only once the old master
+    # answers (its last advert as it yields) or one of its intervals has passed, so the two
+    # never hold them together for longer than the old master takes to release.
+    hold_on_preempt: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.vhid <= 255:
@@ -200,6 +207,7 @@ class Machine:
     send_ok: int = 0
     suppressed: bool = False
     transitions: int = 0
+    handback: bool = False  # MASTER by the election, the VIPs not taken yet (hold_on_preempt)
 
     @property
     def advskew(self) -> int:
@@ -250,11 +258,41 @@ def _become_master(machine: Machine, now: float, reason: str) -> tuple[Machine, 
     return replace(machine, delayed_garp=2), actions
 
 
+def _preempt(
+    machine: Machine, advert: AdvertReceived, now: float
+) -> tuple[Machine, list[Action]]:
+    """Preemption of a live master: with hold_on_preempt, advertise now and take later."""
+    reason = "preemption: peer advertises slower"
+    if not machine.params.hold_on_preempt:
+        return _become_master(machine, now, reason)
+    machine, actions = change_state(machine, State.MASTER, reason)
+    wait = advert.advbase + skew_seconds(advert.advskew) + HANDBACK_MARGIN
+    actions += [
+        CancelTimer(Timer.MASTER_DOWN),
+        SendAdvert(machine.params.advbase, machine.advskew),
+        ArmTimer(Timer.ADVERT, now + machine.interval()),
+        ArmTimer(Timer.HANDBACK, now + wait),
+    ]
+    return replace(machine, handback=True, delayed_garp=0), actions
+
+
+def _take(machine: Machine) -> tuple[Machine, list[Action]]:
+    """End of the handback wait: bring the VIPs up and announce them."""
+    actions: list[Action] = [
+        CancelTimer(Timer.HANDBACK),
+        Log("info", f"{machine.prefix()} taking the virtual addresses"),
+        BecomeMaster(),
+        Announce(),
+    ]
+    return replace(machine, handback=False, delayed_garp=2), actions
+
+
 def _become_backup(
     machine: Machine, now: float, reason: str, *, arm: bool = True
 ) -> tuple[Machine, list[Action]]:
     machine, actions = change_state(machine, State.BACKUP, reason)
-    actions += [CancelTimer(Timer.ADVERT), BecomeBackup()]
+    machine = replace(machine, handback=False)
+    actions += [CancelTimer(Timer.ADVERT), CancelTimer(Timer.HANDBACK), BecomeBackup()]
     if arm:
         actions.append(ArmTimer(Timer.MASTER_DOWN, now + machine.master_down_interval()))
     return replace(machine, delayed_garp=0), actions
@@ -275,6 +313,10 @@ def step(machine: Machine, event: Event, now: float) -> tuple[Machine, list[Acti
             return _master_down(machine, now)
         case TimerFired(timer=Timer.ADVERT):
             return _advert_timer(machine, now)
+        case TimerFired(timer=Timer.HANDBACK):
+            if machine.state is State.MASTER and machine.handback:
+                return _take(machine)
+            return machine, []
         case LinkChanged(up=up):
             return _link(machine, up, now)
         case Demote(reason=reason):
@@ -315,7 +357,7 @@ def _advert(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machi
         if machine.demoted or not machine.link_up:
             return machine, []
         if machine.params.preempt and _slower(theirs, ours):
-            return _become_master(machine, now, "preemption: peer advertises slower")
+            return _preempt(machine, advert, now)
         # A peer slower than our whole master-down time is leaving (BSD bow-out 255/255).
         down = (machine.params.advbase * machine.params.deadratio, machine.advskew)
         if _slower(theirs, down):
@@ -329,6 +371,9 @@ def _advert(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machi
         send = SendAdvert(machine.params.advbase, machine.advskew)
         machine, actions = _become_backup(machine, now, f"preferred master {advert.src}")
         return machine, [send, *actions]
+    if machine.handback:
+        # The old master answered our advert (its last one as it yields): take over now.
+        return _take(machine)
     return replace(machine, delayed_garp=2), [Announce()]
 
 
@@ -390,8 +435,13 @@ def _promote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[A
 
 
 def _shutdown(machine: Machine) -> tuple[Machine, list[Action]]:
-    actions: list[Action] = [CancelTimer(Timer.ADVERT), CancelTimer(Timer.MASTER_DOWN)]
+    actions: list[Action] = [
+        CancelTimer(Timer.ADVERT),
+        CancelTimer(Timer.MASTER_DOWN),
+        CancelTimer(Timer.HANDBACK),
+    ]
     if machine.state is State.MASTER:
+        machine = replace(machine, handback=False)
         actions += [SendAdvert(*BOW_OUT)]
         machine, more = change_state(machine, State.BACKUP, "shutdown")
         actions += [*more, BecomeBackup()]

@@ -134,6 +134,8 @@ class CarpSpeaker:
                 deadratio=c.deadratio,
                 preempt=c.preempt,
                 neutral=c.neutral,
+                # Advertise first, take the VIPs when the old master yields (election.py).
+                hold_on_preempt=True,
             )
         )
 

@@ -351,3 +351,20 @@ def test_daemonize_returns_at_once_and_the_detached_daemon_serves(world: World) 
     finally:
         for pid in _ifvip_pids(ns):  # only the detached daemon of this test's namespace
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_returning_ifvip_takes_over_from_ucarp_only_when_ucarp_yields(world: World) -> None:
+    """ifvip preempting a live ucarp master advertises first and takes the VIP on ucarp's
+    yielding advert, so ucarp's ~1 s libpcap delay does not become a both-hold window."""
+    w = world
+    w.start("ucarp", "n2", "-k", "50")
+    until(lambda: w.lab.holds("n2", VIP), 10)
+    time.sleep(1)
+    returned = time.time()
+    w.start("ifvip", "n1", "-P", "-k", "0")
+    _converge(w, "n1", "n2")
+    time.sleep(0.5)
+    both, gap = w.monitor.windows(returned)
+    assert both < 0.050, f"both held the VIP for {both * 1000:.1f} ms"
+    assert gap < 0.050, f"nobody held the VIP for {gap * 1000:.1f} ms"
+    assert "taking the virtual addresses" in w.log("n1")
