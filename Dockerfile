@@ -1,7 +1,7 @@
 # ifvip: a floating-IP manager (CARP/VRRP speaker, netlink ifup/ifdown) in one image.
 #
 #   docker build -t ifvip .
-#   docker run -d --name ifvip --network host --cap-add NET_ADMIN --cap-add NET_RAW \
+#   docker run -d --name vip42 --network host --cap-add NET_ADMIN --cap-add NET_RAW \
 #     --read-only --tmpfs /run --tmpfs /tmp \
 #     -v /run/secrets/carp-pass:/run/secrets/carp-pass:ro \
 #     ifvip run -i eth0 -s 198.51.100.1 -v 42 -o /run/secrets/carp-pass \

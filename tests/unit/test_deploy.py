@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -317,7 +318,9 @@ def test_no_file_grants_privilege_or_holds_a_password() -> None:
     short = re.compile(r"(?:^|\s)-p\s+\S")
     for path in _deploy_files():
         text = path.read_text()
-        assert not re.findall(r"(?<![Nn]o )--privileged", text), path
+        # Prose may say "no --privileged"; no command line may use it.
+        runs = [line for line in text.splitlines() if "--privileged" in line and "run " in line]
+        assert not runs, (path, runs)
         assert "privileged: true" not in text, path
         assert not plain.findall(text), (path, plain.findall(text))
         commands = [line for line in text.splitlines() if re.search(r"ifvip run|IFVIP_ARGS", line)]
@@ -365,3 +368,29 @@ def test_resolve_rejects_what_ifvip_run_would(clean_env: pytest.MonkeyPatch) -> 
         _resolve(clean_env, ["run", "--no-such-option"], {})
     with pytest.raises(AssertionError, match="not `ifvip run` variables"):
         _resolve(clean_env, ["run"], {"IFVIP_INTERFAC": "eth0"})
+
+
+def _docker_runs(text: str) -> list[list[str]]:
+    """The arguments after the image of every `docker run` in TEXT (comments, continuations)."""
+    lines = [line.lstrip("#").strip() for line in text.splitlines()]
+    joined, runs = "", []
+    for line in lines:
+        joined += " " + line
+        if joined.endswith("\\"):
+            joined = joined[:-1]
+            continue
+        if joined.lstrip().startswith("docker run"):
+            words = shlex.split(joined)
+            image = next(i for i, w in enumerate(words) if re.fullmatch(r"ifvip(:[\w.]+)?", w))
+            runs.append(words[image + 1 :])
+        joined = ""
+    return runs
+
+
+def test_documented_docker_runs_are_valid(clean_env: pytest.MonkeyPatch) -> None:
+    for path in (REPO / "Dockerfile", DEPLOY / "README.md"):
+        runs = _docker_runs(path.read_text())
+        assert runs, path
+        for args in runs:
+            params = _resolve(clean_env, args, {})
+            assert params["passfile"].startswith("/run/secrets/"), path
