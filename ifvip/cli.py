@@ -713,6 +713,7 @@ def run(
     import asyncio
     import logging
 
+    from ifvip.daemon.actions import StateDir
     from ifvip.daemon.config import (
         EX_CONFIG,
         ConfigProblems,
@@ -824,6 +825,7 @@ def run(
                 )
             ]
         engines = engine_factory(ifstate_dir)
+        StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
         if any(c.needs_engine for c in configs):
             for path in {c.interfaces_file for c in configs if c.interfaces_file}:
                 engines(path)  # a missing engine is a configuration problem, found up front

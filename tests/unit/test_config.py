@@ -180,3 +180,16 @@ def test_every_option_reads_ifvip_and_ucarp_variables(env: dict[str, str], expec
     result = CliRunner().invoke(cli, ["run"], env={**base, **env})
     assert result.exit_code == 78, result.output
     assert expected in result.output
+
+
+def test_an_unusable_state_dir_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ifvip.cli import cli
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = ["run", "-i", "lo", "-s", "198.51.100.1", "-v", "1", "-p", "x", "-a", "198.51.100.9"]
+    result = CliRunner().invoke(cli, [*args, "--state-dir", str(blocker / "state")])
+    assert result.exit_code == 78
+    assert "--state-dir" in result.output and "Not a directory" in result.output
