@@ -16,6 +16,7 @@ keepalived's median, and under 400 ms at 0.1 s adverts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import statistics
 import sys
@@ -36,6 +37,8 @@ from tests.interop.keepalived_lab import (
 
 TOLERANCE = 0.020  # issue 5: takeover at most Master_Down_Interval + 20 ms
 SUBSECOND_LIMIT = 0.400
+IMPLS = ("keepalived", "ifvip")
+POLL = 0.1  # seconds between two looks at who holds the VIP
 
 # VRRP adverts and GARPs on eth0 with kernel receive timestamps: "t ADVERT src prio" / "t GARP mac".
 SNIFFER = """
@@ -128,39 +131,67 @@ def measure(pair: Pair, sig: int, mark: int, h1: str, h2: str) -> float | None:
     return first_new - olds[-1]
 
 
-def run_pair(impl: str, interval: float, runs: int, workdir: Path) -> dict[str, Series]:
-    inst = Instance(version=3, family=4, advert_int=interval)
-    results = {"SIGKILL": Series(), "SIGTERM": Series()}
-    with KeepalivedLab(["h1", "h2", "h3"], workdir) as lab:
-        log = workdir / "sniff.log"
-        with open(log, "ab") as out:
-            lab.lab.run("h3", [sys.executable, "-c", SNIFFER], stdout=out)
-        pair = Pair(impl, inst, lab, log)
-        h1, h2 = lab.address("h1"), lab.address("h2")
-        pair.start("h1", 200)
+def open_pair(impl: str, inst: Instance, stack: contextlib.ExitStack, workdir: Path) -> Pair:
+    """A lab with h1 (priority 200, master) and h2 (100, backup) running, and h3 sniffing."""
+    lab = stack.enter_context(KeepalivedLab(["h1", "h2", "h3"], workdir))
+    log = workdir / "sniff.log"
+    with open(log, "ab") as out:
+        lab.lab.run("h3", [sys.executable, "-c", SNIFFER], stdout=out)
+    pair = Pair(impl, inst, lab, log)
+    pair.start("h1", 200)
+    try:
         until(lambda: lab.holds("h1", VIP4), 10 + master_down(inst, 200), f"{impl} h1 MASTER")
-        pair.start("h2", 100)
+    except AssertionError:
+        print(pair.procs["h1"].log, file=sys.stderr)  # type: ignore[attr-defined]
+        raise
+    pair.start("h2", 100)
+    return pair
+
+
+def one_run(pair: Pair, sig: int) -> float | None:
+    """Stop h1 with `sig`, measure the takeover, bring h1 back (it preempts)."""
+    lab, inst = pair.lab, pair.inst
+    h1, h2 = lab.address("h1"), lab.address("h2")
+    mark = len(pair.lines())
+    pair.stop("h1", sig)
+    try:
+        # Polled slowly: the takeover is read from h3's capture, and `ip` processes started
+        # every 10 ms would load the two CPUs the daemons under test run on.
+        until(lambda: lab.holds("h2", VIP4), 10, "h2 takes over", every=POLL)
+        time.sleep(0.05)
+        took = measure(pair, sig, mark, h1, h2)
+    except AssertionError:
+        took = None
+    pair.start("h1", 200)
+    until(lambda: lab.holds("h1", VIP4), 10 + master_down(inst, 200), "h1 back", every=POLL)
+    until(lambda: not lab.holds("h2", VIP4), 10, "h2 releases", every=POLL)
+    time.sleep(max(3 * inst.advert_int, 0.3))
+    return took
+
+
+def run_interval(interval: float, runs: int, workdir: Path) -> dict[str, dict[str, Series]]:
+    """Both pairs side by side, runs interleaved, so both see the same machine load."""
+    inst = Instance(version=3, family=4, advert_int=interval)
+    results = {impl: {"SIGKILL": Series(), "SIGTERM": Series()} for impl in IMPLS}
+    with contextlib.ExitStack() as stack:
+        pairs = {}
+        for impl in IMPLS:
+            (workdir / impl).mkdir()
+            pairs[impl] = open_pair(impl, inst, stack, workdir / impl)
         time.sleep(master_down(inst, 100) + 0.5)
         for name, sig in (("SIGKILL", signal.SIGKILL), ("SIGTERM", signal.SIGTERM)):
-            for _ in range(runs):
-                mark = len(pair.lines())
-                pair.stop("h1", sig)
-                try:
-                    until(lambda: lab.holds("h2", VIP4), 10, "h2 takes over")
-                    time.sleep(0.05)
-                    took = measure(pair, sig, mark, h1, h2)
-                except AssertionError:
-                    took = None
-                if took is None:
-                    results[name].failed += 1
-                else:
-                    results[name].takeover.append(took)
-                pair.start("h1", 200)
-                until(lambda: lab.holds("h1", VIP4), 10 + master_down(inst, 200), "h1 back")
-                until(lambda: not lab.holds("h2", VIP4), 10, "h2 releases")
-                time.sleep(max(3 * interval, 0.3))
-        for host in list(pair.procs):
-            pair.stop(host, signal.SIGTERM)
+            for number in range(runs):
+                order = IMPLS if number % 2 == 0 else IMPLS[::-1]
+                for impl in order:
+                    took = one_run(pairs[impl], sig)
+                    series = results[impl][name]
+                    if took is None:
+                        series.failed += 1
+                    else:
+                        series.takeover.append(took)
+        for pair in pairs.values():
+            for host in list(pair.procs):
+                pair.stop(host, signal.SIGTERM)
     return results
 
 
@@ -173,10 +204,10 @@ def main() -> int:
     table: dict[tuple[str, float], dict[str, Series]] = {}
     with tempfile.TemporaryDirectory(prefix="ifvip-bench-vrrp-") as tmp:
         for interval in intervals:
-            for impl in ("keepalived", "ifvip"):
-                workdir = Path(tmp) / f"{impl}-{interval}"
-                workdir.mkdir()
-                table[(impl, interval)] = run_pair(impl, interval, args.runs, workdir)
+            workdir = Path(tmp) / f"advert-{interval}"
+            workdir.mkdir()
+            for impl, rows in run_interval(interval, args.runs, workdir).items():
+                table[(impl, interval)] = rows
     inst = {i: Instance(version=3, family=4, advert_int=i) for i in intervals}
     header = (
         f"{'impl':<11}{'advert':>7} {'stop':<8}{'runs':>5}{'fail':>5}"
@@ -206,9 +237,7 @@ def main() -> int:
                 p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
                 verdict = "-"
                 if impl == "ifvip":
-                    good = (
-                        max(values) <= target and median <= ka_median + 0.001 and not series.failed
-                    )
+                    good = max(values) <= target and median <= ka_median and not series.failed
                     verdict = "ok" if good else "MISSED"
                     ok = ok and good
                 print(

@@ -33,13 +33,15 @@ VIP6 = "2001:db8::51"
 VIP6_LL = "fe80::5e:51"
 
 
-def until(condition: Callable[[], bool], timeout: float, what: str = "condition") -> float:
-    """Poll `condition` every 10 ms; the seconds it took, or AssertionError after `timeout`."""
+def until(
+    condition: Callable[[], bool], timeout: float, what: str = "condition", every: float = 0.01
+) -> float:
+    """Poll `condition` every `every` s; the seconds it took, or AssertionError after `timeout`."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if condition():
             return time.monotonic() - start
-        time.sleep(0.01)
+        time.sleep(every)
     raise AssertionError(f"{what}: not reached within {timeout} s")
 
 
