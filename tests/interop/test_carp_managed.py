@@ -115,3 +115,44 @@ def test_production_dmz_is_brought_up_on_master_and_exactly_undone_on_backup(
     proc.wait(15)
     assert kernel_state(ns) == before
     assert "secret" not in log_path.read_text()
+
+
+def test_a_ucarp_stanza_group_ifups_iface_ucarp_on_master_like_debian(
+    host: tuple[Lab, str, Path],
+) -> None:
+    """Debian's ucarp package: `ucarp-*` options on eth0, the VIP in `iface eth0:ucarp`."""
+    lab, ns, tmp = host
+    interfaces = tmp / "interfaces"
+    interfaces.write_text(
+        f"""auto eth0
+iface eth0 inet static
+  address 198.51.100.1/24
+  ucarp-vid 42
+  ucarp-vip {VIP}
+  ucarp-password secret
+
+iface eth0:ucarp inet static
+  address {VIP}
+  netmask 255.255.255.0
+"""
+    )
+    log_path = tmp / "n1.log"
+    argv = [IFVIP, "run", "--interfaces", str(interfaces), "--state-dir", str(tmp / "st")]
+    argv += ["--ifstate-dir", str(tmp / "ifstate")]
+    with open(log_path, "ab") as log:
+        proc = lab.run("n1", argv, stdout=log, stderr=log)
+    until(lambda: "(vhid 42) Entering MASTER STATE" in log_path.read_text(), 10)
+    until(lambda: lab.holds("n1", VIP), 5, step=0.05)
+    labels = [
+        a.get("label")
+        for entry in _ip(ns, "addr", "show", "dev", "eth0")
+        for a in entry.get("addr_info", [])
+        if a.get("local") == VIP
+    ]
+    assert labels == ["eth0:ucarp"]
+    assert (tmp / "ifstate" / "ifstate").read_text() == "eth0:ucarp=eth0:ucarp\n"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(15)
+    assert not lab.holds("n1", VIP)
+    assert "UP" in _ip(ns, "link", "show", "dev", "eth0")[0]["flags"]  # eth0 itself stays up
+    assert (tmp / "ifstate" / "ifstate").read_text() == ""
