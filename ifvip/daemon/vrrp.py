@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ifvip.daemon.actions import EngineRole, Role, Roles, ScriptRole, StateDir, VipRole
+from ifvip.daemon.config import GroupConfig
 from ifvip.daemon.runtime import Daemon, GroupSnapshot
-from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
+from ifvip.daemon.speaker import Accepted, CarpSpeaker, ChannelSpec, Dropped, Outgoing
 from ifvip.daemon.transport import Received
 from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first, vrrp_lifetime
 from ifvip.election import ArmTimer, CancelTimer, Event, Timer, TimerFired
@@ -147,6 +148,21 @@ class VrrpSpeaker:
 
     def demoted(self, machine: VrrpMachine) -> bool:
         return machine.demoted
+
+    def status_facts(self, machine: VrrpMachine) -> dict[str, Any]:
+        """What `ifvip status` shows for this group (status.speaker_facts)."""
+        c = self.config
+        return {
+            "protocol": "vrrp",
+            "vrid": c.vrid,
+            "version": c.version,
+            "priority": machine.priority,
+            "advert_interval": machine.master_adver_int_cs / 100,
+            "master_priority": machine.master_priority,
+            "master_down_interval": machine.master_down_interval_us() / 1e6,
+            "vips": tuple(str(v) for v in c.vips),
+            "managed": c.manage,
+        }
 
     # ------------------------------------------------------------ receive
 
@@ -394,12 +410,23 @@ async def run_vrrp(
     state_dir: str,
     engines: Any = None,
     netns: str | None = None,
+    carp: Sequence[GroupConfig] = (),
 ) -> list[GroupSnapshot]:
-    """Run these VRRP groups in one loop until SIGTERM/SIGINT; return their last snapshots."""
+    """Run these VRRP groups (and CARP groups, in the same loop) until SIGTERM/SIGINT.
+
+    Both protocols use IP protocol 112 and may share an interface: each group decodes with
+    its own protocol's codec, so the other protocol's packets are counted as malformed.
+    Returns the groups' last snapshots.
+    """
+    from ifvip.daemon.launch import carp_role, engine_factory  # noqa: PLC0415
+
     state = StateDir.open(state_dir)
     speakers = [VrrpSpeaker(c) for c in configs]
     async with Kernel(netns) as kernel:
         daemon = Daemon(kernel, netns=netns)
+        for group in carp:
+            role = carp_role(group, kernel, state, engines or engine_factory())
+            daemon.add(CarpSpeaker(group), role, garp_repeat=group.garp_repeat)
         for speaker in speakers:
             daemon.add(speaker, vrrp_role(speaker.config, kernel, state, engines))
         try:

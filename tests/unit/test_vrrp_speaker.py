@@ -272,3 +272,15 @@ def test_vrrp3_advert_from_config_round_trips() -> None:
         )
         == 14 + 40 + 12
     )
+
+
+def test_status_facts() -> None:
+    from ifvip.election import Start
+
+    speaker = VrrpSpeaker(config(srcip=A, priority="150"))
+    machine, _ = speaker.step(speaker.initial(), Start(), 0.0)
+    facts = speaker.status_facts(machine)
+    assert facts["protocol"] == "vrrp" and facts["priority"] == 150
+    assert facts["advert_interval"] == 1.0 and facts["vips"] == ("198.51.100.100/24",)
+    assert facts["master_down_interval"] == pytest.approx(3 + (256 - 150) / 256)
+    assert speaker.state == "BACKUP"
