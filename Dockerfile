@@ -62,10 +62,12 @@ COPY deploy/container/healthcheck.sh /usr/local/bin/ifvip-healthcheck
 COPY interfaces.d-examples/ /usr/share/doc/ifvip/examples/
 COPY man/ifvip.8 /usr/share/man/man8/
 COPY man/ifvip-interfaces.5 /usr/share/man/man5/
-# The CLI dispatches on argv[0]: `ifquery`, `ifup` and `ifdown` act as ifupdown's commands.
+# The CLI dispatches on argv[0]: `ifquery`, `ifup` and `ifdown` act as ifupdown's commands;
+# they run-parts ifupdown's hook directories, empty here (a mounted /etc/network brings its own).
 RUN for name in ifvip ifquery ifup ifdown; do ln -s /opt/ifvip/bin/ifvip /usr/local/sbin/$name; done \
  && chmod 0755 /usr/local/bin/ifvip-entrypoint /usr/local/bin/ifvip-healthcheck \
- && mkdir -p /etc/network /etc/ifvip /run/ifvip
+ && mkdir -p /etc/ifvip /run/ifvip \
+ && for phase in if-pre-up.d if-up.d if-down.d if-post-down.d; do mkdir -p /etc/network/$phase; done
 ENV PATH=/usr/local/sbin:/usr/local/bin:/opt/ifvip/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

@@ -304,6 +304,18 @@ def test_version_and_ifquery_run_from_the_read_only_image(image: Image) -> None:
             [*netns, *_jail(image.root, "sh", "-c", f"ifquery -i {EXAMPLE} -l; ls /run/ifvip")]
         )
         assert listing.split() == ["lo", "eth0", "cache"]
+        # ifup and ifdown (links to ifvip) do their job with ifupdown's state in /run/network,
+        # on the tmpfs: the VIP stanza of the single-VIP example goes on and off again.
+        vip = "/usr/share/doc/ifvip/examples/single-vip.interfaces"
+        script = (
+            f"ifup -i {vip} eth0:vip && ip -4 -o addr show dev eth0 && ls /run/network"
+            f" && ifdown -i {vip} eth0:vip && ip -4 -o addr show dev eth0"
+        )
+        updown = _checked([*netns, *_jail(image.root, "sh", "-c", script)])
+        up, _, down = updown.partition("ifstate")
+        assert "198.51.100.100/24" in up and "eth0:vip" in up
+        assert "198.51.100.100" not in down
+        assert not lab.holds("host", "198.51.100.100")
         # The root really is read-only, and python writes no bytecode into it.
         touched = _run([*netns, *_jail(image.root, "touch", "/opt/ifvip/x")])
         assert touched.returncode != 0 and "Read-only file system" in touched.stderr
