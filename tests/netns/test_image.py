@@ -323,6 +323,29 @@ def test_version_and_ifquery_run_from_the_read_only_image(image: Image) -> None:
         # The health check is for the daemon: a PID 1 that is not ifvip is unhealthy.
         health = _run([*netns, *_jail(image.root, "ifvip-healthcheck")])
         assert health.returncode == 1 and "is not ifvip" in health.stderr
+        # So is an ifvip that holds no protocol-112 socket (here one blocked on its input).
+        stuck = lab.run(
+            "host",
+            _jail(image.root, "ifvip", "ifquery", "-i", "/dev/stdin", "-l"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        pid1: list[int] = []
+
+        def blocked() -> bool:
+            child = _child(stuck.pid)
+            if child is not None and "/dev/stdin" in _cmdline(child):
+                pid1[:] = [child]
+            return bool(pid1)
+
+        _until(blocked)
+        enter = ["nsenter", "-t", str(pid1[0]), "-m", "-p", "-n", "-r", "-w"]
+        health = _run([*enter, "/usr/local/bin/ifvip-healthcheck"], timeout=30)
+        assert health.returncode == 1 and "socket" in health.stderr, health.stderr
+        assert stuck.stdin is not None
+        stuck.stdin.close()
+        assert stuck.wait(15) == 0
 
 
 def test_image_wins_the_election_reports_healthy_and_releases_on_sigterm(
