@@ -48,7 +48,7 @@ import contextlib
 import errno
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
@@ -181,8 +181,9 @@ class _Run:
 
     # ------------------------------------------------------------ up
 
-    async def up(self, plan: Plan) -> list[dict[str, Any]]:
-        """Apply `plan`; the journal entries on success, after undoing everything on failure."""
+    async def up(self, plan: Plan, record: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Apply `plan`, giving `record` the journal entries of each run of ops applied;
+        on failure undo everything first."""
         applied: list[tuple[int, Op]] = []  # (stanza index or -1/-2 for link steps, op)
         parts: list[tuple[int, Sequence[Step]]] = [(-1, plan.before)]
         parts += [(i, stanza.steps) for i, stanza in enumerate(plan.stanzas)]
@@ -194,19 +195,23 @@ class _Run:
                     self.say(
                         f"configuring interface {plan.physical}={plan.logical} ({stanza.family})"
                     )
-                await self._apply_steps(part, steps, applied)
+                await self._apply_steps(part, steps, applied, record)
         except _StanzaFailedError as failure:
             self.say(failure.message)
             await self.undo([op for _, op in applied])
             raise
-        except asyncio.CancelledError:
-            # SIGINT/SIGTERM (ifupdown's "interrupted"): leave nothing half-done either.
+        except (asyncio.CancelledError, Exception):
+            # SIGINT/SIGTERM (ifupdown's "interrupted"), or a journal that cannot be
+            # written: leave nothing half-done either.
             await asyncio.shield(self.undo([op for _, op in applied]))
             raise
-        return [{"stanza": part, "op": op.to_dict()} for part, op in applied]
 
     async def _apply_steps(
-        self, part: int, steps: Sequence[Step], applied: list[tuple[int, Op]]
+        self,
+        part: int,
+        steps: Sequence[Step],
+        applied: list[tuple[int, Op]],
+        record: Callable[[list[dict[str, Any]]], None],
     ) -> None:
         index = 0
         while index < len(steps):
@@ -219,6 +224,7 @@ class _Run:
                 self.show(step.op)
             results = await self.executor.apply_batch([step.op for step in run])
             failure: str | None = None
+            done: list[Op] = []
             for step, result in zip(run, results, strict=True):
                 if isinstance(result, OpError):
                     if step.op.ignore_failure:
@@ -226,8 +232,11 @@ class _Run:
                     if failure is None:
                         failure = _describe(step, result)
                 else:
-                    applied.append((part, result))
-            if failure is not None:
+                    done.append(result)
+            applied.extend((part, op) for op in done)
+            if failure is None:
+                record([{"stanza": part, "op": op.to_dict()} for op in done])
+            else:
                 raise _StanzaFailedError(failure)
             index += len(run)
 
@@ -359,23 +368,24 @@ async def _up_one(run: _Run, plan: Plan, state: StateDir, result: Result) -> Non
     target = f"{plan.physical}={plan.logical}"
     # ifupdown records the interface before running anything (specs §7).
     state.record(plan.physical, plan.logical)
+    head = {
+        "version": JOURNAL_VERSION,
+        "logical": plan.logical,
+        "stanzas": [_stanza_key(s) for s in plan.stanzas],
+    }
+    state.write_journal(plan.physical, [head])
     try:
-        entries = await run.up(plan)
+        await run.up(plan, lambda entries: state.append_journal(plan.physical, entries))
     except _StanzaFailedError as failure:
         state.record(plan.physical, None)
         state.drop_journal(plan.physical)
         run.say(f"failed to bring up {plan.physical}")
         result.failed[target] = failure.message
         return
-    except BaseException:
-        state.record(plan.physical, None)
+    except (asyncio.CancelledError, Exception):
+        state.record(plan.physical, None)  # undone (see _Run.up)
+        state.drop_journal(plan.physical)
         raise
-    head = {
-        "version": JOURNAL_VERSION,
-        "logical": plan.logical,
-        "stanzas": [_stanza_key(s) for s in plan.stanzas],
-    }
-    state.write_journal(plan.physical, [head, *entries])
     result.done.append(target)
 
 

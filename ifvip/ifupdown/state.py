@@ -6,8 +6,10 @@ Layout (specs/ifupdown.md §8), under `/run/network` by default:
   rewritten through `.ifstate.tmp` and rename() under an fcntl lock on `.ifstate.lock`;
 - `ifstate.PHYS` (`/` in the name becomes `.`): holds `LOGICAL` while up, empty after
   down; it is also the per-interface lock (fcntl write lock while ifup/ifdown run);
-- `ifvip-journal.PHYS.json` (ifvip's own): what an ifup actually applied, in order, with
-  the previous value of everything it changed, so that ifdown undoes exactly that.
+- `ifvip-journal.PHYS.jsonl` (ifvip's own, 0600): what an ifup actually applied, in order,
+  with the previous value of everything it changed, so that ifdown undoes exactly that;
+  one JSON value a line, appended as the ifup goes, so even an ifup that was killed
+  half-way leaves a record of what it did.
 
 Other tools read `ifstate` and `ifstate.PHYS`; their format is kept byte for byte.
 """
@@ -127,19 +129,32 @@ class StateDir:
     # ---------------------------------------------------------------- journal
 
     def _journal_path(self, physical: str) -> Path:
-        return self.path / f"ifvip-journal.{_file_name(physical)}.json"
+        return self.path / f"ifvip-journal.{_file_name(physical)}.jsonl"
 
     def read_journal(self, physical: str) -> list[dict[str, Any]] | None:
-        """What the last ifup of `physical` applied, oldest first; None without a journal."""
+        """What the last ifup of `physical` applied, oldest first; None without a journal.
+
+        A last line cut short (the ifup was killed while writing it) is left out.
+        """
         try:
-            data = json.loads(self._journal_path(physical).read_text())
+            text = self._journal_path(physical).read_text()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
-            raise StateError(f"unreadable journal for {physical}: {exc}") from exc
-        if not isinstance(data, list):
-            raise StateError(f"unreadable journal for {physical}: not a list")
-        return data
+        except OSError as exc:
+            raise StateError(f"unreadable journal for {physical}: {exc.strerror}") from exc
+        entries = []
+        lines = text.splitlines()
+        for number, line in enumerate(lines, 1):
+            try:
+                entry = json.loads(line)
+            except ValueError as exc:
+                if number == len(lines) and not text.endswith("\n"):
+                    break
+                raise StateError(f"unreadable journal for {physical}: {exc}") from exc
+            if not isinstance(entry, dict):
+                raise StateError(f"unreadable journal for {physical}: line {number}")
+            entries.append(entry)
+        return entries
 
     def write_journal(self, physical: str, entries: list[dict[str, Any]]) -> None:
         """Replace the journal atomically (0600: hook lines may carry secrets)."""
@@ -148,9 +163,20 @@ class StateDir:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:
-                # One entry a line: readable, and json's C encoder (indent= is pure Python).
-                out.write("[\n" + ",\n".join(json.dumps(entry) for entry in entries) + "\n]\n")
+                out.write("".join(json.dumps(entry) + "\n" for entry in entries))
             os.replace(tmp, path)
+        except OSError as exc:
+            raise StateError(f"cannot write journal {path}: {exc.strerror}") from exc
+
+    def append_journal(self, physical: str, entries: list[dict[str, Any]]) -> None:
+        """Add entries at the end of the journal (one write, so whole lines land)."""
+        if not entries:
+            return
+        path = self._journal_path(physical)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write("".join(json.dumps(entry) + "\n" for entry in entries))
         except OSError as exc:
             raise StateError(f"cannot write journal {path}: {exc.strerror}") from exc
 

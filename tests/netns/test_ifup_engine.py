@@ -5,6 +5,7 @@ Independent of the planner: the plans are built here from ops, as the planner wo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -88,9 +89,10 @@ def test_ifup_journals_and_ifdown_undoes_exactly(tmp_path: Path) -> None:
         assert "+ addresses ('eth0', 2, '203.0.113.5'" in before.diff(up)
         assert "~ sysctl net/ipv6/conf/eth0/accept_dad: 1 -> 0" in before.diff(up)
         assert (tmp_path / "ifstate").read_text() == "eth0=eth0\n"
-        journal = tmp_path / "ifvip-journal.eth0.json"
+        journal = tmp_path / "ifvip-journal.eth0.jsonl"
         assert journal.stat().st_mode & 0o777 == 0o600
-        ops = [entry["op"]["op"] for entry in json.loads(journal.read_text())[1:]]
+        lines = journal.read_text().splitlines()
+        ops = [json.loads(line)["op"]["op"] for line in lines[1:]]
         assert ops.count("AddAddress") == 3 and ops.count("WriteSysctl") == 2
 
         done = run_engine(ns, "ifdown", [_down_plan()], tmp_path)
@@ -126,7 +128,7 @@ def test_failed_ifup_undoes_everything(tmp_path: Path, position: str) -> None:
         assert "failed to bring up eth0" in done.stderr
         assert snapshot(ns).diff(before) == ""
         assert (tmp_path / "ifstate").read_text() == ""
-        assert not (tmp_path / "ifvip-journal.eth0.json").exists()
+        assert not (tmp_path / "ifvip-journal.eth0.jsonl").exists()
 
 
 def test_kernel_error_names_the_line(tmp_path: Path) -> None:
@@ -178,4 +180,44 @@ def test_sigterm_during_ifup_undoes_it(tmp_path: Path) -> None:
                     child.kill()
         assert snapshot(ns).diff(before) == ""
         assert (tmp_path / "ifstate").read_text() == ""
-        assert not (tmp_path / "ifvip-journal.eth0.json").exists()
+        assert not (tmp_path / "ifvip-journal.eth0.jsonl").exists()
+
+
+def test_ifup_killed_half_way_is_undone_by_ifdown(tmp_path: Path) -> None:
+    """The journal is written as the ifup goes: after a SIGKILL, ifdown still knows what
+    was applied and undoes it exactly."""
+    marker = tmp_path / "hook-pid"
+    slow = ("up", Shell(command=f"echo $$ > {marker}; exec sleep 30", env=ENV, origin=HERE))
+    with Twins(1) as twins:
+        (ns,) = twins.names
+        before = snapshot(ns)
+        payload = engine_payload("ifup", [_up_plan(slow)], tmp_path, False)
+        with subprocess.Popen(
+            engine_argv(ns),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ) as child:
+            try:
+                assert child.stdin is not None
+                child.stdin.write(payload)
+                child.stdin.close()
+                deadline = time.monotonic() + 30
+                while not marker.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert marker.exists(), "the hook never started"
+                child.kill()
+                child.wait(timeout=20)
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                time.sleep(0.1)
+                if marker.exists() and marker.read_text().strip().isdigit():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(marker.read_text()), signal.SIGKILL)
+        assert "203.0.113.5" in before.diff(snapshot(ns))  # left half-applied
+        assert (tmp_path / "ifstate").read_text() == "eth0=eth0\n"
+        done = run_engine(ns, "ifdown", [_down_plan()], tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert snapshot(ns).diff(before) == ""

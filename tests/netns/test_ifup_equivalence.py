@@ -275,7 +275,7 @@ def test_failed_hook_leaves_nothing(failing: int, kind: str, tmp_path: Path) -> 
         assert snapshot(ns).diff(before) == ""
         assert (tmp_path / "state" / "ifstate").read_text() == ""
         assert (tmp_path / "state" / "ifstate.eth0").read_text() == ""
-        assert not (tmp_path / "state" / "ifvip-journal.eth0.json").exists()
+        assert not (tmp_path / "state" / "ifvip-journal.eth0.jsonl").exists()
         # Nothing is left that would make the next ifup fail (ifupdown's stale trap).
         path.write_text(_rollback_file(None)[0])
         again = runner.ifvip("ifup", "eth0")

@@ -47,10 +47,23 @@ def test_journal_round_trip_is_private(tmp_path: Path) -> None:
     entries = [{"op": "AddAddress", "address": "198.51.100.1/24"}]
     state.write_journal("eth0", entries)
     assert state.read_journal("eth0") == entries
-    mode = stat.S_IMODE(os.stat(tmp_path / "ifvip-journal.eth0.json").st_mode)
+    mode = stat.S_IMODE(os.stat(tmp_path / "ifvip-journal.eth0.jsonl").st_mode)
     assert mode == 0o600
     state.drop_journal("eth0")
     assert state.read_journal("eth0") is None
+
+
+def test_journal_appends_and_survives_a_torn_last_line(tmp_path: Path) -> None:
+    state = StateDir.open(tmp_path)
+    state.write_journal("eth0", [{"version": 1}])
+    state.append_journal("eth0", [{"stanza": 0}, {"stanza": 1}])
+    assert state.read_journal("eth0") == [{"version": 1}, {"stanza": 0}, {"stanza": 1}]
+    with open(tmp_path / "ifvip-journal.eth0.jsonl", "a") as journal:
+        journal.write('{"stanza": 2, "op": {"op": "AddAdd')  # killed while writing
+    assert state.read_journal("eth0") == [{"version": 1}, {"stanza": 0}, {"stanza": 1}]
+    (tmp_path / "ifvip-journal.eth0.jsonl").write_text('{"version": 1}\nnot json\n{}\n')
+    with pytest.raises(StateError, match="unreadable journal"):
+        state.read_journal("eth0")
 
 
 def _hold(
