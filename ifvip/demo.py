@@ -201,6 +201,7 @@ class Demo:
         """Wait for CONDITION, keeping the status line live; the seconds it took."""
         start = last = time.monotonic()
         while time.monotonic() - start < timeout:
+            _check_stop()
             if condition():
                 return time.monotonic() - start
             if time.monotonic() - last >= REDRAW:
@@ -266,21 +267,31 @@ class Demo:
 
 
 class Stopped(Exception):  # noqa: N818 - a request, not an error
-    """SIGTERM: end the demo the way Ctrl-C does, cleaning up."""
+    """SIGTERM or SIGINT: end the demo, cleaning up."""
 
 
 _OWNER = os.getpid()
+# Signals received: an exception raised by a handler can be swallowed (when it fires inside
+# an at-fork callback of subprocess, say), so the waits also look here.
+_REQUESTED: list[int] = []
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
     del frame
     if os.getpid() != _OWNER:
         # A forked helper (pyroute2 creates namespaces in one, then terminates it) must die
-        # as SIGTERM's default says, not unwind the demo's stack and clean the lab up.
+        # as the signal's default says, not unwind the demo's stack and clean the lab up.
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
+    _REQUESTED.append(signum)
     raise Stopped(signal.Signals(signum).name)
+
+
+def _check_stop() -> None:
+    if _REQUESTED:
+        raise Stopped(signal.Signals(_REQUESTED[0]).name)
 
 
 def main(headless: bool, protocol: str = "carp", out: TextIO | None = None) -> int:
@@ -298,12 +309,14 @@ def main(headless: bool, protocol: str = "carp", out: TextIO | None = None) -> i
             file=sys.stderr,
         )
         return 1
-    global _OWNER  # noqa: PLW0603 - the process whose SIGTERM ends the demo
+    global _OWNER  # noqa: PLW0603 - the process whose signals end the demo
     _OWNER = os.getpid()
+    _REQUESTED.clear()
     screen = Screen(stream, live=not headless and stream.isatty())
-    previous = signal.signal(signal.SIGTERM, _stop)
+    previous = {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
     try:
         Demo(screen, PROTOCOLS[protocol]).run()
+        _check_stop()  # a signal whose exception was swallowed still ends in 130
     except (KeyboardInterrupt, Stopped):
         screen.say("interrupted; lab removed")
         return 130
@@ -311,5 +324,6 @@ def main(headless: bool, protocol: str = "carp", out: TextIO | None = None) -> i
         screen.say(f"demo failed: {exc}; lab removed")
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
