@@ -57,7 +57,10 @@ def _resolve(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with RUN.make_context("run", argv[1:]) as ctx:
-        return dict(ctx.params)
+        params = dict(ctx.params)
+    # Every deployment supervises the process: it must stay in the foreground.
+    assert not params.get("daemonize"), "-B/--daemonize under a supervisor"
+    return params
 
 
 # ------------------------------------------------------------------------------ systemd
