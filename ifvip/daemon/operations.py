@@ -133,8 +133,14 @@ class Operations:
             try:
                 await self.status.start()
             except OSError as exc:
-                await self.close()
-                raise OperationsError(f"--status-socket {path}: {exc.strerror or exc}") from None
+                reason = exc.strerror or str(exc)
+                self.status = None
+                if self.config.status_socket is not None:
+                    await self.close()
+                    raise OperationsError(f"--status-socket {path}: {reason}") from None
+                # The default socket is a convenience: another ifvip in this namespace on
+                # the same state dir (one process per group, as ucarp is run) keeps it.
+                log.warning("no status socket (%s: %s); give --status-socket PATH", path, reason)
         if self.config.metrics is not None:
             address, port = self.config.metrics
             self.metrics = MetricsServer(address, port, self.snapshot)

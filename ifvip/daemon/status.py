@@ -27,7 +27,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -42,6 +42,7 @@ DEFAULT_STATE_DIR: Final = "/run/ifvip"
 NAMED_NETNS: Final = "/run/netns"  # where `ip netns add` mounts named namespaces
 REQUEST_MAX: Final = 256
 CLIENT_TIMEOUT: Final = 5.0
+UNIX_PATH_MAX: Final = 107  # sun_path holds 108 bytes with the terminating NUL
 HANDLER_START_ITERATIONS: Final = 5
 SCHEMA: Final = 1
 
@@ -325,6 +326,20 @@ def write_snapshot(snapshot: Snapshot, state_dir: str = DEFAULT_STATE_DIR) -> Pa
     return target
 
 
+@contextlib.contextmanager
+def reachable(path: str) -> Iterator[str]:
+    """A name bind() and connect() accept for `path`: itself, or, when it is longer than
+    sun_path, the same file through an O_PATH descriptor of its directory."""
+    if len(os.fsencode(path)) <= UNIX_PATH_MAX:
+        yield path
+        return
+    fd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{os.path.basename(path)}"
+    finally:
+        os.close(fd)
+
+
 # ------------------------------------------------------------------------- server
 
 
@@ -343,7 +358,8 @@ class StatusServer:
         self._clear_stale()
         old = os.umask(0o177)  # the socket is born 0600: no window with wider rights
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=self.path)
+            with reachable(self.path) as name:
+                self._server = await asyncio.start_unix_server(self._serve, path=name)
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
@@ -358,7 +374,8 @@ class StatusServer:
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.settimeout(1.0)
-            probe.connect(self.path)
+            with reachable(self.path) as name:
+                probe.connect(name)
         except (ConnectionRefusedError, FileNotFoundError):
             os.unlink(self.path)  # left by a daemon that was killed
             return
@@ -415,7 +432,8 @@ def fetch(path: str, timeout: float = CLIENT_TIMEOUT) -> Snapshot:
     client.settimeout(timeout)
     chunks = []
     try:
-        client.connect(path)
+        with reachable(path) as name:
+            client.connect(name)
         client.sendall(b"status\n")
         while chunk := client.recv(65536):
             chunks.append(chunk)

@@ -397,3 +397,42 @@ def test_daemons_in_named_namespaces_key_their_socket_and_dump(
     assert write_snapshot(_snapshot(), str(tmp_path / "s")).name == "status.lab-b.json"
     inodes["/proc/self/ns/net"] = 99  # not a named namespace: a host or a container
     assert default_socket("/run/ifvip") == "/run/ifvip/ifvip.sock"
+
+
+def test_a_socket_path_longer_than_sun_path_still_works(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = str(deep / "ifvip.sock")
+    assert len(path) > 108
+
+    async def serve_once() -> Snapshot:
+        server = StatusServer(path, _snapshot)
+        await server.start()
+        try:
+            return await asyncio.to_thread(fetch, path)
+        finally:
+            await server.close()
+
+    assert asyncio.run(serve_once()) == _snapshot()
+
+
+def test_a_busy_default_socket_is_a_warning_an_explicit_one_an_error(
+    served: tuple[str, list[Snapshot]], caplog: pytest.LogCaptureFixture
+) -> None:
+    from ifvip.daemon.operations import Operations, OperationsConfig, OperationsError
+
+    path, _ = served
+    daemon = type("Daemon", (), {"groups": []})()
+    state_dir = os.path.dirname(path)
+
+    async def start(config: OperationsConfig) -> None:
+        ops = Operations(config)
+        try:
+            await ops.start(daemon)
+        finally:
+            await ops.close()
+
+    asyncio.run(start(OperationsConfig(state_dir=state_dir)))
+    assert "no status socket" in caplog.text
+    with pytest.raises(OperationsError, match=r"^--status-socket .*: another ifvip serves"):
+        asyncio.run(start(OperationsConfig(state_dir=state_dir, status_socket=path)))
