@@ -1,5 +1,7 @@
 """A hostile LAN in a generator: protocol-112 packets built to be dropped, each with its reason.
 
+(CARP as ucarp speaks it, and VRRP over IPv4 as keepalived does: `VrrpHostile`.)
+
 Anything on a LAN can send IP protocol 112. This module builds whole IPv4 packets (header
 with TTL and checksum, then the payload) of the kinds a daemon must refuse — malformed,
 truncated, wrong TTL, wrong HMAC, replayed with other fields, wrong VHID, oversized,
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ifvip.wire.carp import CARP_LEN, CarpAdvert, checksum
+from ifvip.wire.vrrp import AuthType, Vrrp2Advert, Vrrp3Advert, pass_auth_data
 
 CARP_GROUP: Final = ipaddress.IPv4Address("224.0.0.18")
 IP_MAX_PAYLOAD: Final = 1500 - 20  # one Ethernet MTU: no fragments
@@ -291,9 +294,229 @@ class CarpHostile:
             yield makers[kinds[i % len(kinds)]]()
 
 
-def tally(packets: Sequence[Hostile], members: int) -> list[dict[str, int]]:
+# ------------------------------------------------------------------------- VRRP
+
+# The drop reasons of daemon.vrrp.VrrpSpeaker.receive (and election_vrrp.judge).
+MODE: Final = "mode"
+VRID: Final = "vrid"
+INTERVAL: Final = "interval"
+ADDRESSES: Final = "addresses"
+VRRP_REASONS: Final = (OWN, TTL, MODE, MALFORMED, VRID, AUTH, INTERVAL, ADDRESSES)
+VRRP_KINDS: Final = (
+    "malformed",
+    "truncated",
+    "wrong-ttl",
+    "wrong-auth",
+    "replayed",
+    "wrong-vrid",
+    "oversized",
+    "own-source",
+    "unicast",
+)
+
+
+@dataclass(frozen=True)
+class VrrpMember:
+    """One member of a VRRP instance over IPv4 (multicast), as keepalived would configure it."""
+
+    srcip: ipaddress.IPv4Address
+    vrid: int
+    vips: tuple[ipaddress.IPv4Address, ...]
+    version: int = 3
+    password: bytes | None = None  # VRRPv2 PASS
+    advert_int: int = 1  # seconds
+    group: ipaddress.IPv4Address = CARP_GROUP
+
+
+class VrrpHostile:
+    """Hostile packets for one VRRP instance over IPv4 whose members are `members`.
+
+    Packets with a genuine body advertise priority 254, above any member's: a missing check
+    would make a member take it for a better master.
+    """
+
+    def __init__(
+        self, members: Sequence[VrrpMember], attacker: ipaddress.IPv4Address, *, seed: int = 0
+    ) -> None:
+        if not members:
+            raise ValueError("no member to attack")
+        first = members[0]
+        shared = (first.vrid, first.vips, first.version, first.password, first.advert_int)
+        for member in members:
+            if (member.vrid, member.vips, member.version, member.password, member.advert_int) != (
+                shared
+            ):
+                raise ValueError("members of one instance share vrid, VIPs, version and auth")
+        self.members = tuple(members)
+        self.attacker = attacker
+        self.rng = random.Random(seed)
+        self.vrid = first.vrid
+        self.vips = first.vips
+        self.version = first.version
+        self.password = first.password
+        self.advert_int = first.advert_int
+        self.group = first.group
+
+    def _body(
+        self,
+        src: ipaddress.IPv4Address,
+        dst: ipaddress.IPv4Address,
+        *,
+        vrid: int | None = None,
+        vips: tuple[ipaddress.IPv4Address, ...] | None = None,
+        password: bytes | None = None,
+        interval: int | None = None,
+        priority: int = 254,
+    ) -> bytes:
+        """A genuine advert (right VIPs, auth, interval) unless told otherwise."""
+        vrid = self.vrid if vrid is None else vrid
+        vips = self.vips if vips is None else vips
+        if self.version == 2:
+            secret = self.password if password is None else password
+            auth = pass_auth_data(secret) if secret is not None else b"\0" * 8
+            return Vrrp2Advert(
+                vrid, priority, vips, self.advert_int if interval is None else interval,
+                AuthType.PASS if secret is not None else AuthType.NONE, auth,
+            ).encode()  # fmt: skip
+        return Vrrp3Advert(vrid, priority, vips, 100 * self.advert_int).encode(src, dst)
+
+    def _everyone(self, reason: str) -> dict[int, str]:
+        return dict.fromkeys(range(len(self.members)), reason)
+
+    def _hostile(
+        self,
+        kind: str,
+        variant: str,
+        payload: bytes,
+        expect: dict[int, str],
+        *,
+        src: ipaddress.IPv4Address | None = None,
+        dst: ipaddress.IPv4Address | None = None,
+        ttl: int = 255,
+    ) -> Hostile:
+        destination = dst or self.group
+        packet = ipv4_packet(
+            src or self.attacker, destination, payload, ttl=ttl, ident=self.rng.getrandbits(16)
+        )
+        return Hostile(kind, variant, destination, packet, expect)
+
+    def _genuine(self) -> bytes:
+        return self._body(self.attacker, self.group)
+
+    def malformed(self) -> Hostile:
+        variant = self.rng.choice(["random", "version", "type", "checksum", "carp"])
+        if variant == "random":
+            payload = bytearray(self.rng.randbytes(self.rng.randrange(0, 120)))
+            if payload:
+                payload[0] = ((5 - self.version) << 4) | 1  # the other version: always refused
+        elif variant == "version":
+            payload = bytearray(self._genuine())
+            payload[0] = (self.rng.choice([0, 1, 4, 5 - self.version, 15]) << 4) | 1
+        elif variant == "type":
+            payload = bytearray(self._genuine())
+            payload[0] = (self.version << 4) | self.rng.choice([0, 2, 3, 15])
+        elif variant == "checksum":
+            payload = bytearray(self._genuine())
+            payload[6] ^= 0x5A
+        else:  # a CARP advert on the same protocol and group: 36 bytes, wrong length
+            payload = bytearray(
+                CarpAdvert.build(
+                    vhid=self.vrid, advbase=1, advskew=0, counter=1, password=b"x", vip=self.vips[0]
+                ).encode()
+            )
+            if self.version == 3:
+                payload[0] = 0x31
+        return self._hostile("malformed", variant, bytes(payload), self._everyone(MALFORMED))
+
+    def truncated(self) -> Hostile:
+        genuine = self._genuine()
+        payload = genuine[: self.rng.randrange(0, len(genuine))]
+        return self._hostile("truncated", str(len(payload)), payload, self._everyone(MALFORMED))
+
+    def wrong_ttl(self) -> Hostile:
+        ttl = self.rng.choice([1, 2, 64, 128, 254, self.rng.randrange(1, 255)])
+        return self._hostile("wrong-ttl", str(ttl), self._genuine(), self._everyone(TTL), ttl=ttl)
+
+    def wrong_auth(self) -> Hostile:
+        """v2: a wrong password or auth type; v3 (no auth): a VIP set that is not ours."""
+        if self.version == 2:
+            variant = self.rng.choice(["password", "none"] if self.password else ["password"])
+            wrong = (self.password or b"") + b"!" if variant == "password" else None
+            if variant == "password" and wrong is not None:
+                wrong = wrong[-8:] if len(wrong) > 8 else wrong
+            payload = self._body(self.attacker, self.group, password=wrong)
+            if variant == "none":
+                payload = Vrrp2Advert(self.vrid, 254, self.vips, self.advert_int).encode()
+            return self._hostile("wrong-auth", variant, payload, self._everyone(AUTH))
+        other = tuple(ipaddress.IPv4Address(int(v) ^ 1) for v in self.vips)
+        payload = self._body(self.attacker, self.group, vips=other)
+        return self._hostile("wrong-auth", "addresses", payload, self._everyone(ADDRESSES))
+
+    def replayed(self) -> Hostile:
+        """A genuine advert replayed with a field changed."""
+        variants = ["priority", "count", "vrid", "addresses"] + (
+            ["interval"] if self.version == 2 else []
+        )
+        variant = self.rng.choice(variants)
+        if variant in ("priority", "count"):
+            # The priority changed with the checksum left as it was, or a count that no
+            # longer matches the length.
+            changed = bytearray(self._genuine())
+            if variant == "priority":
+                changed[2] ^= 0x01
+            else:
+                changed[3] += 1
+            return self._hostile("replayed", variant, bytes(changed), self._everyone(MALFORMED))
+        if variant == "vrid":
+            vrid = (self.vrid + self.rng.randrange(1, 255)) % 256
+            payload = self._body(self.attacker, self.group, vrid=vrid)
+            return self._hostile("replayed", variant, payload, self._everyone(VRID))
+        if variant == "addresses":
+            extra = (*self.vips, ipaddress.IPv4Address("203.0.113.1"))
+            payload = self._body(self.attacker, self.group, vips=extra)
+            return self._hostile("replayed", variant, payload, self._everyone(ADDRESSES))
+        interval = self.advert_int + self.rng.randrange(1, 10)
+        payload = self._body(self.attacker, self.group, interval=interval)
+        return self._hostile("replayed", variant, payload, self._everyone(INTERVAL))
+
+    def wrong_vrid(self) -> Hostile:
+        vrid = (self.vrid + self.rng.randrange(1, 255)) % 256
+        payload = self._body(self.attacker, self.group, vrid=vrid)
+        return self._hostile("wrong-vrid", str(vrid), payload, self._everyone(VRID))
+
+    def oversized(self) -> Hostile:
+        """Trailing bytes: keepalived (and ifvip) want the exact length the count implies."""
+        size = self.rng.choice([4, 100, 1000, IP_MAX_PAYLOAD - 64])
+        payload = self._genuine() + self.rng.randbytes(size)
+        return self._hostile("oversized", str(size), payload, self._everyone(MALFORMED))
+
+    def own_source(self) -> Hostile:
+        """A member's own address: that member ignores it, the others see a wrong VIP set."""
+        victim = self.rng.randrange(len(self.members))
+        src = self.members[victim].srcip
+        other = tuple(ipaddress.IPv4Address(int(v) ^ 2) for v in self.vips)
+        payload = self._body(src, self.group, vips=other)
+        expect = {i: (OWN if i == victim else ADDRESSES) for i in range(len(self.members))}
+        return self._hostile("own-source", str(victim), payload, expect, src=src)
+
+    def unicast(self) -> Hostile:
+        """A genuine advert to one member's address: a multicast instance refuses it."""
+        victim = self.rng.randrange(len(self.members))
+        dst = self.members[victim].srcip
+        payload = self._body(self.attacker, dst)
+        return self._hostile("unicast", str(victim), payload, {victim: MODE}, dst=dst)
+
+    def stream(self, count: int, kinds: Sequence[str] = VRRP_KINDS) -> Iterator[Hostile]:
+        makers = {kind: getattr(self, kind.replace("-", "_")) for kind in kinds}
+        for i in range(count):
+            yield makers[kinds[i % len(kinds)]]()
+
+
+def tally(
+    packets: Sequence[Hostile], members: int, reasons: Sequence[str] = REASONS
+) -> list[dict[str, int]]:
     """For each member, how many packets it must count under each drop reason."""
-    counts: list[dict[str, int]] = [dict.fromkeys(REASONS, 0) for _ in range(members)]
+    counts: list[dict[str, int]] = [dict.fromkeys(reasons, 0) for _ in range(members)]
     for packet in packets:
         for member, reason in packet.expect.items():
             counts[member][reason] += 1

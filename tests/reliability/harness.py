@@ -39,11 +39,15 @@ VIP: Final = "198.51.100.100"
 VHID: Final = 42
 PASSWORD: Final = "secret"
 IMPLEMENTATIONS: Final = ("ifvip", "ifvip-vrrp", "ucarp", "keepalived")
+# ifvip with permanent VIPs (--vip-lifetime 0): the election alone, without the dead man's
+# switch; the bench runs it beside `ifvip` when asked (--impl).
+VARIANTS: Final = ("ifvip-permanent",)
 
 # A transition as each daemon logs it.
 TRANSITION_LOG: Final = {
     "ifvip": re.compile(r"Entering (MASTER|BACKUP) STATE"),
     "ifvip-vrrp": re.compile(r"Entering (MASTER|BACKUP) STATE"),
+    "ifvip-permanent": re.compile(r"Entering (MASTER|BACKUP) STATE"),
     "ucarp": re.compile(r"Switching to state: (MASTER|BACKUP)"),
     "keepalived": re.compile(r"Entering (MASTER|BACKUP) STATE"),
 }
@@ -64,14 +68,15 @@ vrrp_instance VI_{vrid} {{
 
 
 def available(implementation: str) -> bool:
-    """Whether the implementation is installed (ifvip-vrrp: `ifvip run` has --protocol)."""
-    if implementation == "ifvip-vrrp":
+    """Whether the implementation is installed (the ifvip variants: `ifvip run` has the option)."""
+    needs = {"ifvip-vrrp": "--protocol", "ifvip-permanent": "--vip-lifetime"}
+    if implementation in needs:
         if not Path(IFVIP).exists():
             return False
         usage = subprocess.run(
             [IFVIP, "run", "--help"], capture_output=True, text=True, check=False, timeout=30
         )
-        return "--protocol" in usage.stdout
+        return needs[implementation] in usage.stdout
     binary = {"ifvip": IFVIP, "ucarp": UCARP, "keepalived": KEEPALIVED}[implementation]
     return Path(binary).exists()
 
@@ -236,11 +241,13 @@ class PairLab:
         """Start `implementation` on `host`; the preferred node is the one that should win."""
         log = self.tmp / f"{implementation}-{host}.log"
         src = self.address(host)
-        if implementation == "ifvip":
+        if implementation in ("ifvip", "ifvip-permanent"):
             argv = [IFVIP, "run", "-i", "eth0", "-s", src, "-v", str(VHID), "-p", PASSWORD]
             argv += ["-a", VIP, "--masklen", "24", "-z"]
             argv += ["--state-dir", str(self.tmp / f"state-{host}")]
             argv += ["-k", "0", "-P"] if preferred else ["-k", "50"]
+            if implementation == "ifvip-permanent":
+                argv += ["--vip-lifetime", "0"]
         elif implementation == "ifvip-vrrp":
             argv = [IFVIP, "run", "--protocol", "vrrp", "--vrrp-version", "3", "-i", "eth0"]
             argv += ["--vrid", str(VHID), "--vip", f"{VIP}/24"]

@@ -16,7 +16,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ifvip.daemon.config import build_carp_group
-from ifvip.daemon.hostile import KINDS, CarpHostile, Member, tally
+from ifvip.daemon.hostile import (
+    KINDS,
+    VRRP_KINDS,
+    VRRP_REASONS,
+    CarpHostile,
+    Member,
+    VrrpHostile,
+    VrrpMember,
+    ipv4_packet,
+    tally,
+)
 from ifvip.daemon.transport import parse_ipv4
 from ifvip.wire.carp import CarpAdvert
 from tests.reliability._fuzz import fuzz
@@ -100,3 +110,58 @@ def test_packets_fit_one_ethernet_frame_and_members_must_agree() -> None:
     assert max(len(h.packet) for h in generator.stream(2000)) <= 1500
     with pytest.raises(ValueError, match="share"):
         CarpHostile([*_members(), Member(ATTACKER, 7, b"x", VIP)], ATTACKER)
+
+
+# ---------------------------------------------------------------- VRRP
+
+
+def _vrrp_speakers(version: int, password: str | None) -> list[object]:
+    vrrp = pytest.importorskip("ifvip.daemon.vrrp", reason="the VRRP speaker")
+    config = pytest.importorskip("ifvip.daemon.vrrp_config", reason="the VRRP config builder")
+    return [
+        vrrp.VrrpSpeaker(
+            config.build_vrrp_group(
+                interface="eth0",
+                srcip=str(src),
+                vrid="51",
+                vips=[f"{VIP}/24"],
+                version=str(version),
+                auth_pass=password,
+            )
+        )
+        for src in (H1, H2)
+    ]
+
+
+@pytest.mark.parametrize(("version", "password"), [(2, "secret12"), (2, None), (3, None)])
+def test_every_vrrp_kind_is_dropped_with_the_reason_it_names(
+    version: int, password: str | None
+) -> None:
+    speakers = _vrrp_speakers(version, password)
+    secret = password.encode() if password else None
+    members = [VrrpMember(src, 51, (VIP,), version, secret) for src in (H1, H2)]
+    packets = list(VrrpHostile(members, ATTACKER, seed=version).stream(9 * 150))
+    seen: list[Counter[str]] = [Counter(), Counter()]
+    for hostile in packets:
+        received = parse_ipv4(hostile.packet)
+        assert received is not None
+        for member, want in hostile.expect.items():
+            verdict = speakers[member].receive(received)  # type: ignore[attr-defined]
+            assert isinstance(verdict, speaker.Dropped), (hostile.kind, hostile.variant, verdict)
+            assert verdict.reason == want, (hostile.kind, hostile.variant, verdict)
+            seen[member][verdict.reason] += 1
+    expected = tally(packets, 2, VRRP_REASONS)
+    for member in range(2):
+        assert {k: v for k, v in expected[member].items() if v} == dict(seen[member])
+    assert {p.kind for p in packets} == set(VRRP_KINDS)
+
+
+def test_a_genuine_vrrp_advert_from_the_generator_is_accepted() -> None:
+    # The control: the same body, from a third host, with TTL 255 to the group, passes.
+    speakers = _vrrp_speakers(3, None)
+    members = [VrrpMember(src, 51, (VIP,)) for src in (H1, H2)]
+    generator = VrrpHostile(members, ATTACKER, seed=4)
+    packet = ipv4_packet(ATTACKER, generator.group, generator._genuine())
+    received = parse_ipv4(packet)
+    assert received is not None
+    assert type(speakers[0].receive(received)).__name__ == "Accepted"  # type: ignore[attr-defined]
