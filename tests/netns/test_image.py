@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ifvip.lab import Lab
 
@@ -62,8 +64,9 @@ path-exclude /usr/share/locale/*
 """
 
 # Run ARGS from the image's root as a container would: that root bind-mounted read-only
-# over itself, tmpfs on /run and /tmp, a fresh /proc for the new PID namespace, the
-# network namespace's /sys and the host's /dev, then chroot. The mount namespace is
+# over itself, tmpfs on /run and /tmp, $JAIL_SECRETS (if set) read-only on /run/secrets as
+# compose mounts secrets, a fresh /proc for the new PID namespace, the network namespace's
+# /sys and the host's /dev, then chroot. The mount namespace is
 # private (unshare's default), so none of this is seen outside.
 JAIL = """\
 set -eu
@@ -73,6 +76,10 @@ mount --bind "$root" "$root"
 mount -o remount,bind,ro "$root"
 mount -t tmpfs -o mode=0755 tmpfs "$root/run"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+if [ -n "${JAIL_SECRETS:-}" ]; then
+    mkdir "$root/run/secrets"
+    mount --bind -o ro "$JAIL_SECRETS" "$root/run/secrets"
+fi
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
@@ -348,42 +355,56 @@ def test_version_and_ifquery_run_from_the_read_only_image(image: Image) -> None:
         assert stuck.wait(15) == 0
 
 
+def _compose_host_a() -> tuple[list[str], dict[str, str]]:
+    """deploy/compose's host-a service: its command and environment, interpolated."""
+    compose = yaml.safe_load((REPO / "deploy/compose/docker-compose.yml").read_text())
+    service = compose["services"]["ifvip-a"]
+    env = {
+        key: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+        for key, value in service["environment"].items()
+    }
+    return list(service["command"]), env
+
+
+@pytest.mark.parametrize("form", ["ucarp-args", "compose-host-a"])
 def test_image_wins_the_election_reports_healthy_and_releases_on_sigterm(
-    image: Image,
+    image: Image, form: str, tmp_path: Path
 ) -> None:
+    password = "image-test"
     with Lab(["node1", "node2"], prefix="ifvip-imgtest") as lab:
-
-        def carp(name: str) -> list[str]:
-            return [
-                "-i",
-                "eth0",
-                "-s",
-                str(lab.hosts[name].address.ip),
-                "-v",
-                "61",
-                "-p",
-                "image-test",
-                "-a",
-                VIP,
-                "--masklen",
-                "24",
-            ]
-
+        env = {"PATH": os.environ["PATH"]}
+        if form == "ucarp-args":
+            # ucarp's arguments, the way `docker run IMAGE ARGS` hands them to the entrypoint.
+            vip, vhid = VIP, "61"
+            args = ["-i", "eth0", "-s", str(lab.hosts["node1"].address.ip), "-v", vhid]
+            args += ["-p", password, "-a", vip, "--masklen", "24", "-k", "0", "-P"]
+        else:
+            # The compose file's host A: `run` and IFVIP_* variables, the password from the
+            # secret compose mounts on /run/secrets (the address is the interface's own).
+            args, variables = _compose_host_a()
+            env.update(variables)
+            vip, vhid = variables["IFVIP_VIP"].split("/")[0], variables["IFVIP_VHID"]
+            secrets = tmp_path / "secrets"
+            secrets.mkdir()
+            (secrets / "carp_pass").write_text(password + "\n")
+            assert variables["IFVIP_PASSFILE"] == "/run/secrets/carp_pass"
+            env["JAIL_SECRETS"] = str(secrets)
         # node2: ifvip from the venv, slower (advskew 100), master first.
+        node2 = ["-i", "eth0", "-s", str(lab.hosts["node2"].address.ip), "-v", vhid]
         lab.run(
             "node2",
-            [IFVIP, "run", *carp("node2"), "-k", "100"],
+            [IFVIP, "run", *node2, "-p", password, "--vip", f"{vip}/24", "-k", "100"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _until(lambda: lab.holds("node2", VIP))
-        # node1: the image, given ucarp's arguments the way `docker run IMAGE ARGS` passes
-        # them to the entrypoint; faster and preempting, so it takes the VIP over.
+        _until(lambda: lab.holds("node2", vip))
+        # node1: the image, faster and preempting, so it takes the VIP over.
         jailed = lab.run(
             "node1",
-            _jail(image.root, "/usr/local/bin/ifvip-entrypoint", *carp("node1"), "-k", "0", "-P"),
+            _jail(image.root, "/usr/local/bin/ifvip-entrypoint", *args),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env=env,
         )
         pid1: list[int] = []
 
@@ -396,7 +417,7 @@ def test_image_wins_the_election_reports_healthy_and_releases_on_sigterm(
         _until(daemon_started)
         daemon = pid1[0]
         assert Path(_cmdline(daemon)[1]).name == "ifvip"  # exec'd all the way: PID 1 is ifvip
-        _until(lambda: lab.holds("node1", VIP) and not lab.holds("node2", VIP))
+        _until(lambda: lab.holds("node1", vip) and not lab.holds("node2", vip))
 
         # The image's HEALTHCHECK, run in the container's namespaces and root as
         # `docker exec` would.
@@ -408,6 +429,6 @@ def test_image_wins_the_election_reports_healthy_and_releases_on_sigterm(
         os.kill(daemon, signal.SIGTERM)
         _, log = jailed.communicate(timeout=15)
         assert jailed.returncode == 0, log
-        assert b"image-test" not in log  # the password is never logged
-        _until(lambda: lab.holds("node2", VIP))
-        assert not lab.holds("node1", VIP)
+        assert password.encode() not in log  # the password is never logged
+        _until(lambda: lab.holds("node2", vip))
+        assert not lab.holds("node1", vip)
