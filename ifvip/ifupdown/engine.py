@@ -366,6 +366,11 @@ async def ifup(
 
 async def _up_one(run: _Run, plan: Plan, state: StateDir, result: Result) -> None:
     target = f"{plan.physical}={plan.logical}"
+    # `--force` over an interface that is up: what that ifup recorded stays recorded (its
+    # entries are undone last on ifdown), and a failure here leaves the state as it was.
+    before = state.logical(plan.physical)
+    old = state.read_journal(plan.physical) if before is not None else None
+    earlier = (old or [])[1:]
     # ifupdown records the interface before running anything (specs §7).
     state.record(plan.physical, plan.logical)
     head = {
@@ -373,18 +378,24 @@ async def _up_one(run: _Run, plan: Plan, state: StateDir, result: Result) -> Non
         "logical": plan.logical,
         "stanzas": [_stanza_key(s) for s in plan.stanzas],
     }
-    state.write_journal(plan.physical, [head])
+    state.write_journal(plan.physical, [head, *({**e, "stanza": -3} for e in earlier)])
+
+    def restore() -> None:
+        state.record(plan.physical, before)
+        if old is None:
+            state.drop_journal(plan.physical)
+        else:
+            state.write_journal(plan.physical, old)
+
     try:
         await run.up(plan, lambda entries: state.append_journal(plan.physical, entries))
     except _StanzaFailedError as failure:
-        state.record(plan.physical, None)
-        state.drop_journal(plan.physical)
+        restore()
         run.say(f"failed to bring up {plan.physical}")
         result.failed[target] = failure.message
         return
     except (asyncio.CancelledError, Exception):
-        state.record(plan.physical, None)  # undone (see _Run.up)
-        state.drop_journal(plan.physical)
+        restore()  # undone (see _Run.up)
         raise
     result.done.append(target)
 

@@ -382,3 +382,34 @@ def test_replaced_default_route_comes_back(tmp_path: Path) -> None:
         assert snapshot(twins.names[1]).diff(before) == ""
         gone = before.diff(snapshot(twins.names[0]))
         assert "- routes (10, 254, None, 0, None, 0, 1, 3, 0, 4, 0, '2001:db8:1::99'" in gone
+
+
+def test_forced_ifup_over_a_configured_interface(tmp_path: Path) -> None:
+    """`ifup --force` again: a failure leaves the earlier ifup's state and journal alone; a
+    success adds to them, and ifdown then undoes both."""
+    first = (
+        "iface eth0 inet static\n    address 198.51.100.10/24\n    up ip addr add {} dev $IFACE\n"
+    )
+    path = tmp_path / "interfaces"
+    path.write_text(first.format("203.0.113.10/24"))
+    with Twins(1) as twins:
+        (ns,) = twins.names
+        runner = Runner(ns, path, tmp_path / "state")
+        before = snapshot(ns)
+        assert runner.ifvip("ifup", "eth0").returncode == 0
+        up = snapshot(ns)
+        journal = (tmp_path / "state" / "ifvip-journal.eth0.jsonl").read_text()
+        again = runner.ifvip("ifup", "--force", "eth0")
+        assert again.returncode == 1
+        assert "File exists" in again.stderr or "already assigned" in again.stderr
+        assert snapshot(ns).diff(up) == ""
+        assert (tmp_path / "state" / "ifstate").read_text() == "eth0=eth0\n"
+        assert (tmp_path / "state" / "ifvip-journal.eth0.jsonl").read_text() == journal
+
+        path.write_text(first.format("203.0.113.20/24").replace(".10/24\n", ".11/24\n", 1))
+        assert runner.ifvip("ifup", "--force", "eth0").returncode == 0
+        both = before.diff(snapshot(ns))
+        assert "203.0.113.10" in both and "203.0.113.20" in both
+        done = runner.ifvip("ifdown", "eth0")
+        assert done.returncode == 0, done.stderr
+        assert snapshot(ns).diff(before) == ""
