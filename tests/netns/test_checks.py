@@ -263,3 +263,40 @@ def test_metrics_and_probes_endpoints_bound_to_one_address(pair: Pair) -> None:
         finally:
             if server.poll() is None:
                 server.kill()
+
+
+def test_https_check_verifies_the_certificate_unless_insecure(pair: Pair, tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subprocess.run(
+        [*openssl, "-subj", f"/CN={SERVER}", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    (tmp_path / "index.html").write_text("ok\n")
+    serve = (
+        "import http.server, ssl, functools\n"
+        "handler = functools.partial(http.server.SimpleHTTPRequestHandler,\n"
+        f"                            directory={str(tmp_path)!r})\n"
+        f"httpd = http.server.HTTPServer(({SERVER!r}, 8443), handler)\n"
+        "context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+        f"context.load_cert_chain({str(cert)!r}, {str(key)!r})\n"
+        "httpd.socket = context.wrap_socket(httpd.socket, server_side=True)\n"
+        "httpd.serve_forever()\n"
+    )
+    server = subprocess.Popen(
+        [*pair._exec(pair.server), "-c", serve],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pair.procs.append(server)
+    deadline = time.monotonic() + 10
+    while not pair.probe(pair.server, "TcpCheck(None, 8443)")["ok"]:
+        assert time.monotonic() < deadline, "the https server did not start"
+        time.sleep(0.1)
+    url = f"https://{SERVER}:8443/"
+    strict = pair.probe(pair.client, f"parse_check_options(http=[{url!r}]).checks[0]")
+    assert strict["ok"] is False and str(strict["detail"]).startswith("TLS: ")
+    lax = f"parse_check_options(http=[{url!r}], http_insecure=True).checks[0]"
+    assert pair.probe(pair.client, lax) == {"ok": True, "detail": "HTTP 200", "judged": "check"}
