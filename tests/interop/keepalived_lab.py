@@ -70,6 +70,8 @@ def keepalived_conf(
     nopreempt: bool = False,
     unicast_src: str | None = None,
     unicast_peers: Sequence[str] = (),
+    vrid: int = VRID,
+    vips: Sequence[str] | None = None,
 ) -> str:
     """specs/vrrp.md §4's minimal config, for `eth0`."""
     lines = [
@@ -77,10 +79,10 @@ def keepalived_conf(
         "    enable_script_security",
         "    script_user root",
         "}",
-        f"vrrp_instance VI_{VRID} {{",
+        f"vrrp_instance VI_{vrid} {{",
         f"    state {state}",
         "    interface eth0",
-        f"    virtual_router_id {VRID}",
+        f"    virtual_router_id {vrid}",
         f"    priority {priority}",
         f"    advert_int {inst.advert_int:g}",
         f"    version {inst.version}",
@@ -100,7 +102,7 @@ def keepalived_conf(
         lines += [f"        {peer}" for peer in unicast_peers]
         lines.append("    }")
     lines.append("    virtual_ipaddress {")
-    lines += [f"        {vip}" for vip in inst.vips]
+    lines += [f"        {vip}" for vip in (inst.vips if vips is None else vips)]
     lines += ["    }", "}", ""]
     return "\n".join(lines)
 
