@@ -285,3 +285,29 @@ def test_notify_hooks_get_keepalived_arguments_in_order(lab: KeepalivedLab) -> N
         "INSTANCE VI_51 MASTER 200",
         "INSTANCE VI_51 STOP 200",
     ]
+
+
+def test_nopreempt_ifvip_stays_backup_under_a_lower_keepalived_master(lab: KeepalivedLab) -> None:
+    inst = VARIANTS["v3-ipv4"]
+    ka = lab.keepalived("h1", inst, priority=100)
+    until(lambda: lab.holds("h1", VIP4), START + master_down(inst, 100), "keepalived MASTER")
+    ours = lab.ifvip("h2", inst, "--nopreempt", priority=200)
+    time.sleep(2 * master_down(inst, 200) + MARGIN)
+    assert not lab.holds("h2", VIP4), ours.log
+    assert ka.state() == "MASTER"
+    no_complaints(ka.log)
+
+
+def test_preempt_delay_then_ifvip_takes_over(lab: KeepalivedLab) -> None:
+    inst = VARIANTS["v3-ipv4"]
+    ka = lab.keepalived("h1", inst, priority=100)
+    until(lambda: lab.holds("h1", VIP4), START + master_down(inst, 100), "keepalived MASTER")
+    started = time.monotonic()
+    ours = lab.ifvip("h2", inst, "--preempt-delay", "3", priority=200)
+    until(lambda: lab.holds("h2", VIP4), START + 3 + master_down(inst, 200), "ifvip preempts")
+    took = time.monotonic() - started
+    # keepalived's rule: lower adverts are accepted for preempt_delay after the first one,
+    # then discarded, so the takeover comes one Master_Down_Interval after the delay.
+    assert took > 3 + master_down(inst, 200) - 1, (took, ours.log)
+    until(lambda: ka.master_router() == lab.address("h2"), 3, "keepalived names ifvip")
+    no_complaints(ka.log)
