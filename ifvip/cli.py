@@ -653,6 +653,7 @@ def _operations_options(command: Callable[..., Any]) -> Callable[..., Any]:
     metavar="SECONDS",
     help="VRRP: announce again every SECONDS while master (0: off).",
 )
+@_operations_options
 def run(
     interface: str | None,
     srcip: str | None,
@@ -699,6 +700,7 @@ def run(
     garp_master_repeat: str,
     garp_master_delay: str,
     garp_master_refresh: str,
+    **operations: Any,
 ) -> None:
     """Run CARP groups, a drop-in for `ucarp ARGS`, or a VRRP group beside keepalived
     (--protocol vrrp).
@@ -766,11 +768,14 @@ def run(
             engines = engine_factory(ifstate_dir) if manage else None
             if engines is not None and interfaces_file:
                 engines(interfaces_file)
+            ops, policy = _operations(operations, "vrrp", state_dir, links, [vrrp.vips])
         except ConfigProblems as problems:
             for problem in problems.problems:
                 click.echo(f"ifvip run: {problem}", err=True)
             sys.exit(EX_CONFIG)
-        asyncio.run(run_vrrp([vrrp], state_dir=state_dir, engines=engines))
+        _run_daemon(
+            run_vrrp([vrrp], state_dir=state_dir, engines=engines, operations=ops, policy=policy)
+        )
         return
     configs: list[GroupConfig]
     try:
@@ -829,6 +834,7 @@ def run(
         if any(c.needs_engine for c in configs):
             for path in {c.interfaces_file for c in configs if c.interfaces_file}:
                 engines(path)  # a missing engine is a configuration problem, found up front
+        ops, policy = _operations(operations, "carp", state_dir, links, [c.vips for c in configs])
     except ConfigProblems as problems:
         for problem in problems.problems:
             click.echo(f"ifvip run: {problem}", err=True)
@@ -840,7 +846,55 @@ def run(
         from ifvip.daemon.launch import detach
 
         detach(facility)
-    asyncio.run(run_carp(configs, state_dir=state_dir, engines=engines))
+    _run_daemon(
+        run_carp(configs, state_dir=state_dir, engines=engines, operations=ops, policy=policy)
+    )
+
+
+def _operations(
+    options: dict[str, Any], protocol: str, state_dir: str, links: list[str], vips: list[Any]
+) -> tuple[Any, Any]:
+    """The checks/status/metrics options and the policy-routing ones, validated together."""
+    from ifvip.daemon.config import ConfigProblems
+    from ifvip.daemon.operations import operations_config
+    from ifvip.daemon.policy import parse_policy_options
+
+    names = ("rtable", "rtable_network_length", "rtable_gateway", "rule_priority")
+    routing = {name: options.pop(name) for name in names}
+    problems: list[str] = []
+    ops = policy = None
+    try:
+        ops = operations_config(protocol=protocol, state_dir=state_dir, links=links, **options)
+    except ConfigProblems as found:
+        problems += found.problems
+    if routing["rtable"] is not None and len(vips) > 1:
+        problems.append("--rtable: one table serves one group; declare routes per stanza instead")
+    try:
+        policy = parse_policy_options(
+            rtable=routing["rtable"],
+            network_length=routing["rtable_network_length"],
+            gateway=routing["rtable_gateway"],
+            rule_priority=routing["rule_priority"],
+            vip=vips[0][0] if vips and vips[0] else None,
+        )
+    except ConfigProblems as found:
+        problems += found.problems
+    if problems:
+        raise ConfigProblems(problems)
+    return ops, policy
+
+
+def _run_daemon(main: Any) -> None:
+    """asyncio.run(main); a socket of ours that cannot be opened exits 1 with one line."""
+    import asyncio
+
+    from ifvip.daemon.operations import OperationsError
+
+    try:
+        asyncio.run(main)
+    except OperationsError as exc:
+        click.echo(f"ifvip run: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
 
 
 def _first_address(interface: str) -> str | None:
@@ -966,8 +1020,7 @@ def _ifupdown_options(func: Callable[..., None]) -> Callable[..., None]:
             "--scripts-dir",
             default="/etc/network",
             show_default=True,
-            help="Directory holding the if-pre-up.d, if-up.d, if-down.d, if-post-down.d "
-            "scripts.",
+            help="Directory holding the if-pre-up.d, if-up.d, if-down.d, if-post-down.d scripts.",
         ),
         click.argument("targets", nargs=-1, metavar="[IFACE[=LOGICAL]]..."),
     ]

@@ -258,9 +258,7 @@ def _become_master(machine: Machine, now: float, reason: str) -> tuple[Machine, 
     return replace(machine, delayed_garp=2), actions
 
 
-def _preempt(
-    machine: Machine, advert: AdvertReceived, now: float
-) -> tuple[Machine, list[Action]]:
+def _preempt(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machine, list[Action]]:
     """Preemption of a live master: with hold_on_preempt, advertise now and take later."""
     reason = "preemption: peer advertises slower"
     if not machine.params.hold_on_preempt:

@@ -25,6 +25,8 @@ from ifvip.daemon.actions import (
     VipRole,
 )
 from ifvip.daemon.config import ConfigProblems, GroupConfig, vip_lifetime
+from ifvip.daemon.operations import Operations, OperationsConfig
+from ifvip.daemon.policy import PolicyRouting, policy_role
 from ifvip.daemon.runtime import Daemon, GroupSnapshot
 from ifvip.daemon.speaker import CarpSpeaker
 from ifvip.ifupdown.netlink import Kernel
@@ -181,6 +183,8 @@ async def run_carp(
     state_dir: str,
     engines: EngineFactory | None = None,
     netns: str | None = None,
+    operations: OperationsConfig | None = None,
+    policy: PolicyRouting | None = None,
 ) -> list[GroupSnapshot]:
     """Run these CARP groups in one loop until SIGTERM/SIGINT; return their last snapshots."""
     state = StateDir.open(state_dir)
@@ -188,9 +192,15 @@ async def run_carp(
     async with Kernel(netns) as kernel:
         daemon = Daemon(kernel, netns=netns)
         for config in configs:
-            daemon.add(
-                CarpSpeaker(config),
-                carp_role(config, kernel, state, factory),
-                garp_repeat=config.garp_repeat,
-            )
-        return await daemon.run()
+            role = carp_role(config, kernel, state, factory)
+            if policy is not None:
+                prefix = f"(vhid {config.vhid})"
+                routes = policy_role(prefix, kernel, policy, config.vips[0], config.interface)
+                role = Roles([role, routes])
+            daemon.add(CarpSpeaker(config), role, garp_repeat=config.garp_repeat)
+        ops = Operations(operations or OperationsConfig(state_dir=state_dir))
+        await ops.start(daemon)
+        try:
+            return await daemon.run(ready=ops.attach)
+        finally:
+            await ops.close()

@@ -411,6 +411,8 @@ async def run_vrrp(
     engines: Any = None,
     netns: str | None = None,
     carp: Sequence[GroupConfig] = (),
+    operations: Any = None,
+    policy: Any = None,
 ) -> list[GroupSnapshot]:
     """Run these VRRP groups (and CARP groups, in the same loop) until SIGTERM/SIGINT.
 
@@ -418,7 +420,10 @@ async def run_vrrp(
     its own protocol's codec, so the other protocol's packets are counted as malformed.
     Returns the groups' last snapshots.
     """
+    from ifvip.daemon.actions import Roles  # noqa: PLC0415
     from ifvip.daemon.launch import carp_role, engine_factory  # noqa: PLC0415
+    from ifvip.daemon.operations import Operations, OperationsConfig  # noqa: PLC0415
+    from ifvip.daemon.policy import policy_role  # noqa: PLC0415
 
     state = StateDir.open(state_dir)
     speakers = [VrrpSpeaker(c) for c in configs]
@@ -428,10 +433,18 @@ async def run_vrrp(
             role = carp_role(group, kernel, state, engines or engine_factory())
             daemon.add(CarpSpeaker(group), role, garp_repeat=group.garp_repeat)
         for speaker in speakers:
-            daemon.add(speaker, vrrp_role(speaker.config, kernel, state, engines))
+            role = vrrp_role(speaker.config, kernel, state, engines)
+            if policy is not None:
+                c = speaker.config
+                routes = policy_role(f"(vrid {c.vrid})", kernel, policy, c.vips[0], c.interface)
+                role = Roles([role, routes])
+            daemon.add(speaker, role)
+        ops = Operations(operations or OperationsConfig(state_dir=state_dir))
+        await ops.start(daemon)
         try:
-            return await daemon.run()
+            return await daemon.run(ready=ops.attach)
         finally:
+            await ops.close()
             for speaker in speakers:
                 await speaker.flush_notifies()
 
