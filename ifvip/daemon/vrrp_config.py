@@ -284,6 +284,11 @@ def build_vrrp_group(
                 continue
             if peer.version != family:
                 problems.append(f"--unicast-peer: {peer} is not of the VIPs' family")
+            elif peer.version == 6:
+                # The kernel picks the source of a unicast IPv6 advert, and may pick a VIP
+                # (fe80::5e:51 over our own link-local): keepalived then drops the advert on
+                # its checksum. Until adverts to peers go out as frames, refuse it.
+                problems.append(f"--unicast-peer: {peer}: IPv6 unicast is not supported yet")
             elif peer != source and peer not in peers:
                 peers.append(peer)  # our own address is filtered out, as OpenShift does
 

@@ -242,6 +242,10 @@ def test_keepalived_defaults_and_units() -> None:
         ({"unicast_peers": ["2001:db8::1"]}, "not of the VIPs' family"),
         ({"vips": ["2001:db8::1/64"], "version": "2", "srcip": "fe80::1"}, "IPv4 only"),
         ({"checksum": "crc"}, "not pseudo-header or message-only"),
+        (
+            {"vips": ["2001:db8::1/64"], "srcip": "fe80::1", "unicast_peers": ["2001:db8::2"]},
+            "IPv6 unicast is not supported yet",
+        ),
         ({"interface": "an-interface-name-too-long"}, "longer than 15 bytes"),
     ],
 )
