@@ -223,7 +223,12 @@ def run(
                 )
         out.write(f"{opts.prog}: nothing was done\n")
         return EXIT_FAILURE
-    return asyncio.run(_apply(inv, opts, out))
+    try:
+        return asyncio.run(_apply(inv, opts, out))
+    except asyncio.CancelledError:
+        # SIGTERM/SIGHUP during an ifup (the engine's handle_signals): its work is undone.
+        out.write(f"{opts.prog}: interrupted: what it had done was undone\n")
+        return EXIT_FAILURE
 
 
 async def _apply(inv: Invocation, opts: Options, out: IO[str]) -> int:
@@ -264,6 +269,7 @@ async def _apply(inv: Invocation, opts: Options, out: IO[str]) -> int:
                 prog=opts.prog,
                 err=out,
                 kernel=kernel,
+                handle_signals=True,  # SIGTERM undoes an ifup, waits for an ifdown
                 **kwargs,
             )
             status = max(status, result.exit_code)

@@ -222,7 +222,8 @@ class _Run:
             run = steps[index : max(end, index + 1)]
             for step in run:
                 self.show(step.op)
-            results = await self.executor.apply_batch([step.op for step in run])
+            # stop: a failure ends the run there, as ifupdown stops at a failing line.
+            results = await self.executor.apply_batch([step.op for step in run], stop=True)
             failure: str | None = None
             done: list[Op] = []
             for step, result in zip(run, results, strict=True):
@@ -292,11 +293,12 @@ class _Run:
         for op in ops:
             self.show(op)
         for op, result in zip(ops, await self.executor.apply_batch(ops), strict=True):
-            if isinstance(result, OpError):
-                if not op.ignore_failure and not _gone(op, result):
+            gone = isinstance(result, OpError) and _gone(op, result)
+            if isinstance(result, OpError) and not gone:
+                if not op.ignore_failure:
                     self.say(f"{op.where()}: {op.render().strip()}: {result.reason}")
             elif (key := _identity(op)) is not None:
-                self.removed.add(key)
+                self.removed.add(key)  # deleted, or found already gone: not again
 
 
 def _batchable(op: Op) -> bool:

@@ -15,10 +15,12 @@ Sysctls are written as files under /proc/sys, which shows the network namespace 
 process that opens them: run ifvip inside the namespace (`ip netns exec NS ifvip ifup ...`),
 as the real ifup is run; `Kernel(netns=...)` only moves the netlink socket.
 
-`apply_batch(ops)` sends a run of consecutive netlink ops (addresses, routes, rules) without
-waiting for each answer: the kernel handles the requests of one socket in order, so the
-result is the same as one by one, and a thousand `up ip addr add` lines cost one round of
-requests instead of a thousand round trips.
+`apply_batch(ops)` sends a run of consecutive netlink ops (addresses, routes, rules) as one
+`Kernel.batch()`, without waiting for each answer: the kernel handles the requests of one
+socket in order, so the result is the same as one by one, and a thousand `up ip addr add`
+lines cost one round of requests instead of a thousand round trips. With `stop` (ifup), the
+first failure that counts ends the run as ifupdown's first failing line does: what was sent
+after it is taken back at once, and only the ops before it stay applied.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from ifvip.ifupdown.plan import (
 )
 
 HOOK_TIMEOUT: Final = 300.0  # seconds a hook, script directory or DHCP client may run
+NOT_APPLIED: Final = "not applied: an earlier command failed"
 
 
 class OpError(ApplyError):
@@ -183,62 +186,100 @@ class NetlinkExecutor:
             code = getattr(exc, "errno", None)
             raise OpError(op, getattr(exc, "strerror", None) or str(exc), code) from None
 
-    async def apply_batch(self, ops: Sequence[Op]) -> list[Op | OpError]:
-        """Apply `ops` in order, pipelining the netlink ones; one result per op.
+    async def apply_batch(self, ops: Sequence[Op], *, stop: bool = False) -> list[Op | OpError]:
+        """Apply `ops` in order, sending runs of netlink ops together; one result per op.
 
-        A failed op does not stop the others (the caller undoes what succeeded).
+        Without `stop` a failed op does not stop the others (ifdown, and the undo of a
+        failed ifup). With `stop`, the first failed op that counts (not `ignore_failure`)
+        is the last one tried: every op after it is left undone (taken back if it was sent
+        in the same batch), its result an OpError saying it was not applied; so exactly
+        the ops before the failure are applied, as if they had run one by one.
         """
         results: list[Op | OpError] = []
-        run: list[Op] = []
-
-        async def flush() -> None:
-            if not run:
-                return
-            if self.kernel.netns is None:
-                results.extend(await self._send(run))
+        index = 0
+        while index < len(ops):
+            end = index
+            while end < len(ops) and self._batchable(ops[end], stop):
+                end += 1
+            if end > index:
+                done = await self._send(ops[index:end], stop=stop)
             else:
-                results.extend(await asyncio.gather(*(self._try(op) for op in run)))
-            run.clear()
-
-        for op in ops:
-            if self._raw(op):
-                run.append(op)
-                continue
-            await flush()
-            results.append(await self._try(op))
-        await flush()
+                done = [await self._try(ops[index])]
+            results.extend(done)
+            tried = ops[index : index + len(done)]
+            index += len(done)
+            if stop and any(_counts(op, r) for op, r in zip(tried, done, strict=True)):
+                break
+        results.extend(OpError(op, NOT_APPLIED) for op in ops[len(results) :])
         return results
 
-    def _raw(self, op: Op) -> bool:
-        """Whether `op` is one rtnetlink request whose answer is all we need."""
-        if isinstance(op, AddAddress | DelRoute | AddRule | DelRule):
+    def _batchable(self, op: Op, stop: bool) -> bool:
+        """Whether `op` is one rtnetlink request whose answer is all we need.
+
+        With `stop`, only additions: what is sent after a failure must be taken back
+        exactly, and deleting what one added does that (re-adding a deleted route or
+        address might not give back all it had)."""
+        if isinstance(op, AddAddress | AddRule):
             return True
         if isinstance(op, AddRoute):
             return not op.replace
-        return isinstance(op, DelAddress) and not self.record
+        if stop:
+            return False
+        return isinstance(op, DelRoute | DelRule) or (
+            isinstance(op, DelAddress) and not self.record
+        )
 
-    async def _send(self, ops: Sequence[Op]) -> list[Op | OpError]:
-        messages: list[netlink.Message] = []
-        built: list[Op | OpError] = []
+    async def _send(self, ops: Sequence[Op], *, stop: bool) -> list[Op | OpError]:
+        built: list[tuple[Op, netlink.Request | OpError]] = []
         for op in ops:
             try:
-                messages.append(await self._message(op))
-                built.append(op)
+                item: netlink.Request | OpError = await self._request(op)
             except KernelError as exc:
-                built.append(OpError(op, _reason(exc), exc.errno))
+                item = OpError(op, _reason(exc), exc.errno)
             except ValueError as exc:
-                built.append(OpError(op, str(exc)))
-        answers = iter(self.kernel.batch(messages))
+                item = OpError(op, str(exc))
+            built.append((op, item))
+            if stop and _counts(op, item):
+                break  # nothing after it is sent
+        requests = [item for _, item in built if not isinstance(item, OpError)]
+        answers = iter(await self.kernel.batch(requests))
         results: list[Op | OpError] = []
-        for item in built:
+        for op, item in built:
             if isinstance(item, OpError):
                 results.append(item)
                 continue
             error = next(answers)
-            results.append(item if error is None else OpError(item, _reason(error), error.errno))
+            results.append(op if error is None else OpError(op, _reason(error), error.errno))
+        if stop:
+            await self._take_back(ops, results)
         return results
 
-    async def _message(self, op: Op) -> netlink.Message:
+    async def _take_back(self, ops: Sequence[Op], results: list[Op | OpError]) -> None:
+        """Undo, newest first, what succeeded after the first failure that counts; its
+        result becomes NOT_APPLIED (an op whose undo fails stays applied, so the caller's
+        rollback tries again and reports it)."""
+        first = next((i for i, r in enumerate(results) if _counts(ops[i], r)), None)
+        if first is None:
+            return
+        later = [
+            i for i in range(len(results) - 1, first, -1) if not isinstance(results[i], OpError)
+        ]
+        inverses = [(i, ops[i].inverse()) for i in later]
+        requests = []
+        for i, inverse in inverses:
+            if inverse is None:
+                continue
+            try:
+                requests.append((i, await self._request(inverse)))
+            except (KernelError, ValueError):
+                continue
+        answers = await self.kernel.batch([request for _, request in requests])
+        for (i, _), error in zip(requests, answers, strict=True):
+            if error is None:
+                results[i] = OpError(ops[i], NOT_APPLIED)
+
+    async def _request(self, op: Op) -> netlink.Request:
+        """The one rtnetlink request `op` is."""
         k = self.kernel
         if isinstance(op, AddAddress | DelAddress):
             verb = "add" if isinstance(op, AddAddress) else "del"
@@ -258,14 +299,19 @@ class NetlinkExecutor:
                 valid=op.valid_lft,
             )
         if isinstance(op, AddRoute):
-            return await k.route_message(route_of(op), "add")
+            return await k.route_message(route_of(op), "replace" if op.replace else "add")
         if isinstance(op, DelRoute):
             return await k.route_message(route_of(op), "del")
         if isinstance(op, AddRule):
             return k.rule_message(rule_of(op), "add")
         if isinstance(op, DelRule):
             return k.rule_message(rule_of(op), "del")
-        raise ValueError(f"no single message for {type(op).__name__}")
+        raise ValueError(f"no single request for {type(op).__name__}")
+
+    async def _one(self, op: Op) -> None:
+        (error,) = await self.kernel.batch([await self._request(op)])
+        if error is not None:
+            raise error
 
     async def _try(self, op: Op) -> Op | OpError:
         try:
@@ -277,19 +323,8 @@ class NetlinkExecutor:
         k = self.kernel
         if isinstance(op, NoOp):
             return op
-        if isinstance(op, AddAddress):
-            address = ipaddress.ip_interface(op.address)
-            await k.add_address(
-                op.ifname,
-                address,
-                label=op.label if address.version == 4 else None,
-                broadcast=_broadcast(address, op.broadcast),
-                peer=op.peer,
-                scope=_scope(op.scope),
-                nodad=op.nodad,
-                preferred=op.preferred_lft,
-                valid=op.valid_lft,
-            )
+        if isinstance(op, AddAddress | DelRoute | AddRule | DelRule):
+            await self._one(op)
             return op
         if isinstance(op, DelAddress):
             return await self._del_address(op)
@@ -305,17 +340,8 @@ class NetlinkExecutor:
             if op.replace and self.record:
                 found = await k.find_route(route)
                 previous = None if found is None else _route_op(found, op)
-            await k.add_route(route, command="replace" if op.replace else "add")
+            await self._one(op)
             return replace(op, previous=previous) if previous is not None else op
-        if isinstance(op, DelRoute):
-            await k.del_route(route_of(op))
-            return op
-        if isinstance(op, AddRule):
-            await k.add_rule(rule_of(op))
-            return op
-        if isinstance(op, DelRule):
-            await k.del_rule(rule_of(op))
-            return op
         if isinstance(op, SetLink):
             before = await k.set_link(
                 op.ifname, up=op.up, mtu=op.mtu, mac=op.address, alias=op.alias
@@ -383,7 +409,7 @@ class NetlinkExecutor:
                 ),
                 None,
             )
-        await self.kernel.del_address(op.ifname, address, peer=op.peer)
+        await self._one(op)
         if found is None:
             return op
         # What inverse() needs to put the address back as it was.
@@ -398,7 +424,7 @@ class NetlinkExecutor:
 
     async def _run(self, op: Op, argv: list[str], env: tuple[tuple[str, str], ...]) -> None:
         # Hooks may rename, create or delete links: forget the cached ifindexes.
-        self.kernel._indexes.clear()
+        self.kernel.forget_indexes()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -422,7 +448,7 @@ class NetlinkExecutor:
                 os.killpg(proc.pid, signal.SIGTERM)
             raise
         finally:
-            self.kernel._indexes.clear()
+            self.kernel.forget_indexes()
         if code != 0:
             reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
             raise OpError(op, reason)
@@ -445,6 +471,11 @@ def _link_attrs(op: AddLink) -> dict[str, Any]:
     if op.encaplimit is not None and op.kind == "ip6tnl":
         attrs["ip6tnl_encap_limit"] = op.encaplimit
     return attrs
+
+
+def _counts(op: Op, result: Op | OpError | netlink.Request) -> bool:
+    """Whether `result` is a failure that fails the stanza (see `apply_batch(stop=True)`)."""
+    return isinstance(result, OpError) and not op.ignore_failure
 
 
 def _reason(exc: KernelError) -> str:

@@ -27,7 +27,14 @@ from ifvip.ifupdown.plan import (
     WriteSysctl,
 )
 from ifvip.interfaces.model import Origin
-from tests.netns.kernelstate import Twins, engine_argv, engine_payload, run_engine, snapshot
+from tests.netns.kernelstate import (
+    IFVIP,
+    Twins,
+    engine_argv,
+    engine_payload,
+    run_engine,
+    snapshot,
+)
 
 pytestmark = [
     pytest.mark.root,
@@ -221,3 +228,44 @@ def test_ifup_killed_half_way_is_undone_by_ifdown(tmp_path: Path) -> None:
         done = run_engine(ns, "ifdown", [_down_plan()], tmp_path)
         assert done.returncode == 0, done.stderr
         assert snapshot(ns).diff(before) == ""
+
+
+def test_sigterm_to_ifvip_ifup_undoes_it(tmp_path: Path) -> None:
+    """The command line handles SIGTERM as the engine does: `ifvip ifup` stops, undoes
+    what it applied (addresses, routes, the link), records nothing and exits 1."""
+    marker = tmp_path / "hook-started"
+    config = tmp_path / "interfaces"
+    config.write_text(
+        "iface eth0 inet static\n"
+        "    address 203.0.113.5/24\n"
+        "    up ip route add 198.51.100.0/26 via 203.0.113.1 dev $IFACE table 100\n"
+        f"    up touch {marker}; sleep 30\n"
+    )
+    state = tmp_path / "state"
+    with Twins(1) as twins:
+        (ns,) = twins.names
+        before = snapshot(ns)
+        argv = ["ip", "netns", "exec", ns, *IFVIP, "ifup", "-i", str(config)]
+        argv += [f"--state-dir={state}", "--no-scripts", "eth0"]
+        with subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        ) as child:
+            try:
+                deadline = time.monotonic() + 30
+                while not marker.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert marker.exists(), "the hook never started"
+                applied = before.diff(snapshot(ns))
+                assert "203.0.113.5" in applied and "198.51.100.0" in applied
+                child.send_signal(signal.SIGTERM)
+                child.wait(timeout=20)
+                assert child.stderr is not None
+                err = child.stderr.read()
+                assert child.returncode == 1, err
+                assert "ifup: interrupted" in err
+            finally:
+                if child.poll() is None:
+                    child.kill()
+        assert snapshot(ns).diff(before) == ""
+        assert (state / "ifstate").read_text() == ""
+        assert not (state / "ifvip-journal.eth0.jsonl").exists()

@@ -7,6 +7,8 @@ other, and `ip -d addr`/`ip route show table all`/`ip rule` must print the same.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import errno
 import ipaddress
 import os
 import re
@@ -16,7 +18,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from ifvip.ifupdown.executor import NOT_APPLIED, NetlinkExecutor, OpError
 from ifvip.ifupdown.netlink import AF_INET, AF_INET6, Kernel, KernelError, Route, Rule, read_sysctl
+from ifvip.ifupdown.plan import AddAddress, AddRoute, Op
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 
@@ -193,3 +197,109 @@ def test_sysctl_names_map_to_proc_paths() -> None:
     assert str(sysctl_path("net.ipv6.conf.eth0/5.accept_ra")) == (
         "/proc/sys/net/ipv6/conf/eth0.5/accept_ra"
     )
+
+
+def test_rule_without_priority_gets_the_kernels_as_with_ip(twins: tuple[str, str]) -> None:
+    """`ip rule add` without a priority lets the kernel pick one below the last rule's
+    (pyroute2's own `rule()` would send 32000)."""
+    with_ip, with_netlink = twins
+    _ip(with_ip, "rule", "add", "from", "203.0.113.0/28", "lookup", "100")
+    _ip(with_ip, "-6", "rule", "add", "to", "2001:db8:5::/48", "lookup", "300")
+
+    async def apply() -> None:
+        async with Kernel(with_netlink) as k:
+            await k.add_rule(Rule(AF_INET, src=ipaddress.ip_network("203.0.113.0/28"), table=100))
+            await k.add_rule(Rule(AF_INET6, dst=ipaddress.ip_network("2001:db8:5::/48"), table=300))
+
+    asyncio.run(apply())
+    assert _state(with_netlink) == _state(with_ip)
+    assert "32765:\tfrom 203.0.113.0/28 lookup 100" in _ip(with_netlink, "rule", "show")
+
+
+def test_address_replace_refreshes_the_lifetime(twins: tuple[str, str]) -> None:
+    """`ip addr replace` (the daemon's lifetime refresh) changes an existing address."""
+    _, ns = twins
+    address = ipaddress.ip_interface("203.0.113.9/24")
+
+    async def refresh() -> list[int]:
+        async with Kernel(ns) as k:
+            await k.add_address("eth0", address, preferred=30, valid=30, replace=True)
+            with pytest.raises(KernelError) as exists:
+                await k.add_address("eth0", address)
+            assert exists.value.errno == errno.EEXIST
+            await k.add_address("eth0", address, preferred=600, valid=600, replace=True)
+            return [a.valid for a in await k.addresses("eth0", AF_INET) if a.address == address]
+
+    (valid,) = asyncio.run(refresh())
+    assert 590 <= valid <= 600
+
+
+def _executor_ops() -> list[Op]:
+    return [
+        AddAddress(ifname="eth0", address="198.51.100.20/24"),
+        AddRoute(family=4, dst="203.0.113.0/26", dev="eth0", table=100),
+        AddAddress(ifname="eth0", address="2001:db8:1::20/64", nodad=True),
+        AddRoute(family=4, dst="203.0.113.64/26", dev="eth0", table=100),  # exists: fails
+        AddAddress(ifname="eth0", address="198.51.100.21/24"),
+        AddRoute(family=6, dst="2001:db8:9::/48", dev="eth0"),
+    ]
+
+
+def test_a_failed_op_stops_a_batch_with_exactly_the_ops_before_it_applied(
+    twins: tuple[str, str],
+) -> None:
+    """apply_batch(stop=True), as ifup uses it: the ops sent after the failing one in the
+    same batch are taken back; their results say they were not applied."""
+    _, ns = twins
+    _ip(ns, "link", "set", "eth0", "up")
+    # An address of its own keeps eth0's routes when the test's last one goes.
+    _ip(ns, "addr", "add", "198.51.100.2/24", "dev", "eth0")
+    _ip(ns, "route", "add", "203.0.113.64/26", "dev", "eth0", "table", "100")
+    before = _state(ns)
+    ops = _executor_ops()
+
+    async def apply() -> list[Op | OpError]:
+        async with Kernel(ns) as k:
+            return await NetlinkExecutor(k).apply_batch(ops, stop=True)
+
+    results = asyncio.run(apply())
+    assert results[:3] == ops[:3]
+    failed = results[3]
+    assert isinstance(failed, OpError) and failed.errno == errno.EEXIST
+    assert [r.reason for r in results[4:] if isinstance(r, OpError)] == [NOT_APPLIED] * 2
+    after = _state(ns)
+    assert "198.51.100.20/24" in after and "203.0.113.0/26" in after and "2001:db8:1::20" in after
+    assert "198.51.100.21" not in after and "2001:db8:9::" not in after
+
+    async def undo() -> None:
+        async with Kernel(ns) as k:
+            inverses = [op.inverse() for op in reversed(ops[:3])]
+            assert all(isinstance(r, Op) for r in await NetlinkExecutor(k).apply_batch(
+                [i for i in inverses if i is not None]))  # fmt: skip
+
+    asyncio.run(undo())
+    assert _state(ns) == before
+
+
+def test_an_ignored_failure_does_not_stop_a_batch_nor_does_any_without_stop(
+    twins: tuple[str, str],
+) -> None:
+    _, ns = twins
+    _ip(ns, "link", "set", "eth0", "up")
+    # An address of its own keeps eth0's routes when the test's last one goes.
+    _ip(ns, "addr", "add", "198.51.100.2/24", "dev", "eth0")
+    _ip(ns, "route", "add", "203.0.113.64/26", "dev", "eth0", "table", "100")
+    ops = _executor_ops()
+    ops[3] = dataclasses.replace(ops[3], ignore_failure=True)  # `up -ip route add ...`
+
+    async def apply(batch: list[Op], stop: bool) -> list[Op | OpError]:
+        async with Kernel(ns) as k:
+            return await NetlinkExecutor(k).apply_batch(batch, stop=stop)
+
+    results = asyncio.run(apply(ops, True))
+    assert [isinstance(r, OpError) for r in results] == [False, False, False, True, False, False]
+    assert "198.51.100.21" in _state(ns) and "2001:db8:9::/48" in _state(ns)
+    # Without stop (ifdown, undo), every op is tried whatever fails before it.
+    deletes = [op.inverse() for op in reversed(ops)]
+    results = asyncio.run(apply([d for d in deletes if d is not None] * 2, False))
+    assert [isinstance(r, OpError) for r in results] == [False] * 6 + [True] * 6
