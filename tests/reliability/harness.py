@@ -46,7 +46,7 @@ VARIANTS: Final = ("ifvip-permanent",)
 # A transition as each daemon logs it.
 TRANSITION_LOG: Final = {
     "ifvip": re.compile(r"Entering (MASTER|BACKUP) STATE"),
-    "ifvip-vrrp": re.compile(r"Entering (MASTER|BACKUP) STATE"),
+    "ifvip-vrrp": re.compile(r"\] (?:INIT|BACKUP|MASTER|FAULT) -> (MASTER|BACKUP|FAULT|INIT) \("),
     "ifvip-permanent": re.compile(r"Entering (MASTER|BACKUP) STATE"),
     "ucarp": re.compile(r"Switching to state: (MASTER|BACKUP)"),
     "keepalived": re.compile(r"Entering (MASTER|BACKUP) STATE"),
@@ -107,6 +107,11 @@ class Daemon:
         self.start()
 
     def start(self) -> None:
+        if self.implementation == "keepalived":
+            # A crashed keepalived leaves its pid files; a restart after a real crash
+            # (systemd's RuntimeDirectory) starts without them.
+            for name in ("ka.pid", "vrrp.pid"):
+                (self.lab.tmp / f"ka-{self.host}" / name).unlink(missing_ok=True)
         with open(self.log, "ab") as out:
             self.proc = self.lab.lab.run(self.host, self.argv, stdout=out, stderr=out)
 
