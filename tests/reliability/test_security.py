@@ -3,7 +3,7 @@
 - adverts that do not arrive with TTL 255 are dropped, and so are packets from our own
   source (the hostile-LAN test floods both through real sockets; here each check alone);
 - a password given by --passfile, by the environment or by UCARP_PASS_FILE never appears
-  in the daemon's logs, status, errors, repr or /proc/PID/cmdline (what `ps` shows),
+  in the daemon's logs, status, metrics, errors, repr or /proc/PID/cmdline (what `ps` shows),
   even while peers with another password make it log bad digests;
 - up/down scripts run with a fixed PATH, whatever PATH the daemon was started with;
 - the state directory is created 0700;
@@ -18,6 +18,7 @@ import re
 import signal
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,7 @@ GROUP = ipaddress.IPv4Address("224.0.0.18")
 # Distinctive, so a grep cannot match anything else.
 TOKEN_FILE = "Qx7passfileK2"
 TOKEN_ENV = "Zr4environW9"
+METRICS = "127.0.0.1:9612"
 
 root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 
@@ -168,7 +170,7 @@ def test_passwords_from_a_passfile_or_the_environment_never_show(lab: PairLab) -
     logs = {h: lab.tmp / f"{h}.log" for h in ("h1", "h2")}
     # Different passwords: each logs the other's adverts as bad digests, the error path.
     procs = {
-        "h1": _run(lab, "h1", ["--passfile", str(passfile)], {}, logs["h1"]),
+        "h1": _run(lab, "h1", ["--passfile", str(passfile), "--metrics", METRICS], {}, logs["h1"]),
         "h2": _run(lab, "h2", [], {"IFVIP_PASS": TOKEN_ENV}, logs["h2"]),
     }
     assert until(lambda: lab.holders() == ("h1", "h2"), 10) is not None
@@ -182,7 +184,16 @@ def test_passwords_from_a_passfile_or_the_environment_never_show(lab: PairLab) -
              "--state-dir", str(lab.tmp / f"state-{host}")],
             capture_output=True, check=False, timeout=20,
         )  # fmt: skip
+        assert status.returncode == 0 and b"vhid 42" in status.stdout, status.stderr
         seen.append((status.stdout + status.stderr, f"{host} status"))
+    metrics = subprocess.run(
+        ["ip", "netns", "exec", lab.lab.hosts["h1"].netns, sys.executable, "-c",
+         f"import urllib.request; print(urllib.request.urlopen('http://{METRICS}/metrics',"
+         " timeout=5).read().decode())"],
+        capture_output=True, check=False, timeout=20,
+    )  # fmt: skip
+    seen.append((metrics.stdout + metrics.stderr, "h1 metrics"))
+    assert metrics.returncode == 0 and b"ifvip_up" in metrics.stdout, metrics.stderr
     time.sleep(1.0)
     for proc in procs.values():
         proc.send_signal(signal.SIGTERM)
