@@ -723,18 +723,21 @@ def run(
         build_carp_group,
         carp_groups_from_interfaces,
     )
-    from ifvip.daemon.launch import engine_factory, run_carp
+    from ifvip.daemon.launch import Plan, engine_factory, run_plan, systemd_notifier
 
     del shutdown
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s ifvip[%(process)d]: %(message)s",
     )
-    links = os.listdir("/sys/class/net")
-    if protocol == "vrrp":
-        from ifvip.daemon.vrrp import configure, run_vrrp
 
-        try:
+    def build() -> Plan:
+        """The whole configuration from the options; SIGHUP calls it again (the same
+        command line and environment; the passfile and interfaces file read anew)."""
+        links = os.listdir("/sys/class/net")
+        if protocol == "vrrp":
+            from ifvip.daemon.vrrp import configure
+
             if password or passfile or addr:
                 raise ConfigProblems(["-p/-o/-a are CARP's; VRRP takes --auth-pass and --vip"])
             vrrp = configure(
@@ -768,17 +771,10 @@ def run(
             engines = engine_factory(ifstate_dir) if manage else None
             if engines is not None and interfaces_file:
                 engines(interfaces_file)
-            ops, policy = _operations(operations, "vrrp", state_dir, links, [vrrp.vips])
-        except ConfigProblems as problems:
-            for problem in problems.problems:
-                click.echo(f"ifvip run: {problem}", err=True)
-            sys.exit(EX_CONFIG)
-        _run_daemon(
-            run_vrrp([vrrp], state_dir=state_dir, engines=engines, operations=ops, policy=policy)
-        )
-        return
-    configs: list[GroupConfig]
-    try:
+            ops, policy = _operations(dict(operations), "vrrp", state_dir, links, [vrrp.vips])
+            StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
+            return Plan(state_dir, ops, vrrp=(vrrp,), policy=policy, engines=engines)
+        configs: list[GroupConfig]
         if interfaces_file and not manage:
             from ifvip.interfaces.loader import load
 
@@ -791,19 +787,20 @@ def run(
                     [f"--interfaces: no stanza in {interfaces_file} has ucarp-vid"]
                 )
         else:
-            if not interface or not srcip:
+            iface, source = interface, srcip
+            if not iface or not source:
                 from ifvip.daemon.runtime import discover_defaults
 
-                route_if, first = asyncio.run(discover_defaults())
-                if not interface:
-                    interface = route_if
-                    srcip = srcip or first
-                elif not srcip:
-                    srcip = _first_address(interface)
+                if not iface:
+                    route_if, first = asyncio.run(discover_defaults())
+                    iface = route_if
+                    source = source or first
+                elif iface in links:
+                    source = _first_address(iface)
             configs = [
                 build_carp_group(
-                    interface=interface,
-                    srcip=srcip,
+                    interface=iface,
+                    srcip=source,
                     vhid=vhid,
                     password=password,
                     passfile=passfile,
@@ -830,11 +827,17 @@ def run(
                 )
             ]
         engines = engine_factory(ifstate_dir)
-        StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
         if any(c.needs_engine for c in configs):
             for path in {c.interfaces_file for c in configs if c.interfaces_file}:
                 engines(path)  # a missing engine is a configuration problem, found up front
-        ops, policy = _operations(operations, "carp", state_dir, links, [c.vips for c in configs])
+        ops, policy = _operations(
+            dict(operations), "carp", state_dir, links, [c.vips for c in configs]
+        )
+        StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
+        return Plan(state_dir, ops, carp=tuple(configs), policy=policy, engines=engines)
+
+    try:
+        plan = build()
     except ConfigProblems as problems:
         for problem in problems.problems:
             click.echo(f"ifvip run: {problem}", err=True)
@@ -846,9 +849,8 @@ def run(
         from ifvip.daemon.launch import detach
 
         detach(facility)
-    _run_daemon(
-        run_carp(configs, state_dir=state_dir, engines=engines, operations=ops, policy=policy)
-    )
+    notifier, watchdog = systemd_notifier()
+    _run_daemon(run_plan(plan, build=build, notifier=notifier, watchdog=watchdog))
 
 
 def _operations(

@@ -14,9 +14,9 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 if TYPE_CHECKING:
     from ifvip.interfaces.model import InterfacesFile
@@ -379,3 +379,59 @@ def carp_groups_from_interfaces(
     if problems:
         raise ConfigProblems(problems)
     return groups
+
+
+# ------------------------------------------------------------------------- reload (SIGHUP)
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class GroupDiff(Generic[K]):
+    """What a reload does, by group identity (protocol, interface, vhid/vrid):
+
+    - `unchanged`: same identity, equal definition: keeps running untouched;
+    - `changed`: same identity, another definition: retired gracefully, then started anew;
+    - `removed`: retired gracefully; `added`: started (as BACKUP, like every start).
+    Each tuple keeps the order of the configuration it comes from."""
+
+    unchanged: tuple[K, ...] = ()
+    changed: tuple[K, ...] = ()
+    removed: tuple[K, ...] = ()
+    added: tuple[K, ...] = ()
+
+    @property
+    def idle(self) -> bool:
+        return not (self.changed or self.removed or self.added)
+
+    def summary(self) -> str:
+        """`2 unchanged, 1 changed (vhid 42 on eth0), ...` for the reload's log line."""
+        parts = []
+        for label, keys in (
+            ("unchanged", self.unchanged),
+            ("changed", self.changed),
+            ("removed", self.removed),
+            ("added", self.added),
+        ):
+            shown = ", ".join(_key_text(k) for k in keys)
+            parts.append(f"{len(keys)} {label}" + (f" ({shown})" if shown else ""))
+        return "; ".join(parts)
+
+
+def _key_text(key: Hashable) -> str:
+    if isinstance(key, tuple) and len(key) == 3:
+        protocol, interface, number = key
+        return f"{'vrid' if protocol == 'vrrp' else 'vhid'} {number} on {interface}"
+    return str(key)
+
+
+def diff_groups(old: Mapping[K, object], new: Mapping[K, object]) -> GroupDiff[K]:
+    """Compare two configurations, each a mapping of group identity → definition (any
+    value with equality: a frozen config, with its checks and routing). Passwords compare
+    by value, so a new password is a change."""
+    return GroupDiff(
+        unchanged=tuple(k for k in old if k in new and old[k] == new[k]),
+        changed=tuple(k for k in new if k in old and old[k] != new[k]),
+        removed=tuple(k for k in old if k not in new),
+        added=tuple(k for k in new if k not in old),
+    )

@@ -4,16 +4,25 @@ This is the glue between config.py (what the user asked for), speaker.py (the pr
 actions.py (what MASTER means) and runtime.py (the loop). The role follows issue 4's order
 of precedence: managed stanzas, then the `IFACE:ucarp` stanza of a `ucarp-*` group, then
 `-u/-d` scripts, then ifvip's own VIPs; `--vip` addresses given explicitly are always added.
+
+`run_plan()` runs a `Plan` (every CARP and VRRP group of one `ifvip run`, with its checks,
+status/metrics and policy routing) and, on SIGHUP, calls the CLI's `build` again (the same
+command line and environment, the files read anew), validates it, and applies the
+difference group by group (config.diff_groups): unchanged groups keep running untouched,
+changed ones are retired gracefully and started anew as BACKUP, removed ones are retired,
+new ones started. A configuration with problems logs each one and changes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from logging.handlers import SysLogHandler
-from typing import Final
+from typing import Any, Final
 
 from ifvip.daemon.actions import (
     EngineRole,
@@ -24,10 +33,12 @@ from ifvip.daemon.actions import (
     StateDir,
     VipRole,
 )
-from ifvip.daemon.config import ConfigProblems, GroupConfig, vip_lifetime
+from ifvip.daemon.checks import CheckConfig
+from ifvip.daemon.config import ConfigProblems, GroupConfig, diff_groups, vip_lifetime
+from ifvip.daemon.notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
 from ifvip.daemon.operations import Operations, OperationsConfig
 from ifvip.daemon.policy import PolicyRouting, policy_role
-from ifvip.daemon.runtime import Daemon, GroupSnapshot
+from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
 from ifvip.daemon.speaker import CarpSpeaker
 from ifvip.ifupdown.netlink import Kernel
 
@@ -204,3 +215,150 @@ async def run_carp(
             return await daemon.run(ready=ops.attach)
         finally:
             await ops.close()
+
+
+# ------------------------------------------------------------------------- plans and reload
+
+GroupKey = tuple[str, str, int]  # (protocol, interface, vhid/vrid): a group's identity
+
+
+@dataclass(frozen=True)
+class GroupDef:
+    """Everything one group runs with; equal definitions mean an unchanged group."""
+
+    protocol: str  # "carp" | "vrrp"
+    config: Any  # GroupConfig | vrrp_config.VrrpConfig
+    checks: CheckConfig
+    policy: PolicyRouting | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One validated `ifvip run` configuration: its groups and what runs beside them."""
+
+    state_dir: str
+    operations: OperationsConfig
+    carp: tuple[GroupConfig, ...] = ()
+    vrrp: tuple[Any, ...] = ()
+    policy: PolicyRouting | None = None
+    engines: EngineFactory | None = field(default=None, compare=False)
+
+    def groups(self) -> dict[GroupKey, GroupDef]:
+        found: dict[GroupKey, GroupDef] = {}
+        per_group = self.operations.per_group
+        for c in self.carp:
+            checks = per_group.get(c.name, self.operations.checks)
+            found[("carp", c.interface, c.vhid)] = GroupDef("carp", c, checks, self.policy)
+        for v in self.vrrp:
+            checks = per_group.get(f"vrid {v.vrid}", self.operations.checks)
+            found[("vrrp", v.interface, v.vrid)] = GroupDef("vrrp", v, checks, self.policy)
+        return found
+
+
+class Builder:
+    """Speaker + role of one group definition."""
+
+    def __init__(self, kernel: Kernel, state: StateDir, engines: EngineFactory | None) -> None:
+        self.kernel = kernel
+        self.state = state
+        self.engines = engines
+
+    def add(self, daemon: Daemon, definition: GroupDef) -> Group:
+        config = definition.config
+        if definition.protocol == "carp":
+            prefix = f"(vhid {config.vhid})"
+            role = carp_role(config, self.kernel, self.state, self.engines or engine_factory())
+            speaker: Any = CarpSpeaker(config)
+        else:
+            from ifvip.daemon.vrrp import VrrpSpeaker, vrrp_role  # noqa: PLC0415
+
+            prefix = f"(vrid {config.vrid})"
+            speaker = VrrpSpeaker(config)
+            role = vrrp_role(config, self.kernel, self.state, self.engines)
+        if definition.policy is not None:
+            routes = policy_role(
+                prefix, self.kernel, definition.policy, config.vips[0], config.interface
+            )
+            role = Roles([role, routes])
+        return daemon.add(speaker, role, garp_repeat=getattr(config, "garp_repeat", 0.0))
+
+
+def systemd_notifier(
+    environ: MutableMapping[str, str] | None = None,
+) -> tuple[Notifier, float | None]:
+    """The notifier and the watchdog interval; the variables are removed from the
+    environment so that scripts ifvip starts do not speak for it."""
+    env = os.environ if environ is None else environ
+    notifier = Notifier.from_environ(env)
+    interval = watchdog_interval(env, os.getpid()) if notifier.enabled else None
+    env.pop(ENV_WATCHDOG_USEC, None)
+    env.pop(ENV_WATCHDOG_PID, None)
+    return notifier, interval
+
+
+async def run_plan(
+    plan: Plan,
+    *,
+    build: Callable[[], Plan] | None = None,
+    netns: str | None = None,
+    notifier: Notifier | None = None,
+    watchdog: float | None = None,
+) -> list[GroupSnapshot]:
+    """Run every group of `plan` in one loop until SIGTERM/SIGINT; on SIGHUP, `build()`
+    (run in a thread: it reads files and may ask netlink) gives the new plan."""
+    state = StateDir.open(plan.state_dir)
+    async with Kernel(netns) as kernel:
+        daemon = Daemon(kernel, netns=netns, notifier=notifier, watchdog=watchdog)
+        builder = Builder(kernel, state, plan.engines)
+        current: dict[GroupKey, GroupDef] = plan.groups()
+        running: dict[GroupKey, Group] = {
+            key: builder.add(daemon, definition) for key, definition in current.items()
+        }
+        ops = Operations(plan.operations)
+        await ops.start(daemon)
+
+        async def reload(daemon: Daemon) -> None:
+            nonlocal current
+            assert build is not None
+            try:
+                new_plan = await asyncio.to_thread(build)
+            except ConfigProblems as found:
+                for problem in found.problems:
+                    log.error("reload: %s", problem)
+                log.error("reload: the configuration has problems; the running one is kept")
+                return
+            new = new_plan.groups()
+            diff = diff_groups(current, new)
+            log.info("reload: %s", diff.summary())
+            builder.engines = new_plan.engines or builder.engines
+            await _retire(daemon, ops, [running.pop(k) for k in diff.changed + diff.removed])
+            for key in diff.changed + diff.added:
+                if daemon.stopping:
+                    break
+                group = builder.add(daemon, new[key])
+                await daemon.launch(group)
+                running[key] = group
+                ops.add_group(group, new[key].checks)
+            current = {k: new[k] for k in new if k in running}
+
+        try:
+            return await daemon.run(ready=ops.attach, reload=reload if build is not None else None)
+        finally:
+            await ops.close()
+            for group in daemon.groups:
+                flush = getattr(group.speaker, "flush_notifies", None)
+                if flush is not None:
+                    await flush()
+
+
+async def _retire(daemon: Daemon, ops: Operations, groups: Sequence[Group]) -> None:
+    """Retire these groups gracefully, all at once (each master bows out and releases)."""
+
+    async def one(group: Group) -> None:
+        await daemon.retire(group)
+        await ops.remove_group(group.speaker.name)
+        flush = getattr(group.speaker, "flush_notifies", None)
+        if flush is not None:
+            await flush()
+
+    await asyncio.gather(*(one(g) for g in groups))

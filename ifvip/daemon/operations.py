@@ -99,7 +99,8 @@ class Operations:
         self.runners: dict[str, CheckRunner] = {}
         self.status: StatusServer | None = None
         self.metrics: MetricsServer | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._attached = False
         self._sysctls: Sequence[WriteSysctl] = ()
 
     def snapshot(self) -> Snapshot:
@@ -116,15 +117,7 @@ class Operations:
             self._sysctls = apply_sysctls(nonlocal_bind_plan(), write_sysctl)
             log.info("ip_nonlocal_bind set for IPv4 and IPv6 (restored at exit)")
         for group in daemon.groups:
-            name = group.speaker.name
-            checks = self.config.per_group.get(name, self.config.checks)
-            self.runners[name] = CheckRunner(
-                checks,
-                _vips(group.speaker, group.machine),
-                state=_state_of(group),
-                feed=group.feed,
-                base_priority=_priority(group.speaker) if checks.weight else None,
-            )
+            self._runner(group, self.config.per_group.get(group.speaker.name, self.config.checks))
         path = default_socket(self.config.state_dir)
         if self.config.status_socket is not None:
             path = self.config.status_socket
@@ -153,15 +146,51 @@ class Operations:
                 raise OperationsError(f"--metrics {where}: {exc.strerror or exc}") from None
             log.info("metrics on %s port %d: /metrics /healthz /readyz", address, self.metrics.port)
 
+    def _runner(self, group: Any, checks: CheckConfig) -> CheckRunner:
+        runner = CheckRunner(
+            checks,
+            _vips(group.speaker, group.machine),
+            state=_state_of(group),
+            feed=group.feed,
+            base_priority=_priority(group.speaker) if checks.weight else None,
+        )
+        self.runners[group.speaker.name] = runner
+        return runner
+
+    def _run_checks(self, name: str, runner: CheckRunner) -> None:
+        if runner.config:
+            loop = asyncio.get_running_loop()
+            self._tasks[name] = loop.create_task(runner.run(), name=f"ifvip-checks-{name}")
+
     def attach(self, daemon: Any) -> None:
         """Daemon.run's `ready` callback: the groups have started; run the checks and take
         over SIGUSR1 (dump) and SIGUSR2 (demotion through the union)."""
         loop = asyncio.get_running_loop()
         for name, runner in self.runners.items():
-            if runner.config:
-                self._tasks.append(loop.create_task(runner.run(), name=f"ifvip-checks-{name}"))
+            self._run_checks(name, runner)
+        self._attached = True
         loop.add_signal_handler(signal.SIGUSR1, self.dump)
         loop.add_signal_handler(signal.SIGUSR2, self.toggle_demotion)
+
+    def add_group(self, group: Any, checks: CheckConfig | None = None) -> None:
+        """A group launched by a reload: its checks run from now on (SIGUSR2's demotion, if
+        on, applies to it too)."""
+        name = group.speaker.name
+        chosen = checks if checks is not None else self.config.checks
+        demoted = any(SIGUSR2_SOURCE in r.demotions.sources for r in self.runners.values())
+        runner = self._runner(group, chosen)
+        if demoted:
+            runner.set_source(SIGUSR2_SOURCE, True, "SIGUSR2")
+        if self._attached:
+            self._run_checks(name, runner)
+
+    async def remove_group(self, name: str) -> None:
+        """A group retired by a reload: stop its checks."""
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.runners.pop(name, None)
 
     def toggle_demotion(self) -> None:
         for runner in self.runners.values():
@@ -188,9 +217,9 @@ class Operations:
             log.info("status written to %s", path)
 
     async def close(self) -> None:
-        for task in self._tasks:
+        for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
         for server in (self.status, self.metrics):
             if server is not None:

@@ -17,26 +17,35 @@ the actions the machine returns:
 To add a protocol, write a speaker that follows speaker.py's seam and pass it to
 `Daemon.add()`; this module does not change.
 
-Signals are shared: SIGTERM/SIGINT/SIGHUP shut every group down gracefully (bow-out advert,
-release), SIGUSR1 logs every group's status, SIGUSR2 toggles a demotion that lasts until the
-next SIGUSR2. Link state comes from RTM_NEWLINK/RTM_DELLINK events on one netlink socket,
-never from polling. Per-group state, since-when, the master's address and counters live in
+Signals are shared: SIGTERM/SIGINT shut every group down gracefully (bow-out advert,
+release), SIGHUP calls the launcher's `reload` (launch.py: re-read the configuration, keep
+unchanged groups running untouched, `retire()` changed and removed ones, `launch()` new ones),
+SIGUSR1 logs every group's status, SIGUSR2 toggles a demotion that lasts until the next
+SIGUSR2. Link state comes from RTM_NEWLINK/RTM_DELLINK events on one netlink socket, never
+from polling. Per-group state, since-when, the master's address and counters live in
 `GroupSnapshot`s (`Daemon.snapshots()`), which a status server can read.
+
+Under systemd (`Type=notify`, daemon/notify.py) the daemon says READY=1 once every group has
+started, STATUS= on every transition (`vhid 42 MASTER; vrid 51 BACKUP`), STOPPING=1 on
+SIGTERM/SIGINT, RELOADING=1 ... READY=1 around a reload, and WATCHDOG=1 at half of
+$WATCHDOG_USEC.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ifvip.daemon.actions import Role
+from ifvip.daemon.notify import Notifier
 from ifvip.daemon.speaker import Accepted, Outgoing, Speaker
 from ifvip.daemon.transport import Channel, LinkSender
 from ifvip.election import (
@@ -106,6 +115,7 @@ class Group:
     _refresh_pending: bool = False
     _drop_logged: dict[str, float] = field(default_factory=dict)
     _repeat: asyncio.TimerHandle | None = None
+    on_change: Callable[[Group], None] | None = None  # after every state change
 
     def __post_init__(self) -> None:
         self.machine = self.speaker.initial()
@@ -171,11 +181,15 @@ class Group:
             self.since = time.time()
             self.counters["transitions"] += 1
             if self.state == "MASTER":
+                self.counters["become_master"] += 1
                 self.master = self.speaker.channel.source
             elif before == "MASTER":
+                self.counters["release_master"] += 1
                 self.master = None
         for action in actions:
             self._do(action)
+        if self.state != before and self.on_change is not None:
+            self.on_change(self)
 
     def _do(self, action: Any) -> None:
         match action:
@@ -328,46 +342,88 @@ class Group:
         )
 
 
+Reload = Callable[["Daemon"], Awaitable[None]]
+
+
+def status_line(groups: Sequence[Group]) -> str:
+    """One line for `systemctl status`: `vhid 42 MASTER; vrid 51 BACKUP`."""
+    return "; ".join(f"{g.speaker.name} {g.state}" for g in groups) or "no group"
+
+
 class Daemon:
     """Every group of one `ifvip run`, one loop, shared signals and link events."""
 
-    def __init__(self, kernel: Kernel, *, netns: str | None = None) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        *,
+        netns: str | None = None,
+        notifier: Notifier | None = None,
+        watchdog: float | None = None,
+    ) -> None:
         self.kernel = kernel
         self.netns = netns
+        self.notifier = notifier or Notifier(None)
+        self.watchdog = watchdog  # seconds between WATCHDOG=1 (None: systemd wants none)
         self.groups: list[Group] = []
         self._stopping = False
+        self._opened: list[Group] = []
+        self._reload: Reload | None = None
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False
 
     def add(self, speaker: Speaker, role: Role, *, garp_repeat: float = 0.0) -> Group:
         group = Group(speaker, role, self.kernel, garp_repeat)
+        group.on_change = self._changed
         self.groups.append(group)
         return group
 
     def snapshots(self) -> list[GroupSnapshot]:
         return [g.snapshot() for g in self.groups]
 
-    async def run(self, ready: Callable[[Daemon], None] | None = None) -> list[GroupSnapshot]:
-        """Run every group until a shutdown signal; return their final snapshots."""
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def status_line(self) -> str:
+        return status_line(self.groups)
+
+    async def run(
+        self,
+        ready: Callable[[Daemon], None] | None = None,
+        reload: Reload | None = None,
+    ) -> list[GroupSnapshot]:
+        """Run every group until a shutdown signal; return their final snapshots.
+
+        `ready` is called once every group has started (then READY=1 goes to systemd);
+        `reload`, when given, is awaited on SIGHUP (one at a time) between RELOADING=1 and
+        READY=1, and may `launch()` and `retire()` groups while they run."""
         from pyroute2 import AsyncIPRoute  # noqa: PLC0415 - the one netlink listener
 
         loop = asyncio.get_running_loop()
+        self._reload = reload
         # Listen before the first link read, so no change falls between the two.
         links = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
         await links.bind(groups=RTMGRP_LINK)
         watcher = asyncio.create_task(self._watch_links(links), name="ifvip-links")
-        opened: list[Group] = []
+        keepalive: asyncio.Task[None] | None = None
         try:
             for group in self.groups:
                 await group.open()
-                opened.append(group)
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                self._opened.append(group)
+            for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self.shutdown)
+            loop.add_signal_handler(signal.SIGHUP, self._hangup)
             loop.add_signal_handler(signal.SIGUSR2, self._toggle_demotion)
             loop.add_signal_handler(signal.SIGUSR1, self._dump)
+            if self.watchdog:
+                keepalive = asyncio.create_task(self._keepalive(self.watchdog), name="ifvip-wd")
             for group in self.groups:
                 await group.start()
             if ready is not None:
                 ready(self)
-            await asyncio.gather(*(g.done.wait() for g in self.groups))
+            self.notifier.ready(self.status_line())
+            await self._until_done()
             async with asyncio.timeout(EXIT_GRACE):
                 await asyncio.gather(*(g.drain() for g in self.groups))
         finally:
@@ -375,16 +431,99 @@ class Daemon:
                 loop.remove_signal_handler(signum)
             loop.remove_signal_handler(signal.SIGUSR2)
             watcher.cancel()
-            for group in opened:
+            if keepalive is not None:
+                keepalive.cancel()
+            if self._reloading is not None:
+                self._reloading.cancel()
+            for group in self._opened:
                 group.close()
+            self._opened.clear()
         return self.snapshots()
+
+    async def _until_done(self) -> None:
+        """Until every group has exited; a reload may change the groups meanwhile."""
+        while True:
+            await asyncio.gather(*(g.done.wait() for g in list(self.groups)))
+            if self._reloading is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(self._reloading)
+                continue
+            if all(g.done.is_set() for g in self.groups):
+                return
 
     def shutdown(self) -> None:
         if self._stopping:
             return
         self._stopping = True
+        self.notifier.stopping(f"stopping: {self.status_line()}")
         for group in self.groups:
             group.feed(Shutdown())
+
+    # ---------------------------------------------------------------- reload
+
+    async def launch(self, group: Group) -> None:
+        """Open and start a group added (`add()`) while the daemon runs, as BACKUP."""
+        if group not in self.groups:
+            self.groups.append(group)
+        await group.open()
+        self._opened.append(group)
+        if self._stopping:  # a SIGTERM came while we opened it: it never starts
+            group.close()
+            self._opened.remove(group)
+            self.groups.remove(group)
+            return
+        await group.start()
+        self._changed(group)
+
+    async def retire(self, group: Group) -> None:
+        """Shut one group down gracefully (a master bows out and releases) and forget it."""
+        group.feed(Shutdown())
+        async with asyncio.timeout(EXIT_GRACE):
+            await group.done.wait()
+            await group.drain()
+        group.close()
+        if group in self._opened:
+            self._opened.remove(group)
+        if group in self.groups:
+            self.groups.remove(group)
+
+    def _hangup(self) -> None:
+        if self._reload is None:
+            log.warning("SIGHUP: this daemon has no configuration to reload; ignored")
+            return
+        if self._stopping:
+            return
+        if self._reloading is not None:
+            self._reload_again = True  # one more pass after this one: it reads the newest
+            return
+        self._reloading = asyncio.create_task(self._reload_loop(self._reload), name="ifvip-hup")
+
+    async def _reload_loop(self, reload: Reload) -> None:
+        try:
+            while True:
+                self._reload_again = False
+                log.info("SIGHUP: reloading the configuration")
+                self.notifier.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
+                try:
+                    await reload(self)
+                except Exception:
+                    log.exception("reload failed; the running groups are kept")
+                self.notifier.ready(self.status_line())
+                if not self._reload_again or self._stopping:
+                    return
+        finally:
+            self._reloading = None
+
+    # ---------------------------------------------------------------- systemd
+
+    def _changed(self, group: Group) -> None:
+        if group in self.groups:
+            self.notifier.status(self.status_line())
+
+    async def _keepalive(self, interval: float) -> None:
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
 
     def _toggle_demotion(self) -> None:
         for group in self.groups:

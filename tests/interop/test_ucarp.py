@@ -109,6 +109,9 @@ class Pair:
                 "--masklen",
                 "24",
                 "-z",
+                # A private state dir: a SIGKILLed daemon leaves nothing in the host's /run/ifvip.
+                "--state-dir",
+                str(self.tmp / f"state-{ns}"),
                 *extra,
             ],
         )

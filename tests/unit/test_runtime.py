@@ -1,10 +1,20 @@
-"""Runtime helpers that decide without a loop: the default route's interface, link events."""
+"""Runtime helpers that decide without a loop: the default route's interface, the master
+counters and STATUS= line of a group, and the reload diff by group identity."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from dataclasses import dataclass, field
 from typing import Any
 
-from ifvip.daemon.runtime import interface_of_default_route
+from ifvip.daemon.checks import parse_check_options
+from ifvip.daemon.config import GroupConfig, GroupDiff, build_carp_group, diff_groups
+from ifvip.daemon.launch import Plan
+from ifvip.daemon.operations import OperationsConfig
+from ifvip.daemon.runtime import Group, interface_of_default_route, status_line
+from ifvip.daemon.speaker import ChannelSpec
+from ifvip.election import Demote, Promote, Start
 
 
 def test_the_default_route_with_the_lowest_metric_wins() -> None:
@@ -17,3 +27,132 @@ def test_the_default_route_with_the_lowest_metric_wins() -> None:
     assert interface_of_default_route(routes) == 4
     assert interface_of_default_route(routes[:1]) is None
     assert interface_of_default_route([{"dst_len": 0, "table": 254, "RTA_OIF": 7}]) == 7
+
+
+# ------------------------------------------------------------------ counters and STATUS=
+
+
+@dataclass
+class _Speaker:
+    """A machine that is just its state name: Start → BACKUP, Promote → MASTER,
+    Demote → BACKUP."""
+
+    name: str = "vhid 42"
+    interface: str = "eth0"
+    tracks_link: bool = True
+    channel: ChannelSpec = field(
+        default_factory=lambda: ChannelSpec(socket.AF_INET, "198.51.100.1", "224.0.0.18")
+    )
+
+    def initial(self) -> str:
+        return "INIT"
+
+    def step(self, machine: str, event: Any, now: float) -> tuple[str, list[Any]]:
+        match event:
+            case Start():
+                return "BACKUP", []
+            case Promote():
+                return "MASTER", []
+            case Demote():
+                return "BACKUP", []
+        return machine, []
+
+    def state_of(self, machine: str) -> str:
+        return machine
+
+    def demoted(self, machine: str) -> bool:
+        return False
+
+
+class _Role:
+    def addresses(self) -> list[Any]:
+        return []
+
+
+def test_master_changes_are_counted_and_reported_at_the_one_change_point() -> None:
+    seen: list[str] = []
+
+    async def main() -> dict[str, int]:
+        group = Group(_Speaker(), _Role(), kernel=None)  # type: ignore[arg-type]
+        group.on_change = lambda g: seen.append(status_line([g]))
+        for event in (Start(), Promote("x"), Promote("again"), Demote("check"), Promote("y")):
+            group.feed(event)
+        return dict(group.counters)
+
+    counters = asyncio.run(main())
+    assert counters["transitions"] == 4
+    assert counters["become_master"] == 2
+    assert counters["release_master"] == 1
+    # One STATUS= line per change, none for an event that changes nothing.
+    assert seen == ["vhid 42 BACKUP", "vhid 42 MASTER", "vhid 42 BACKUP", "vhid 42 MASTER"]
+
+
+def test_status_line_names_every_group() -> None:
+    class G:
+        def __init__(self, name: str, state: str) -> None:
+            self.speaker = _Speaker(name=name)
+            self.state = state
+
+    groups: Any = [G("vhid 42", "MASTER"), G("vrid 51", "BACKUP")]
+    assert status_line(groups) == "vhid 42 MASTER; vrid 51 BACKUP"
+    assert status_line([]) == "no group"
+
+
+# ------------------------------------------------------------------ reload (SIGHUP) diff
+
+
+def _carp(vhid: int = 42, interface: str = "eth0", **changes: Any) -> GroupConfig:
+    base: dict[str, Any] = {
+        "interface": interface,
+        "srcip": "198.51.100.1",
+        "vhid": str(vhid),
+        "password": "secret",
+        "passfile": None,
+        "addr": "198.51.100.100",
+    }
+    base.update(changes)
+    return build_carp_group(**base)
+
+
+def test_the_diff_keeps_equal_groups_and_restarts_changed_ones() -> None:
+    old = {"a": 1, "b": 2, "c": 3}
+    new = {"b": 2, "c": 30, "d": 4}
+    diff = diff_groups(old, new)
+    assert diff == GroupDiff(unchanged=("b",), changed=("c",), removed=("a",), added=("d",))
+    assert not diff.idle
+    assert diff_groups(old, dict(old)).idle
+    assert diff_groups(old, dict(old)).unchanged == ("a", "b", "c")
+
+
+def test_plan_identity_is_protocol_interface_and_vhid() -> None:
+    ops = OperationsConfig(state_dir="/nonexistent")
+    before = Plan("/x", ops, carp=(_carp(42), _carp(43), _carp(42, "eth1")))
+    same = Plan("/x", ops, carp=(_carp(42), _carp(43), _carp(42, "eth1")))
+    assert set(before.groups()) == {
+        ("carp", "eth0", 42),
+        ("carp", "eth0", 43),
+        ("carp", "eth1", 42),
+    }
+    assert diff_groups(before.groups(), same.groups()).idle
+    changed = Plan(
+        "/x",
+        ops,
+        carp=(_carp(42, advskew="100"), _carp(43, password="other"), _carp(44)),
+    )
+    diff = diff_groups(before.groups(), changed.groups())
+    assert diff.changed == (("carp", "eth0", 42), ("carp", "eth0", 43))
+    assert diff.removed == (("carp", "eth1", 42),)
+    assert diff.added == (("carp", "eth0", 44),)
+    summary = diff.summary()
+    assert "2 changed (vhid 42 on eth0, vhid 43 on eth0)" in summary
+    assert "other" not in summary and "secret" not in summary
+
+
+def test_new_checks_for_a_group_are_a_change() -> None:
+    plain = Plan("/x", OperationsConfig(state_dir="/x"), carp=(_carp(42),))
+    checked = Plan(
+        "/x",
+        OperationsConfig(checks=parse_check_options(tcp=["8080"]), state_dir="/x"),
+        carp=(_carp(42),),
+    )
+    assert diff_groups(plain.groups(), checked.groups()).changed == (("carp", "eth0", 42),)
