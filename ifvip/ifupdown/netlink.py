@@ -637,18 +637,20 @@ class Kernel:
         return results
 
     async def _answers(self, chunk: Sequence[Request], sent: list[Any]) -> list[KernelError | None]:
-        queues = self._ipr.msg_queue.queues
+        """The answers to one send: the last request's acknowledgement, then whatever
+        pyroute2's queue holds for each earlier one (an error, or nothing: it was done)."""
+        queues = self._ipr.msg_queue.queues  # pyroute2's per-sequence-number answer queues
         *rest, last = sent
-        answers: list[KernelError | None] = []
         try:
             error = await asyncio.wait_for(self._answer(chunk[-1], last), _BATCH_TIMEOUT)
-        except TimeoutError:
-            for prepared in sent:
+        except TimeoutError:  # the answers were lost (they cannot be with _BATCH_SIZE)
+            for prepared in rest:
                 prepared.cleanup()
             timeout = KernelError("netlink", errno.ETIMEDOUT, "no answer from the kernel")
             return [timeout] * len(sent)
-        for request, prepared in zip(chunk, rest, strict=False):
-            if queues[prepared.msg_seq].empty():  # no answer: it was done
+        answers: list[KernelError | None] = []
+        for request, prepared in zip(chunk[:-1], rest, strict=True):
+            if queues[prepared.msg_seq].empty():
                 prepared.cleanup()
                 answers.append(None)
             else:
