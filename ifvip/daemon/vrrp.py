@@ -12,8 +12,10 @@ Adverts leave as keepalived sends them: IPv4 through the kernel socket (TOS 0xc0
 255, the interface's primary address as source, the checksum with the pseudo-header of the
 actual destination, or RFC 9568's form); IPv6 multicast as a whole Ethernet frame from the
 interface's link-local address (so adding a link-local VIP never changes the source), traffic
-class 0xc0, hop limit 255; IPv6 unicast through the kernel socket. Announcements are
-keepalived's gratuitous ARP (tha ff:ff:ff:ff:ff:ff) and unsolicited NA (O=1).
+class 0xc0, hop limit 255 (IPv6 unicast is refused by the config: the kernel would pick
+the source). Announcements are keepalived's gratuitous ARP (tha ff:ff:ff:ff:ff:ff) and
+unsolicited NA (O=1). The protocol timers are armed 1.5 ms early and waited out exactly, so
+they fire on time despite asyncio's millisecond epoll timeouts.
 
 Notify hooks are keepalived's generic `notify`: `SCRIPT INSTANCE NAME STATE PRIORITY`, run
 one after the other in the order of the transitions (keepalived's run concurrently and can
