@@ -42,11 +42,24 @@ ENVIRONMENT: Final = (
 
 SIGNALS: Final = (
     (
-        "SIGTERM, SIGINT, SIGHUP",
+        "SIGTERM, SIGINT",
         "ifvip run stops every group gracefully: a master sends a bow-out advert (CARP: "
         "advbase and advskew 255; VRRP: priority 0) so a peer takes over at once, removes "
         "its virtual addresses or takes its managed stanzas down, and exits 0. ifup and "
         "ifdown interrupted this way undo what they did so far. ifvip demo removes its lab.",
+    ),
+    (
+        "SIGHUP",
+        "ifvip run reloads its configuration: the same command line and environment, with "
+        "the files they name read again (--passfile, --auth-pass-file, --interfaces and its "
+        "ucarp-* stanzas). A configuration with problems is logged, one line per problem, "
+        "and the running one is kept. Otherwise the groups are compared by protocol, "
+        "interface and vhid/vrid: an unchanged group keeps running untouched (its VIP stays, "
+        "no transition); a changed one stops gracefully as on SIGTERM (a master bows out and "
+        "releases) and starts anew as BACKUP; a removed one stops; a new one starts. Managed "
+        "stanzas are read from the file at each transition. Under systemd, RELOADING=1 and "
+        "READY=1 frame the reload (ExecReload=/bin/kill -HUP $MAINPID). ifup and ifdown "
+        "undo what they did so far, as on SIGTERM.",
     ),
     (
         "SIGUSR1",

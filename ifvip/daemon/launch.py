@@ -340,6 +340,8 @@ async def run_plan(
                 running[key] = group
                 ops.add_group(group, new[key].checks)
             current = {k: new[k] for k in new if k in running}
+            order = {id(running[k]): i for i, k in enumerate(current)}
+            daemon.groups.sort(key=lambda g: order.get(id(g), len(order)))
 
         try:
             return await daemon.run(ready=ops.attach, reload=reload if build is not None else None)

@@ -371,6 +371,8 @@ class Daemon:
         self._reload: Reload | None = None
         self._reloading: asyncio.Task[None] | None = None
         self._reload_again = False
+        self._ready = False
+        self._status = ""
 
     def add(self, speaker: Speaker, role: Role, *, garp_repeat: float = 0.0) -> Group:
         group = Group(speaker, role, self.kernel, garp_repeat)
@@ -422,7 +424,7 @@ class Daemon:
                 await group.start()
             if ready is not None:
                 ready(self)
-            self.notifier.ready(self.status_line())
+            self._announce_ready()
             await self._until_done()
             async with asyncio.timeout(EXIT_GRACE):
                 await asyncio.gather(*(g.drain() for g in self.groups))
@@ -508,7 +510,7 @@ class Daemon:
                     await reload(self)
                 except Exception:
                     log.exception("reload failed; the running groups are kept")
-                self.notifier.ready(self.status_line())
+                self._announce_ready()
                 if not self._reload_again or self._stopping:
                     return
         finally:
@@ -517,8 +519,19 @@ class Daemon:
     # ---------------------------------------------------------------- systemd
 
     def _changed(self, group: Group) -> None:
-        if group in self.groups:
-            self.notifier.status(self.status_line())
+        """STATUS= after a transition, once READY=1 went out, and only when it says
+        something new."""
+        if not self._ready or group not in self.groups:
+            return
+        line = self.status_line()
+        if line != self._status:
+            self._status = line
+            self.notifier.status(line)
+
+    def _announce_ready(self) -> None:
+        self._ready = True
+        self._status = self.status_line()
+        self.notifier.ready(self._status)
 
     async def _keepalive(self, interval: float) -> None:
         while True:
