@@ -357,7 +357,22 @@ def _operations_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@cli.command(context_settings={"allow_interspersed_args": True})
+class _BadRunValue(click.BadParameter):
+    exit_code = 78  # EX_CONFIG, as daemon/config.py's problems
+
+
+class _RunCommand(click.Command):
+    """`run`: an option value click itself refuses (`--protocol hsrp`, `--vrrp-version 4`)
+    is a configuration problem like the others, exit 78; click's message names the option."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.BadParameter as exc:
+            raise _BadRunValue(exc.message, exc.ctx, exc.param, exc.param_hint) from None
+
+
+@cli.command(cls=_RunCommand, context_settings={"allow_interspersed_args": True})
 @click.option(
     "-i",
     "--interface",
