@@ -78,7 +78,7 @@ SCRIPT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 IFA_F_SECONDARY: Final = 0x01
 RT_SCOPE_LINK: Final = 253
 TCLASS: Final = 0xC0
-TIMER_EARLY: Final = 0.0015  # seconds; see VrrpSpeaker._early
+TIMER_EARLY: Final = 0.004  # seconds, at most; see VrrpSpeaker._early
 PRECISE_TIMERS: Final = frozenset({Timer.MASTER_DOWN, Timer.ADVERT})
 
 
@@ -123,15 +123,18 @@ class VrrpSpeaker:
         actions: list[Action]
         machine, actions = step(machine, event, now)  # type: ignore[arg-type]
         self.state = str(machine.state)
-        return machine, [self._early(a) for a in actions]
+        return machine, [self._early(a, now) for a in actions]
 
-    def _early(self, action: Action) -> Action:
-        """Arm the protocol timers TIMER_EARLY ahead: asyncio's epoll wait rounds its timeout
-        up to a whole millisecond, so a timer armed for its deadline fires up to ~1.5 ms late,
-        later than keepalived's. `_on_time` waits out the rest exactly."""
+    def _early(self, action: Action, now: float) -> Action:
+        """Arm the protocol timers a little ahead: asyncio's epoll wait rounds its timeout up
+        to a whole millisecond, and a process waking after a long sleep runs slowly, so a
+        timer armed for its deadline fires up to a few ms late, later than keepalived's.
+        `_on_time` waits out the rest exactly. The lead is a tenth of the delay, at most
+        TIMER_EARLY, so that at 10 ms adverts the loop is never held for long."""
         if isinstance(action, ArmTimer) and action.timer in PRECISE_TIMERS:
             self._deadlines[action.timer] = action.deadline
-            return ArmTimer(action.timer, action.deadline - TIMER_EARLY)
+            lead = min(TIMER_EARLY, max(0.0, action.deadline - now) / 10)
+            return ArmTimer(action.timer, action.deadline - lead)
         if isinstance(action, CancelTimer):
             self._deadlines.pop(action.timer, None)
         return action

@@ -288,3 +288,20 @@ def test_status_facts() -> None:
     assert facts["advert_interval"] == 1.0 and facts["vips"] == ("198.51.100.100/24",)
     assert facts["master_down_interval"] == pytest.approx(3 + (256 - 150) / 256)
     assert speaker.state == "BACKUP"
+
+
+def test_protocol_timers_are_armed_early_and_fire_at_their_deadline() -> None:
+    import time as clock
+
+    from ifvip.election import ArmTimer, Start, Timer, TimerFired
+
+    speaker = VrrpSpeaker(config(srcip=A, advert_int="0.01"))
+    start = clock.monotonic()
+    machine, actions = speaker.step(speaker.initial(), Start(), start)
+    (armed,) = [a for a in actions if isinstance(a, ArmTimer)]
+    deadline = start + 0.036093  # Master_Down_Interval at 10 ms, priority 100
+    assert armed.deadline == pytest.approx(deadline - 0.0036093)  # a tenth of it, <= 4 ms
+    machine, actions = speaker.step(machine, TimerFired(Timer.MASTER_DOWN), armed.deadline)
+    (advert,) = [a for a in actions if isinstance(a, ArmTimer) and a.timer is Timer.ADVERT]
+    # The next advert counts from the deadline, not from the early wake-up.
+    assert advert.deadline == pytest.approx(deadline + 0.01 - 0.001)
