@@ -4,7 +4,9 @@ ifvip adds its VIPs with a finite lifetime (a few master-down intervals) that ev
 it sends extends, so the kernel drops the VIP of a dead or frozen daemon. For a live master
 that means: the VIP is present at every instant, and its remaining valid lifetime never
 falls much below the full lifetime (it is renewed once per advert interval). Sampled every
-20 ms for 15 s on an undisturbed pair; the backup never holds it.
+20 ms for 15 s on an undisturbed pair; the backup never holds it. (This caught an address
+"replace" sent with NLM_F_EXCL: every refresh failed, and the VIP vanished for up to a
+second every lifetime.)
 """
 
 from __future__ import annotations
@@ -32,11 +34,6 @@ def lab() -> Iterator[PairLab]:
         yield pair
 
 
-@pytest.mark.xfail(
-    reason="Kernel.address_message('replace') sends NLM_F_EXCL, not NLM_F_REPLACE: every "
-    "lifetime refresh fails with EEXIST, the VIP expires and is re-added (ifupdown/netlink.py)",
-    strict=True,
-)
 def test_a_live_master_holds_its_vip_without_a_gap_and_keeps_it_fresh(lab: PairLab) -> None:
     lab.start_pair("ifvip")
     time.sleep(1.5)
