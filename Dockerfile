@@ -77,7 +77,8 @@ ENV PATH=/usr/local/sbin:/usr/local/bin:/opt/ifvip/bin:/usr/sbin:/usr/bin:/sbin:
 # state must start empty, as on a reboot; give it a tmpfs (--tmpfs /run, compose `tmpfs:`,
 # Kubernetes emptyDir medium: Memory).
 STOPSIGNAL SIGTERM
-# Healthy while the speaker (PID 1) holds its protocol-112 socket; one-shot commands
+# Healthy while the speaker (PID 1, `ifvip run`) answers `ifvip status` on the status
+# socket it serves (or GET /healthz with --metrics and no socket); one-shot commands
 # (ifup, check) are not daemons and have no health to report.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/ifvip-healthcheck"]

@@ -259,3 +259,49 @@ def test_sighup_reload_keeps_unchanged_groups_and_applies_changes(world: World) 
     assert proc.returncode == 0
     assert w.notify.has(stopping, "STOPPING", "1")
     stop(peer, signal.SIGTERM)
+
+
+def test_sighup_reload_of_a_vrrp_group(tmp_path: Path) -> None:
+    """VRRPv2 with --auth-pass-file: an untouched file keeps the master as it is; a new
+    password restarts the group (priority 0, release, BACKUP, then MASTER again)."""
+    with Lab(["n1"], prefix="ifvip-hupv") as lab:
+        monitor = AddressMonitor(lab, ["n1"])
+        notify = NotifySocket(tmp_path / "notify.sock")
+        try:
+            passfile = tmp_path / "auth"
+            passfile.write_text("vrrp-pw\n")
+            argv = [IFVIP, "run", "--protocol", "vrrp", "--vrrp-version", "2", "-i", "eth0"]
+            argv += ["--vrid", "51", "--vip", f"{VIP}/24", "--auth-pass-file", str(passfile)]
+            argv += ["--state-dir", str(tmp_path / "state"), "--status-socket", ""]
+            env = {**os.environ, "NOTIFY_SOCKET": str(notify.path)}
+            with open(tmp_path / "n1.log", "ab") as log:
+                proc = lab.run("n1", argv, stdout=log, stderr=log, env=env)
+            text = lambda: (tmp_path / "n1.log").read_text(errors="replace")  # noqa: E731
+            until(lambda: lab.holds("n1", VIP), 10)
+            until(lambda: notify.has(0, "STATUS", "vrid 51 MASTER"), 2)
+
+            sent = time.time()
+            proc.send_signal(signal.SIGHUP)
+            until(lambda: "reload: 1 unchanged (vrid 51 on eth0)" in text(), 10)
+            until(lambda: notify.has(sent, "READY", "1"), 5)
+            time.sleep(1.0)
+            # Lifetime refreshes show as address updates; the VIP is never deleted.
+            assert [e for e in monitor.snapshot() if e.t > sent and not e.added] == []
+            assert text().count("-> MASTER") == 1
+
+            passfile.write_text("other-pw\n")
+            sent = time.time()
+            proc.send_signal(signal.SIGHUP)
+            until(lambda: "1 changed (vrid 51 on eth0)" in text(), 10)
+            until(lambda: text().count("-> MASTER") == 2, 10)
+            until(lambda: lab.holds("n1", VIP), 2)
+            events = [e.added for e in monitor.snapshot() if e.t > sent]
+            # Released (bow-out), then added again by the new group.
+            assert events.count(False) == 1 and events[-1], events
+            assert notify.has(sent, "STATUS", "vrid 51 BACKUP")
+            assert "vrrp-pw" not in text() and "other-pw" not in text()
+            stop(proc, signal.SIGTERM)
+            assert proc.returncode == 0
+        finally:
+            notify.close()
+            monitor.close()
