@@ -723,8 +723,9 @@ def run(
     Becoming MASTER adds the virtual addresses (or runs the up script, or ifups the
     --manage stanzas); becoming BACKUP removes them. Added VIPs carry a lifetime that every
     advert refreshes, so the kernel drops them if ifvip dies. SIGTERM/SIGINT release and
-    send a bow-out advert; SIGUSR2 demotes until a second SIGUSR2; SIGUSR1 logs the state
-    and counters. Every option also reads IFVIP_<OPTION> (and the UCARP_* names of the
+    send a bow-out advert; SIGHUP reloads the configuration (unchanged groups keep running
+    untouched); SIGUSR2 demotes until a second SIGUSR2; SIGUSR1 logs the state and
+    counters. Every option also reads IFVIP_<OPTION> (and the UCARP_* names of the
     ucarp container image). Configuration problems exit 78.
     """
     import asyncio

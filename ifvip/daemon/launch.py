@@ -197,24 +197,16 @@ async def run_carp(
     operations: OperationsConfig | None = None,
     policy: PolicyRouting | None = None,
 ) -> list[GroupSnapshot]:
-    """Run these CARP groups in one loop until SIGTERM/SIGINT; return their last snapshots."""
-    state = StateDir.open(state_dir)
-    factory = engines or engine_factory()
-    async with Kernel(netns) as kernel:
-        daemon = Daemon(kernel, netns=netns)
-        for config in configs:
-            role = carp_role(config, kernel, state, factory)
-            if policy is not None:
-                prefix = f"(vhid {config.vhid})"
-                routes = policy_role(prefix, kernel, policy, config.vips[0], config.interface)
-                role = Roles([role, routes])
-            daemon.add(CarpSpeaker(config), role, garp_repeat=config.garp_repeat)
-        ops = Operations(operations or OperationsConfig(state_dir=state_dir))
-        await ops.start(daemon)
-        try:
-            return await daemon.run(ready=ops.attach)
-        finally:
-            await ops.close()
+    """Run these CARP groups in one loop until SIGTERM/SIGINT; return their last snapshots
+    (`run_plan` without a reload: SIGHUP is logged and ignored)."""
+    plan = Plan(
+        state_dir,
+        operations or OperationsConfig(state_dir=state_dir),
+        carp=tuple(configs),
+        policy=policy,
+        engines=engines,
+    )
+    return await run_plan(plan, netns=netns)
 
 
 # ------------------------------------------------------------------------- plans and reload

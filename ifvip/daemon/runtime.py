@@ -119,6 +119,9 @@ class Group:
 
     def __post_init__(self) -> None:
         self.machine = self.speaker.initial()
+        # Shown (status) and exported (/metrics) from the start, as keepalived's exporter.
+        for name in ("transitions", "become_master", "release_master"):
+            self.counters[name] += 0
 
     @property
     def prefix(self) -> str:

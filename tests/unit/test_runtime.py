@@ -156,3 +156,31 @@ def test_new_checks_for_a_group_are_a_change() -> None:
         carp=(_carp(42),),
     )
     assert diff_groups(plain.groups(), checked.groups()).changed == (("carp", "eth0", 42),)
+
+
+def test_master_counters_reach_the_status_and_metrics_from_the_start() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from ifvip.daemon.metrics import SnapshotCollector
+    from ifvip.daemon.status import Snapshot, group_status
+
+    async def main() -> tuple[Snapshot, Snapshot]:
+        group = Group(_Speaker(), _Role(), kernel=None)  # type: ignore[arg-type]
+        fresh = Snapshot("0", 1, 0.0, 0.0, (group_status(group),))
+        for event in (Start(), Promote("x"), Demote("check")):
+            group.feed(event)
+        return fresh, Snapshot("0", 1, 0.0, 0.0, (group_status(group),))
+
+    fresh, later = asyncio.run(main())
+    assert fresh.groups[0].counter("become_master") == 0
+    assert later.groups[0].counter("become_master") == 1
+    assert later.groups[0].counter("release_master") == 1
+
+    def text(snapshot: Snapshot) -> str:
+        registry = CollectorRegistry()
+        registry.register(SnapshotCollector(lambda: snapshot))
+        return generate_latest(registry).decode()
+
+    assert "ifvip_become_master_total{" in text(fresh)
+    lines = [line for line in text(later).splitlines() if "_master_total{" in line]
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["1.0", "1.0"], lines
