@@ -174,6 +174,14 @@ def _vip_events(w: World, since: float) -> list[bool]:
     return [e.added for e in w.monitor.snapshot() if e.t > since]
 
 
+def _bowed_out(w: World, src: str, vhid: int, since: float) -> bool:
+    """Whether `src` sent vhid's bow-out advert (advbase 255, advskew 255) after `since`."""
+    return any(
+        f.vhid == vhid and (f.advbase, f.advskew) == (255, 255)
+        for f in w.capture.adverts(src, since)
+    )
+
+
 def _hangup(w: World, proc: subprocess.Popen[bytes]) -> float:
     """SIGHUP, then wait for the RELOADING=1 ... READY=1 pair; the time it was sent."""
     sent = time.time()
@@ -228,6 +236,8 @@ def test_sighup_reload_keeps_unchanged_groups_and_applies_changes(world: World) 
     assert w.lab.holds("n1", VIP) and not w.lab.holds("n2", VIP)
     skews42 = {f.advskew for f in w.capture.adverts("198.51.100.1", sent)}
     assert skews42 == {0}
+    assert _bowed_out(w, "198.51.100.11", 43, sent)  # the changed master bowed out first
+    assert not _bowed_out(w, "198.51.100.1", 42, sent)
 
     # 2. A broken file: every problem logged, no password, nothing changes.
     before = w.log("n1")
@@ -252,6 +262,7 @@ def test_sighup_reload_keeps_unchanged_groups_and_applies_changes(world: World) 
     after = w.log("n1")[len(before) :]
     assert "1 changed (vhid 42 on eth0)" in after and "1 unchanged (vhid 43 on mv0)" in after
     assert _entering(after, 43) == 0
+    assert _bowed_out(w, "198.51.100.1", 42, sent)
     assert "other" not in w.log("n1")
 
     stopping = time.time()
