@@ -11,8 +11,9 @@ from typing import Any
 from ifvip.daemon.checks import parse_check_options
 from ifvip.daemon.config import GroupConfig, GroupDiff, build_carp_group, diff_groups
 from ifvip.daemon.launch import Plan
+from ifvip.daemon.notify import Notifier
 from ifvip.daemon.operations import OperationsConfig
-from ifvip.daemon.runtime import Group, interface_of_default_route, status_line
+from ifvip.daemon.runtime import Daemon, Group, interface_of_default_route, status_line
 from ifvip.daemon.speaker import ChannelSpec
 from ifvip.election import Demote, Promote, Start
 
@@ -184,3 +185,39 @@ def test_master_counters_reach_the_status_and_metrics_from_the_start() -> None:
     assert "ifvip_become_master_total{" in text(fresh)
     lines = [line for line in text(later).splitlines() if "_master_total{" in line]
     assert [line.rsplit(" ", 1)[1] for line in lines] == ["1.0", "1.0"], lines
+
+
+class _Notifier(Notifier):
+    """Records what would go to $NOTIFY_SOCKET."""
+
+    def __init__(self) -> None:
+        super().__init__("/nonexistent")
+        self.sent: list[dict[str, str]] = []
+
+    def send(self, **fields: str) -> bool:
+        self.sent.append(fields)
+        return True
+
+
+def test_the_daemon_says_ready_once_started_then_status_on_each_change() -> None:
+    notifier = _Notifier()
+
+    async def main() -> None:
+        daemon = Daemon(None, notifier=notifier)  # type: ignore[arg-type]
+        one = daemon.add(_Speaker(name="vhid 42"), _Role())  # type: ignore[arg-type]
+        two = daemon.add(_Speaker(name="vrid 51"), _Role())  # type: ignore[arg-type]
+        one.feed(Start())  # before READY=1: no STATUS= yet
+        two.feed(Start())
+        daemon._announce_ready()
+        one.feed(Promote("x"))
+        one.feed(Promote("again"))  # no change: nothing sent
+        daemon.shutdown()
+
+    asyncio.run(main())
+    assert notifier.sent[0] == {"READY": "1", "STATUS": "vhid 42 BACKUP; vrid 51 BACKUP"}
+    assert notifier.sent[1] == {"STATUS": "vhid 42 MASTER; vrid 51 BACKUP"}
+    assert notifier.sent[2] == {
+        "STOPPING": "1",
+        "STATUS": "stopping: vhid 42 MASTER; vrid 51 BACKUP",
+    }
+    assert len(notifier.sent) == 3
