@@ -173,11 +173,12 @@ class Group:
 
     # ---------------------------------------------------------------- the machine
 
-    def feed(self, event: Event) -> None:
-        """Step the machine with `event` now and carry out what it asks, in order."""
+    def feed(self, event: Event, at: float | None = None) -> None:
+        """Step the machine with `event` now (or at `at`, a received packet's kernel
+        timestamp on the loop's clock) and carry out what it asks, in order."""
         if self.exiting:
             return
-        now = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time() if at is None else at
         before = self.state
         self.machine, actions = self.speaker.step(self.machine, event, now)
         if self.state != before:
@@ -312,7 +313,8 @@ class Group:
             if isinstance(verdict, Accepted):
                 self.counters["adverts_received"] += 1
                 for event in verdict.events:
-                    self.feed(event)
+                    # Timers run from the arrival, not from when we read it.
+                    self.feed(event, packet.arrived)
                 if self.state != "MASTER":
                     self.master = str(verdict.src)
                 continue

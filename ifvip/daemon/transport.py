@@ -15,7 +15,9 @@ import contextlib
 import ipaddress
 import socket
 import struct
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Final
 
 from ifvip.wire.carp import checksum as internet_checksum
@@ -30,7 +32,13 @@ ETH_P_ARP: Final = 0x0806
 IPV6_RECVHOPLIMIT: Final = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT: Final = getattr(socket, "IPV6_HOPLIMIT", 52)
 SO_BINDTODEVICE: Final = getattr(socket, "SO_BINDTODEVICE", 25)
+SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)  # struct timespec, realtime
+TIMESPEC: Final = struct.Struct("@qq")
 RECV_SIZE: Final = 65535
+MAX_AGE: Final = 10.0  # seconds: an older stamp means the wall clock stepped, not a queue
+ANCILLARY_SIZE: Final = socket.CMSG_SPACE(TIMESPEC.size) + socket.CMSG_SPACE(4)
+
+Ancillary = Iterable[tuple[int, int, bytes]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,30 @@ class Received:
     ttl: int  # TTL (IPv4) or hop limit (IPv6); the protocols require 255
     payload: bytes
     malformed: bool = False  # not even an IP packet we can split: counted, never judged
+    arrived: float | None = None  # monotonic seconds (the loop's clock) it reached the kernel
+
+
+def arrival(ancillary: Ancillary, real_now: float, mono_now: float) -> float | None:
+    """The kernel's receive time (SCM_TIMESTAMPNS) on the monotonic clock, or None.
+
+    `real_now` and `mono_now` are the two clocks read together just after the receive: the
+    packet's age is `real_now - stamp`, so it arrived at `mono_now - age`. An age below zero
+    or over MAX_AGE means the wall clock stepped between the stamp and the read: the packet
+    then counts as arriving now, as without a stamp."""
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= TIMESPEC.size:
+            sec, nsec = TIMESPEC.unpack_from(value)
+            age = real_now - (sec + nsec / 1e9)
+            return mono_now - age if 0.0 <= age <= MAX_AGE else mono_now
+    return None
+
+
+def hop_limit(ancillary: Ancillary) -> int:
+    """IPV6_HOPLIMIT from the ancillary data (0 when absent)."""
+    for level, kind, value in ancillary:
+        if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(value) >= 4:
+            return int(struct.unpack_from("@i", value)[0])
+    return 0
 
 
 def parse_ipv4(packet: bytes) -> Received | None:
@@ -121,6 +153,7 @@ class Channel:
         sock = self.sock
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, self.ifname.encode() + b"\0")
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         if self.family == socket.AF_INET:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
@@ -161,27 +194,24 @@ class Channel:
     def receive(self) -> Received | None:
         """One pending packet (`malformed` if it is not IP we can read), or None when none."""
         try:
-            if self.family == socket.AF_INET:
-                data = self.sock.recv(RECV_SIZE)
-                parsed = parse_ipv4(data)
-                if parsed is None:
-                    nowhere = ipaddress.IPv4Address(0)
-                    return Received(nowhere, nowhere, 0, data, malformed=True)
-                return parsed
-            data, ancillary, _flags, address = self.sock.recvmsg(RECV_SIZE, socket.CMSG_SPACE(4))
+            data, ancillary, _flags, address = self.sock.recvmsg(RECV_SIZE, ANCILLARY_SIZE)
         except (BlockingIOError, InterruptedError):
             return None
-        hops = 0
-        for level, kind, value in ancillary:
-            if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(value) >= 4:
-                hops = struct.unpack("@i", value[:4])[0]
+        arrived = arrival(ancillary, time.time(), time.monotonic())
+        if self.family == socket.AF_INET:
+            parsed = parse_ipv4(data)
+            if parsed is None:
+                nowhere = ipaddress.IPv4Address(0)
+                return Received(nowhere, nowhere, 0, data, malformed=True, arrived=arrived)
+            return replace(parsed, arrived=arrived)
         # The destination of an IPv6 raw packet is not delivered without IPV6_RECVPKTINFO;
         # it is the group (or our unicast address), which the protocol checks do not need.
         return Received(
             ipaddress.IPv6Address(address[0].split("%")[0]),
             ipaddress.IPv6Address(self.group),
-            hops,
+            hop_limit(ancillary),
             data,
+            arrived=arrived,
         )
 
     def send(self, payload: bytes, destination: str | None = None) -> None:

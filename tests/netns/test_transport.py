@@ -108,9 +108,12 @@ def test_multicast_adverts_arrive_with_ttl_255_and_not_back_to_sender(
     assert isinstance(sender, Channel) and isinstance(receiver, Channel)
     try:
         time.sleep(0.2)
+        sent = time.monotonic()
         sender.send(b"\x21\x01advert")
         got = _wait(receiver)
         assert got.payload == b"\x21\x01advert"
+        # The kernel's receive stamp, on the monotonic clock: after the send, before now.
+        assert got.arrived is not None and sent <= got.arrived <= time.monotonic()
         assert got.ttl == 255
         assert str(got.src) == src_a
         assert sender.receive() is None  # multicast loop is off
