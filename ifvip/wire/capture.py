@@ -143,7 +143,7 @@ def _advert(
         if family != 4:
             raise DecodeError("CARP adverts are IPv4 only")
         carp = CarpAdvert.decode(payload)
-        fields = {
+        fields: dict[str, Any] = {
             "vhid": carp.vhid,
             "advbase": carp.advbase,
             "advskew": carp.advskew,
@@ -154,7 +154,7 @@ def _advert(
     if version not in (2, 3):
         raise DecodeError(f"VRRP version is {version}; should be 2 or 3")
     advert = vrrp.decode(payload, version=version, family=family, src=src, dst=dst)
-    fields: dict[str, Any] = {
+    fields = {
         "version": version,
         "vrid": advert.vrid,
         "priority": advert.priority,
