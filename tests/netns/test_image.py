@@ -393,7 +393,8 @@ def test_image_wins_the_election_reports_healthy_and_releases_on_sigterm(
         node2 = ["-i", "eth0", "-s", str(lab.hosts["node2"].address.ip), "-v", vhid]
         lab.run(
             "node2",
-            [IFVIP, "run", *node2, "-p", password, "--vip", f"{vip}/24", "-k", "100"],
+            [IFVIP, "run", *node2, "-p", password, "--vip", f"{vip}/24", "-k", "100"]
+            + ["--state-dir", str(tmp_path / "node2-state")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
