@@ -45,6 +45,25 @@ Rancher docker-keepalived (NeoAssist, lework, zhangguanzhang), environment only:
     rise 2, fall 2, GARP delay 1 s and refresh 60 s, as its keepalived.conf. Its `status`
     command is `ifvip status`, which needs no translation.
 
+osixia/keepalived (docker-keepalived 2.0.20 and the container-keepalived 2.3.4 rewrite),
+    environment only, recognised by any of `KEEPALIVED_VIRTUAL_IPS` (required),
+    `KEEPALIVED_INTERFACE` (default eth0), `KEEPALIVED_ROUTER_ID` (default 51),
+    `KEEPALIVED_PRIORITY` (default 150), `KEEPALIVED_UNICAST_PEERS`, `KEEPALIVED_PASSWORD`
+    (default d0cker), `KEEPALIVED_STATE` (MASTER or BACKUP, default BACKUP),
+    `KEEPALIVED_NOTIFY` (2.0.20) / `KEEPALIVED_NOTIFY_SCRIPT` (2.3.4): the image's single
+    `vrrp_instance VI_1`, i.e. VRRPv2, advert 1 s, `nopreempt`, PASS authentication
+    (`--auth-pass`), each peer a `--unicast-peer` (our own address among them is filtered,
+    osixia#33; no peers: multicast), each virtual IP a `--vip`, the notify script a
+    keepalived-style `--notify`. A list is written space-separated (2.3.4), as the
+    baseimage's `#PYTHON2BASH:['a', 'b']` (2.0.20 on `docker run`), or as the names of
+    variables holding one entry each (2.0.20's YAML lists become `NAME_ROW_1 NAME_ROW_2`,
+    read through as startup.sh's `${!entry}`). A virtual IP is keepalived's
+    `ADDR[/LEN] [dev IFACE] [label NAME]` (one entry per variable for the long form;
+    without a length /32 or /128, as keepalived; `label` is dropped with a note).
+    `KEEPALIVED_STATE` only shortens keepalived's first election: accepted and dropped;
+    `KEEPALIVED_COMMAND_LINE_ARGUMENTS`, `KEEPALIVED_CONF` and `KEEPALIVED_CONF_TEMPLATE`
+    (a keepalived.conf of your own) are not read, and a note says so.
+
 `--nonlocal-bind` is ifvip's own option (daemon/policy.py), the Rancher README's advice.
 
 Option names this module emits that `ifvip run` must define: those of daemon/checks.py
@@ -55,6 +74,7 @@ Option names this module emits that `ifvip run` must define: those of daemon/che
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import ipaddress
 import os
@@ -97,6 +117,18 @@ KUBERNETIZE_RTABLE: Final = (
     ("UCARP_RULE_PRIORITY", "--rule-priority"),
 )
 RANCHER_REQUIRED: Final = ("VIRTUAL_IP", "VIRTUAL_MASK", "VRID", "INTERFACE")
+OSIXIA_GROUP: Final = (
+    "KEEPALIVED_VIRTUAL_IPS",
+    "KEEPALIVED_INTERFACE",
+    "KEEPALIVED_ROUTER_ID",
+    "KEEPALIVED_UNICAST_PEERS",
+)
+OSIXIA_UNREAD: Final = (
+    "KEEPALIVED_COMMAND_LINE_ARGUMENTS",
+    "KEEPALIVED_CONF",
+    "KEEPALIVED_CONF_TEMPLATE",
+)
+PYTHON2BASH: Final = "#PYTHON2BASH:"
 # ifvip's own commands: argv starting with one of these (but `run`) is never translated.
 COMMANDS: Final = frozenset(
     {"run", "ifup", "ifdown", "ifquery", "check", "status", "demo", "decode"}
@@ -325,6 +357,92 @@ def _rancher(environ: Mapping[str, str]) -> Translation:
     return Translation("rancher", argv, notes)
 
 
+def osixia_list(name: str, environ: Mapping[str, str]) -> list[str]:
+    """The entries of an osixia list variable (see the module docstring for the forms)."""
+    text = environ.get(name, "").strip()
+    if text.startswith(PYTHON2BASH):
+        try:
+            value = ast.literal_eval(text[len(PYTHON2BASH) :].strip())
+        except (ValueError, SyntaxError):
+            raise ConfigProblems([f"{name}: cannot read the #PYTHON2BASH: list"]) from None
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigProblems([f"{name}: #PYTHON2BASH: must be a list of strings"])
+        return [v.strip() for v in value if v.strip()]
+    entries = []
+    for word in text.split():
+        # startup.sh's `${!entry}`: a word naming a set variable stands for its value.
+        referred = environ.get(word, "").strip() if word.isidentifier() else ""
+        entries.append(referred or word)
+    return entries
+
+
+def _osixia_vip(entry: str, interface: str, notes: list[str]) -> str:
+    """keepalived's `ADDR[/LEN] [dev IFACE] [label NAME]` as `--vip ADDR/LEN@IFACE`."""
+    words = entry.split()
+    address, _slash, length = words[0].partition("/")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ConfigProblems([f"KEEPALIVED_VIRTUAL_IPS: '{entry}' is not an address"]) from None
+    device = interface
+    rest = words[1:]
+    while rest:
+        keyword = rest.pop(0)
+        if keyword not in ("dev", "label") or not rest:
+            raise ConfigProblems(
+                [f"KEEPALIVED_VIRTUAL_IPS: '{entry}': only 'dev IFACE' and 'label NAME' follow"]
+            )
+        value = rest.pop(0)
+        if keyword == "dev":
+            device = value
+        else:
+            notes.append(f"osixia: label {value} of {address} dropped")
+    return f"{ip}/{length or ip.max_prefixlen}@{device}"
+
+
+def _osixia(environ: Mapping[str, str]) -> Translation:
+    notes: list[str] = []
+    vips = osixia_list("KEEPALIVED_VIRTUAL_IPS", environ)
+    if not vips:
+        raise ConfigProblems(
+            ["KEEPALIVED_VIRTUAL_IPS: required by the osixia/keepalived form (no default here)"]
+        )
+    interface = environ.get("KEEPALIVED_INTERFACE") or "eth0"
+    argv = ["run", "--protocol", "vrrp", "--vrrp-version", "2", "--advert-int", "1"]
+    argv += ["--nopreempt", "--interface", interface]
+    for variable, option, default in (
+        ("KEEPALIVED_ROUTER_ID", "--vrid", "51"),
+        ("KEEPALIVED_PRIORITY", "--priority", "150"),
+    ):
+        value = environ.get(variable)
+        if not value:
+            notes.append(f"osixia: no {variable}, using the image's {default}")
+        argv += [option, value or default]
+    password = environ.get("KEEPALIVED_PASSWORD")
+    if not password:
+        password = "d0cker"
+        notes.append("osixia: no KEEPALIVED_PASSWORD, using the image's built-in password")
+    argv += ["--auth-pass", password]
+    for peer in osixia_list("KEEPALIVED_UNICAST_PEERS", environ):
+        argv += ["--unicast-peer", peer]
+    for entry in vips:
+        argv += ["--vip", _osixia_vip(entry, interface, notes)]
+    notify = environ.get("KEEPALIVED_NOTIFY_SCRIPT") or environ.get("KEEPALIVED_NOTIFY")
+    if notify:
+        argv += ["--notify", notify]
+    state = environ.get("KEEPALIVED_STATE", "").strip()
+    if state and state.upper() not in ("MASTER", "BACKUP"):
+        raise ConfigProblems([f"KEEPALIVED_STATE: '{state}' is neither MASTER nor BACKUP"])
+    if state.upper() == "MASTER":
+        notes.append("osixia: KEEPALIVED_STATE MASTER dropped: the highest priority wins")
+    for variable in OSIXIA_UNREAD:
+        if environ.get(variable):
+            notes.append(f"osixia: {variable} is not read (the group comes from KEEPALIVED_*)")
+    return Translation("osixia", argv, notes)
+
+
 def _kubernetize(environ: Mapping[str, str]) -> Translation:
     argv = ["run"]
     notes = []
@@ -369,19 +487,22 @@ def explain(
         return Translation(None, args)
     if any(environ.get(name) for name in OWN_GROUP_ENV):
         return Translation(None, args)
-    rancher = bool(environ.get("VIRTUAL_IP"))
-    kubernetize = bool(environ.get("UCARP_ADDR"))
-    if rancher and kubernetize:
-        raise ConfigProblems(
-            [
-                "VIRTUAL_IP and UCARP_ADDR: both the Rancher and the kubernetize form "
-                "are set; unset one"
-            ]
-        )
-    if rancher:
-        return _rancher(environ)
-    if kubernetize:
-        return _kubernetize(environ)
+    forms = {
+        "VIRTUAL_IP": ("Rancher", bool(environ.get("VIRTUAL_IP")), _rancher),
+        "UCARP_ADDR": ("kubernetize", bool(environ.get("UCARP_ADDR")), _kubernetize),
+        "KEEPALIVED_*": (
+            "osixia",
+            any(environ.get(name) for name in OSIXIA_GROUP),
+            _osixia,
+        ),
+    }
+    present = [(key, form) for key, (form, on, _f) in forms.items() if on]
+    if len(present) > 1:
+        keys = " and ".join(key for key, _form in present)
+        names = " and the ".join(form for _key, form in present)
+        raise ConfigProblems([f"{keys}: both the {names} form are set; unset one"])
+    if present:
+        return forms[present[0][0]][2](environ)
     return Translation(None, args)
 
 

@@ -17,6 +17,7 @@ from ifvip.daemon.policy import (
     policy_plan,
     restore_sysctls,
 )
+from ifvip.daemon.vrrp_config import build_vrrp_group
 from ifvip.ifupdown.plan import AddRoute, AddRule, DelRoute, DelRule, WriteSysctl
 
 
@@ -399,3 +400,161 @@ def test_nonlocal_bind_sets_both_and_restores_what_it_changed() -> None:
     restore_sysctls(applied, write)
     assert sysctls == {"net.ipv4.ip_nonlocal_bind": "0", "net.ipv6.ip_nonlocal_bind": "1"}
     assert writes[-1] == ("net.ipv4.ip_nonlocal_bind", "0") and len(writes) == 3
+
+
+# ------------------------------------------------------------------------- osixia
+
+OSIXIA = {
+    "KEEPALIVED_INTERFACE": "eth1",
+    "KEEPALIVED_PASSWORD": "s3cr3t",
+    "KEEPALIVED_PRIORITY": "200",
+    "KEEPALIVED_ROUTER_ID": "52",
+    "KEEPALIVED_UNICAST_PEERS": "198.51.100.1 198.51.100.2",
+    "KEEPALIVED_VIRTUAL_IPS": "203.0.113.10 203.0.113.11/24",
+    "KEEPALIVED_STATE": "BACKUP",
+}
+
+
+def _osixia_group(argv: list[str]) -> Any:
+    """The VRRP group the translated argv describes, validated as `ifvip run` does."""
+    options: dict[str, list[str]] = {}
+    for option, value in _pairs(argv):
+        options.setdefault(option, []).append(value)
+    assert options.pop("--protocol") == ["vrrp"]
+    return build_vrrp_group(
+        interface=options["--interface"][0],
+        srcip="198.51.100.1",
+        vrid=options["--vrid"][0],
+        vips=options["--vip"],
+        priority=options["--priority"][0],
+        version=options["--vrrp-version"][0],
+        advert_int=options["--advert-int"][0],
+        nopreempt="--nopreempt" in options,
+        auth_pass=options["--auth-pass"][0],
+        unicast_peers=options.get("--unicast-peer", []),
+        notify=options.get("--notify", []),
+        links=["eth0", "eth1"],
+    )
+
+
+def test_osixia_environment_is_the_images_vrrp_instance() -> None:
+    translation = explain([], OSIXIA)
+    assert translation.form == "osixia" and translation.notes == []
+    assert _pairs(translation.argv) == [
+        ("--protocol", "vrrp"),
+        ("--vrrp-version", "2"),
+        ("--advert-int", "1"),
+        ("--nopreempt", ""),
+        ("--interface", "eth1"),
+        ("--vrid", "52"),
+        ("--priority", "200"),
+        ("--auth-pass", "s3cr3t"),
+        ("--unicast-peer", "198.51.100.1"),
+        ("--unicast-peer", "198.51.100.2"),
+        ("--vip", "203.0.113.10/32@eth1"),
+        ("--vip", "203.0.113.11/24@eth1"),
+    ]
+    group = _osixia_group(translation.argv)
+    # Our own address (198.51.100.1) is in the image's peer list (osixia#33): filtered.
+    assert group.unicast_peers == (ipaddress.IPv4Address("198.51.100.2"),)
+    assert (group.vrid, group.version, group.preempt) == (52, 2, False)
+    assert translate(["run"], OSIXIA) == translation.argv
+
+
+def test_osixia_defaults_are_the_images_and_never_show_the_password() -> None:
+    translation = explain([], {"KEEPALIVED_VIRTUAL_IPS": "203.0.113.10"})
+    pairs = _pairs(translation.argv)
+    assert ("--interface", "eth0") in pairs
+    assert ("--vrid", "51") in pairs and ("--priority", "150") in pairs
+    assert ("--auth-pass", "d0cker") in pairs
+    assert not any(option == "--unicast-peer" for option, _value in pairs)  # multicast
+    assert len(translation.notes) == 3
+    assert not any("d0cker" in note for note in translation.notes)
+
+
+@pytest.mark.parametrize(
+    ("value", "extra", "vips"),
+    [
+        # 2.0.20 on `docker run`: the baseimage's PYTHON2BASH list.
+        (
+            "#PYTHON2BASH:['203.0.113.10', '2001:db8::10/64 dev eth2']",
+            {},
+            ["203.0.113.10/32@eth0", "2001:db8::10/64@eth2"],
+        ),
+        # 2.0.20's YAML list: the names of one variable per row (startup.sh's ${!vip}).
+        (
+            "KEEPALIVED_VIRTUAL_IPS_ROW_1 KEEPALIVED_VIRTUAL_IPS_ROW_2",
+            {
+                "KEEPALIVED_VIRTUAL_IPS_ROW_1": "203.0.113.10/24 dev eth0 label eth0:1",
+                "KEEPALIVED_VIRTUAL_IPS_ROW_2": "203.0.113.11",
+            },
+            ["203.0.113.10/24@eth0", "203.0.113.11/32@eth0"],
+        ),
+        ("#PYTHON2BASH:'2001:db8::10'", {}, ["2001:db8::10/128@eth0"]),
+    ],
+)
+def test_osixia_list_forms(value: str, extra: dict[str, str], vips: list[str]) -> None:
+    argv = translate([], {"KEEPALIVED_VIRTUAL_IPS": value, **extra})
+    assert [v for option, v in _pairs(argv) if option == "--vip"] == vips
+
+
+def test_osixia_peers_as_python2bash_and_the_notify_script() -> None:
+    env = {
+        "KEEPALIVED_VIRTUAL_IPS": "203.0.113.10",
+        "KEEPALIVED_UNICAST_PEERS": "#PYTHON2BASH:['198.51.100.1', '198.51.100.2']",
+        "KEEPALIVED_NOTIFY": "/container/notify.sh",
+    }
+    pairs = _pairs(translate([], env))
+    assert [v for o, v in pairs if o == "--unicast-peer"] == ["198.51.100.1", "198.51.100.2"]
+    assert ("--notify", "/container/notify.sh") in pairs
+    # 2.3.4's name wins over 2.0.20's.
+    pairs = _pairs(translate([], {**env, "KEEPALIVED_NOTIFY_SCRIPT": "/n.sh"}))
+    assert [v for o, v in pairs if o == "--notify"] == ["/n.sh"]
+
+
+def test_osixia_state_and_unread_variables_leave_notes() -> None:
+    env = {
+        **OSIXIA,
+        "KEEPALIVED_STATE": "MASTER",
+        "KEEPALIVED_COMMAND_LINE_ARGUMENTS": "--log-detail --dump-conf",
+        "KEEPALIVED_CONF": "/etc/keepalived/keepalived.conf",
+    }
+    translation = explain([], env)
+    assert len(translation.notes) == 3
+    assert any("KEEPALIVED_STATE MASTER" in note for note in translation.notes)
+    assert any("KEEPALIVED_CONF is not read" in note for note in translation.notes)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"KEEPALIVED_INTERFACE": "eth0"}, "KEEPALIVED_VIRTUAL_IPS:"),
+        ({"KEEPALIVED_VIRTUAL_IPS": "#PYTHON2BASH:['203.0.113.10'"}, "KEEPALIVED_VIRTUAL_IPS:"),
+        ({"KEEPALIVED_VIRTUAL_IPS": "#PYTHON2BASH:[1, 2]"}, "KEEPALIVED_VIRTUAL_IPS:"),
+        ({"KEEPALIVED_VIRTUAL_IPS": "vip.example"}, "KEEPALIVED_VIRTUAL_IPS:"),
+        (
+            {"KEEPALIVED_VIRTUAL_IPS": "#PYTHON2BASH:['203.0.113.10 brd 203.0.113.255']"},
+            "KEEPALIVED_VIRTUAL_IPS:",
+        ),
+        (
+            {"KEEPALIVED_VIRTUAL_IPS": "#PYTHON2BASH:['203.0.113.10 dev']"},
+            "KEEPALIVED_VIRTUAL_IPS:",
+        ),
+        ({**OSIXIA, "KEEPALIVED_STATE": "FAULT"}, "KEEPALIVED_STATE:"),
+        (
+            {**OSIXIA, "UCARP_ADDR": "203.0.113.10"},
+            "UCARP_ADDR and KEEPALIVED_*:",
+        ),
+    ],
+)
+def test_each_bad_osixia_variable_is_named(env: dict[str, str], named: str) -> None:
+    problems = _problems(lambda: translate([], env))
+    assert problems and problems[0].startswith(named), problems
+    assert not any("s3cr3t" in problem for problem in problems)
+
+
+def test_osixia_bad_values_are_left_to_the_run_options() -> None:
+    argv = translate([], {**OSIXIA, "KEEPALIVED_PASSWORD": "longer-than-8"})
+    problems = _problems(lambda: _osixia_group(argv))
+    assert any(p.startswith("--auth-pass:") for p in problems)
+    assert not any("longer-than-8" in p for p in problems)
