@@ -31,12 +31,17 @@ ETH_P_ARP: Final = 0x0806
 
 IPV6_RECVHOPLIMIT: Final = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT: Final = getattr(socket, "IPV6_HOPLIMIT", 52)
+IPV6_RECVPKTINFO: Final = getattr(socket, "IPV6_RECVPKTINFO", 49)
+IPV6_PKTINFO: Final = getattr(socket, "IPV6_PKTINFO", 50)
+PKTINFO6: Final = struct.Struct("@16sI")  # struct in6_pktinfo: ipi6_addr, ipi6_ifindex
 SO_BINDTODEVICE: Final = getattr(socket, "SO_BINDTODEVICE", 25)
 SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)  # struct timespec, realtime
 TIMESPEC: Final = struct.Struct("@qq")
 RECV_SIZE: Final = 65535
 MAX_AGE: Final = 10.0  # seconds: an older stamp means the wall clock stepped, not a queue
-ANCILLARY_SIZE: Final = socket.CMSG_SPACE(TIMESPEC.size) + socket.CMSG_SPACE(4)
+ANCILLARY_SIZE: Final = (
+    socket.CMSG_SPACE(TIMESPEC.size) + socket.CMSG_SPACE(4) + socket.CMSG_SPACE(PKTINFO6.size)
+)
 
 Ancillary = Iterable[tuple[int, int, bytes]]
 
@@ -66,6 +71,24 @@ def arrival(ancillary: Ancillary, real_now: float, mono_now: float) -> float | N
             age = real_now - (sec + nsec / 1e9)
             return mono_now - age if 0.0 <= age <= MAX_AGE else mono_now
     return None
+
+
+def destination6(ancillary: Ancillary) -> ipaddress.IPv6Address | None:
+    """The destination of an IPv6 packet, from IPV6_PKTINFO (None when absent)."""
+    for level, kind, value in ancillary:
+        if level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO and len(value) >= PKTINFO6.size:
+            return ipaddress.IPv6Address(PKTINFO6.unpack_from(value)[0])
+    return None
+
+
+def pktinfo6(source: str, ifindex: int) -> tuple[int, int, bytes]:
+    """The IPV6_PKTINFO control message that makes the kernel send from `source` on
+    `ifindex` (sendmsg), whatever its source address selection would pick."""
+    return (
+        socket.IPPROTO_IPV6,
+        IPV6_PKTINFO,
+        PKTINFO6.pack(ipaddress.IPv6Address(source).packed, ifindex),
+    )
 
 
 def hop_limit(ancillary: Ancillary) -> int:
@@ -181,12 +204,14 @@ class Channel:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, 0xC0)
             if multicast:
                 mreq = ipaddress.IPv6Address(self.group).packed + struct.pack("@I", self.ifindex)
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
-            # Unbound for the same reason; to ff02::12 on this link the kernel picks the
-            # link-local source that VRRPv3 requires (RFC 5798 §5.1.2.1).
+            # Unbound for the same reason. Every send names its source (IPV6_PKTINFO): left
+            # to itself the kernel may pick a link-local VIP over the interface's own
+            # link-local address, and the checksum (computed by the codec) would not match.
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -204,11 +229,10 @@ class Channel:
                 nowhere = ipaddress.IPv4Address(0)
                 return Received(nowhere, nowhere, 0, data, malformed=True, arrived=arrived)
             return replace(parsed, arrived=arrived)
-        # The destination of an IPv6 raw packet is not delivered without IPV6_RECVPKTINFO;
-        # it is the group (or our unicast address), which the protocol checks do not need.
+        # An IPv6 raw socket delivers no header: the destination comes from IPV6_PKTINFO.
         return Received(
             ipaddress.IPv6Address(address[0].split("%")[0]),
-            ipaddress.IPv6Address(self.group),
+            destination6(ancillary) or ipaddress.IPv6Address(self.group),
             hop_limit(ancillary),
             data,
             arrived=arrived,
@@ -219,7 +243,8 @@ class Channel:
         if self.family == socket.AF_INET:
             self.sock.sendto(payload, (target, 0))
         else:
-            self.sock.sendto(payload, (target, 0, 0, self.ifindex))
+            control = [pktinfo6(self.source, self.ifindex)] if self.source else []
+            self.sock.sendmsg([payload], control, 0, (target, 0, 0, self.ifindex))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

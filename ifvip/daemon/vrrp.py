@@ -12,10 +12,12 @@ Adverts leave as keepalived sends them: IPv4 through the kernel socket (TOS 0xc0
 255, the interface's primary address as source, the checksum with the pseudo-header of the
 actual destination, or RFC 9568's form); IPv6 multicast as a whole Ethernet frame from the
 interface's link-local address (so adding a link-local VIP never changes the source), traffic
-class 0xc0, hop limit 255 (IPv6 unicast is refused by the config: the kernel would pick
-the source). Announcements are keepalived's gratuitous ARP (tha ff:ff:ff:ff:ff:ff) and
-unsolicited NA (O=1). The protocol timers are armed 1.5 ms early and waited out exactly, so
-they fire on time despite asyncio's millisecond epoll timeouts.
+class 0xc0, hop limit 255; IPv6 unicast through the kernel socket with that same source named
+in IPV6_PKTINFO (never a VIP) and the checksum over it and the peer. Announcements are
+keepalived's gratuitous ARP (tha ff:ff:ff:ff:ff:ff) and unsolicited NA (O=1). The protocol
+timers run from the advert's kernel receive timestamp (transport.py), are armed a little
+early (a tenth of the delay, at most 4 ms) and waited out exactly, so they fire on time
+despite asyncio's millisecond epoll timeouts.
 
 Notify hooks are keepalived's generic `notify`: `SCRIPT INSTANCE NAME STATE PRIORITY`, run
 one after the other in the order of the transitions (keepalived's run concurrently and can
@@ -184,23 +186,19 @@ class VrrpSpeaker:
                 f"{prefix} invalid TTL/HL. Received {packet.ttl} and expect 255 "
                 f"(from {packet.src})",
             )
-        if c.family == 4:
-            to_group = packet.dst == c.group
-            if unicast and to_group:
-                return Dropped("mode", f"{prefix} Expected unicast packet but received multicast")
-            if not unicast and not to_group:
-                return Dropped("mode", f"{prefix} Expected multicast packet but received unicast")
-            destination: IPAddress = packet.dst
-        else:
-            # The IPv6 socket does not report the destination: it is the group, or us.
-            destination = c.srcip if unicast else c.group
+        # The destination: IPv4's header, or IPV6_PKTINFO (transport.py).
+        to_group = packet.dst == c.group
+        if unicast and to_group:
+            return Dropped("mode", f"{prefix} Expected unicast packet but received multicast")
+        if not unicast and not to_group:
+            return Dropped("mode", f"{prefix} Expected multicast packet but received unicast")
         try:
             advert = decode(
                 packet.payload,
                 version=c.version,
                 family=c.family,
                 src=packet.src,
-                dst=destination,
+                dst=packet.dst,
             )
         except DecodeError as exc:
             return Dropped("malformed", f"{prefix} from {packet.src}: {exc}")
@@ -351,10 +349,17 @@ async def discover_source(
     interface: str, family: int, vips: Sequence[IPAddress], netns: str | None = None
 ) -> str | None:
     """The interface's primary IPv4 address, or its IPv6 link-local one, never a VIP."""
+    return pick_source(await _addresses(interface, family, netns), family, vips)
+
+
+async def _addresses(interface: str, family: int, netns: str | None) -> list[Any]:
     async with Kernel(netns) as kernel:
-        found = await kernel.addresses(
-            interface, socket.AF_INET if family == 4 else socket.AF_INET6
+        return list(
+            await kernel.addresses(interface, socket.AF_INET if family == 4 else socket.AF_INET6)
         )
+
+
+def pick_source(found: Sequence[Any], family: int, vips: Sequence[IPAddress]) -> str | None:
     for info in found:
         ip = info.address.ip
         if ip in vips:
@@ -486,11 +491,18 @@ def configure(
     words = [w for text in vips for w in text.split()]
     if not interface:
         interface, _first = asyncio.run(discover_defaults(netns))
-    if interface and not srcip and (links is None or interface in links):
+    own: list[str] = []
+    if interface and (links is None or interface in links):
         parsed = []
         for word in words:
             with contextlib.suppress(ValueError):
                 parsed.append(ipaddress.ip_interface(word.partition("@")[0]).ip)
         family = 6 if parsed and parsed[0].version == 6 else 4
-        srcip = asyncio.run(discover_source(interface, family, parsed, netns))
-    return build_vrrp_group(interface=interface, srcip=srcip, vips=words, links=links, **options)
+        found = asyncio.run(_addresses(interface, family, netns))
+        if not srcip:
+            srcip = pick_source(found, family, parsed)
+        # Our own addresses, VIPs aside, leave the peer list (one list serves every node).
+        own = [str(i.address.ip) for i in found if i.address.ip not in parsed]
+    return build_vrrp_group(
+        interface=interface, srcip=srcip, vips=words, links=links, own=own, **options
+    )

@@ -7,7 +7,8 @@ share (`--vip`, `--interface`, `--srcip`, scripts, `--interfaces/--manage`, life
 Every problem is collected and named by its option (`ConfigProblems`, exit 78), with
 keepalived's rules (specs/vrrp.md §2.5): v2 intervals in whole seconds 1..255, v3 in units
 of 10 ms up to 40.95 s, passwords of at most 8 bytes and v2 only, `preempt_delay` not with
-`nopreempt`, one address family per group, IPv6 only with VRRPv3.
+`nopreempt`, one address family per group, IPv6 only with VRRPv3. `own` (the interface's
+addresses, found by the caller) and the source are filtered out of the unicast peers.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def build_vrrp_group(
     ignoreifstate: bool = False,
     lifetime: str | None = None,
     links: Sequence[str] | None = None,
+    own: Sequence[str] = (),
 ) -> VrrpConfig:
     """Validate keepalived-style options into a VrrpConfig; raise ConfigProblems with every issue.
 
@@ -274,6 +276,7 @@ def build_vrrp_group(
         if ver == 3:
             problems.append("--auth-pass: VRRPv3 has no authentication (keepalived ignores it)")
 
+    mine = {ipaddress.ip_address(a) for a in own}  # the interface's addresses (discovered)
     peers: list[IPAddress] = []
     for text in unicast_peers:
         for word in text.split():
@@ -284,13 +287,11 @@ def build_vrrp_group(
                 continue
             if peer.version != family:
                 problems.append(f"--unicast-peer: {peer} is not of the VIPs' family")
-            elif peer.version == 6:
-                # The kernel picks the source of a unicast IPv6 advert, and may pick a VIP
-                # (fe80::5e:51 over our own link-local): keepalived then drops the advert on
-                # its checksum. Until adverts to peers go out as frames, refuse it.
-                problems.append(f"--unicast-peer: {peer}: IPv6 unicast is not supported yet")
-            elif peer != source and peer not in peers:
-                peers.append(peer)  # our own address is filtered out, as OpenShift does
+            elif peer != source and peer not in mine and peer not in peers:
+                # Our own addresses are filtered out, as OpenShift does: one peer list
+                # serves every node (osixia#33). IPv6 adverts to peers leave from the
+                # link-local source named in IPV6_PKTINFO (transport.py), never a VIP.
+                peers.append(peer)
 
     for script in (*notify, upscript, downscript):
         if script is not None and not os.access(script, os.X_OK):

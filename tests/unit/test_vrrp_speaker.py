@@ -138,6 +138,37 @@ def test_unicast_mode_refuses_multicast_and_skips_the_ttl_check() -> None:
     assert isinstance(speaker.receive(hop), Accepted)
 
 
+def test_ipv6_unicast_adverts_leave_from_the_link_local_source_and_verify_at_the_peer() -> None:
+    v6 = {"vips": ["fe80::5e:51/64", "2001:db8::51/64"], "version": "3"}
+    # One peer list for every node: our link-local source and our global address go.
+    ours = VrrpSpeaker(
+        config(
+            srcip="fe80::1",
+            unicast_peers=["fe80::1", "2001:db8::1", "2001:db8::2"],
+            own=["2001:db8::1", "fe80::1"],
+            **v6,
+        )
+    )
+    peer = ipaddress.IPv6Address("2001:db8::2")
+    assert ours.config.unicast_peers == (peer,)
+    assert not ours.channel.join and ours.channel.source == "fe80::1"
+    out = ours.outgoing(SendVrrpAdvert(100, 100, peer), "02:00:00:00:00:0a")
+    # Through the kernel socket (its source named in IPV6_PKTINFO), not a multicast frame.
+    assert out is not None and out.frame is None and out.destination == str(peer)
+    theirs = VrrpSpeaker(config(srcip="fe80::2", unicast_peers=["2001:db8::1"], **v6))
+    src = ipaddress.IPv6Address("fe80::1")
+    verdict = theirs.receive(Received(src, peer, 255, out.payload))
+    assert isinstance(verdict, Accepted), verdict
+    # The checksum covers the source: from a VIP (what the kernel might pick) it fails.
+    vip = ipaddress.IPv6Address("fe80::5e:51")
+    refused = theirs.receive(Received(vip, peer, 255, out.payload))
+    assert isinstance(refused, Dropped) and refused.reason == "malformed"
+    # A unicast group hears no multicast, whatever the family.
+    group = ipaddress.IPv6Address("ff02::12")
+    mode = theirs.receive(Received(src, group, 255, out.payload))
+    assert isinstance(mode, Dropped) and mode.reason == "mode"
+
+
 def test_adverts_are_keepalived_bytes() -> None:
     speaker = VrrpSpeaker(config(srcip=A))
     out = speaker.outgoing(SendVrrpAdvert(100, 100), "02:00:00:00:00:0a")
@@ -242,10 +273,6 @@ def test_keepalived_defaults_and_units() -> None:
         ({"unicast_peers": ["2001:db8::1"]}, "not of the VIPs' family"),
         ({"vips": ["2001:db8::1/64"], "version": "2", "srcip": "fe80::1"}, "IPv4 only"),
         ({"checksum": "crc"}, "not pseudo-header or message-only"),
-        (
-            {"vips": ["2001:db8::1/64"], "srcip": "fe80::1", "unicast_peers": ["2001:db8::2"]},
-            "IPv6 unicast is not supported yet",
-        ),
         ({"interface": "an-interface-name-too-long"}, "longer than 15 bytes"),
     ],
 )
