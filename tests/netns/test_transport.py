@@ -152,3 +152,45 @@ def test_parse_ipv4_rejects_short_and_non_ipv4() -> None:
     header = ipv4_header("198.51.100.1", "224.0.0.18", 4, ttl=64)
     got = parse_ipv4(header + b"abcd")
     assert got is not None and got.ttl == 64 and got.payload == b"abcd"
+
+
+def test_ipv6_unicast_leaves_from_the_named_source_not_a_vip(pair: tuple[str, str]) -> None:
+    a, b = pair
+    # A link-local and a global VIP on the sender: the kernel's own source selection would
+    # pick one of them (the global one for 2001:db8::2); the channel names its own source.
+    _run("ip", "-n", a, "addr", "add", "fe80::5e:51/64", "dev", "eth0", "nodad")
+    _run("ip", "-n", a, "addr", "add", "2001:db8::51/64", "dev", "eth0", "nodad")
+    deadline = time.monotonic() + 5
+    out = ""
+    while time.monotonic() < deadline:
+        out = subprocess.run(
+            ["ip", "-n", a, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
+        if "tentative" not in out and out.count("fe80::") >= 2:
+            break
+        time.sleep(0.1)
+    own = next(
+        line.split()[3].split("/")[0] for line in out.splitlines() if "fe80::5e:51" not in line
+    )
+
+    def open_channel(src: str) -> Channel:
+        index = socket.if_nametoindex("eth0")
+        return Channel("eth0", index, socket.AF_INET6, source=src, multicast=False)
+
+    sender = _in_netns(a, lambda: open_channel(own))
+    receiver = _in_netns(b, lambda: open_channel("2001:db8::2"))
+    assert isinstance(sender, Channel) and isinstance(receiver, Channel)
+    try:
+        sender.send(b"\x31\x33unicast", "2001:db8::2")
+        got = _wait(receiver)
+        assert got.payload == b"\x31\x33unicast"
+        assert str(got.src) == own  # not fe80::5e:51, not 2001:db8::51 or ::1
+        assert str(got.dst) == "2001:db8::2"  # from IPV6_PKTINFO, not assumed
+        assert got.ttl == 255
+    finally:
+        sender.close()
+        receiver.close()

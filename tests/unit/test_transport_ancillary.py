@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 
 from ifvip.daemon.transport import (
     IPV6_HOPLIMIT,
+    IPV6_PKTINFO,
     MAX_AGE,
     SO_TIMESTAMPNS,
     arrival,
+    destination6,
     hop_limit,
+    pktinfo6,
 )
 
 
@@ -62,3 +66,13 @@ def test_hop_limit() -> None:
     assert hop_limit([hops(1)]) == 1
     assert hop_limit([stamp(1.0)]) == 0
     assert hop_limit([]) == 0
+
+
+def test_pktinfo_names_the_source_and_link_and_reads_back_as_the_destination() -> None:
+    level, kind, data = pktinfo6("fe80::1", 7)
+    assert (level, kind) == (socket.IPPROTO_IPV6, IPV6_PKTINFO)
+    # struct in6_pktinfo: 16 bytes of address, then the interface index.
+    assert data == ipaddress.IPv6Address("fe80::1").packed + struct.pack("@I", 7)
+    assert destination6([stamp(1.0), (level, kind, data)]) == ipaddress.IPv6Address("fe80::1")
+    assert destination6([stamp(1.0), hops(255)]) is None
+    assert destination6([(level, kind, data[:10])]) is None
