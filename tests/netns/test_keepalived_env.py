@@ -79,5 +79,5 @@ def test_osixia_environment_runs_a_vrrp_group(tmp_path: Path) -> None:
         assert proc.returncode == 0, log.read_text()
         assert not lab.holds("a", VIP) and not lab.holds("a", "203.0.113.50")
         text = log.read_text()
-        assert "[VRID 53]" in text or "(vrid 53)" in text, text
+        assert "[VRID 53] [IPv4] BACKUP -> MASTER" in text, text
         assert "osx1pw" not in text
