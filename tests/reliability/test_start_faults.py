@@ -55,10 +55,6 @@ def test_a_missing_interface_is_a_config_error_and_nothing_is_applied(lab: PairL
     assert _addresses(lab) == before
 
 
-@pytest.mark.xfail(
-    reason="StateDir.open lets OSError escape: a read-only state dir ends in a traceback",
-    strict=True,
-)
 def test_a_read_only_state_dir_is_a_clear_error_and_nothing_is_applied(lab: PairLab) -> None:
     before = _addresses(lab)
     readonly = lab.tmp / "ro"
@@ -69,6 +65,6 @@ def test_a_read_only_state_dir_is_a_clear_error_and_nothing_is_applied(lab: Pair
         wrap=f"mount -t tmpfs -o ro,size=64k none {readonly}",
     )
     assert _addresses(lab) == before
-    assert result.returncode != 0
+    assert result.returncode == 78, result
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert str(Path(readonly / "state")) in result.stderr
