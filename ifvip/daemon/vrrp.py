@@ -16,8 +16,8 @@ class 0xc0, hop limit 255; IPv6 unicast through the kernel socket with that same
 in IPV6_PKTINFO (never a VIP) and the checksum over it and the peer. Announcements are
 keepalived's gratuitous ARP (tha ff:ff:ff:ff:ff:ff) and unsolicited NA (O=1). The protocol
 timers run from the advert's kernel receive timestamp (transport.py), are armed a little
-early (a tenth of the delay, at most 4 ms) and waited out exactly, so they fire on time
-despite asyncio's millisecond epoll timeouts.
+early (a tenth of the delay, at most 4 ms) and waited out exactly (a 1 ns timer slack, the
+last 250 us spun), so they fire on time despite asyncio's millisecond epoll timeouts.
 
 Notify hooks are keepalived's generic `notify`: `SCRIPT INSTANCE NAME STATE PRIORITY`, run
 one after the other in the order of the transitions (keepalived's run concurrently and can
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import hmac
 import ipaddress
 import logging
@@ -81,6 +82,8 @@ IFA_F_SECONDARY: Final = 0x01
 RT_SCOPE_LINK: Final = 253
 TCLASS: Final = 0xC0
 TIMER_EARLY: Final = 0.004  # seconds, at most; see VrrpSpeaker._early
+SPIN: Final = 0.00025  # seconds before a deadline that are spun out, not slept (_on_time)
+PR_SET_TIMERSLACK: Final = 29
 PRECISE_TIMERS: Final = frozenset({Timer.MASTER_DOWN, Timer.ADVERT})
 
 
@@ -111,6 +114,7 @@ class VrrpSpeaker:
     # ------------------------------------------------------------ the machine
 
     def initial(self) -> VrrpMachine:
+        precise_sleeps()
         warning = link_local_first(self.config)
         if warning:
             log.warning("%s", warning)
@@ -147,7 +151,12 @@ class VrrpSpeaker:
             return now
         remaining = deadline - time.monotonic()  # the asyncio loop's clock
         if 0 < remaining <= TIMER_EARLY:
-            time.sleep(remaining)
+            # A sleep ends up to ~100 us late (timer slack, wake-up); the last SPIN of the
+            # wait is spun, so the advert leaves at the deadline, as keepalived's timerfd.
+            if remaining > SPIN:
+                time.sleep(remaining - SPIN)
+            while time.monotonic() < deadline:
+                pass
         return max(now, deadline)
 
     def state_of(self, machine: VrrpMachine) -> str:
@@ -329,6 +338,13 @@ async def run_notify(script: str, instance: str, state: str, priority: int, name
         return
     if code != 0:
         log.warning("(%s) %s %s exited with %d", name, script, state, code)
+
+
+def precise_sleeps() -> None:
+    """Timer slack of 1 ns for this process (prctl PR_SET_TIMERSLACK; Linux's default is
+    50 us): the loop's epoll waits and the timers' sleeps end when asked. Best effort."""
+    with contextlib.suppress(AttributeError, OSError, TypeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
 
 
 def ipv6_frame(mac: str, src: IPAddress, dst: IPAddress, payload: bytes) -> bytes:
