@@ -472,6 +472,15 @@ class _RunCommand(click.Command):
 )
 @click.option("-x", "--xparam", envvar=_env("XPARAM"), help="Extra argument for the scripts.")
 @click.option(
+    "--script-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    envvar=_env("SCRIPT_TIMEOUT"),
+    metavar="SECONDS",
+    help="Kill an up/down script (or a --manage stanza's ifup hook) running longer.",
+)
+@click.option(
     "-z",
     "--shutdown",
     is_flag=True,
@@ -686,6 +695,7 @@ def run(
     upscript: str | None,
     downscript: str | None,
     xparam: str | None,
+    script_timeout: float,
     shutdown: bool,
     ignoreifstate: bool,
     nomcast: bool,
@@ -784,12 +794,19 @@ def run(
                 ignoreifstate=ignoreifstate,
                 lifetime=vip_lifetime,
             )
-            engines = engine_factory(ifstate_dir) if manage else None
+            engines = engine_factory(ifstate_dir, script_timeout) if manage else None
             if engines is not None and interfaces_file:
                 engines(interfaces_file)
             ops, policy = _operations(dict(operations), "vrrp", state_dir, links, [vrrp.vips])
             StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
-            return Plan(state_dir, ops, vrrp=(vrrp,), policy=policy, engines=engines)
+            return Plan(
+                state_dir,
+                ops,
+                vrrp=(vrrp,),
+                policy=policy,
+                engines=engines,
+                script_timeout=script_timeout,
+            )
         configs: list[GroupConfig]
         if interfaces_file and not manage:
             from ifvip.interfaces.loader import load
@@ -842,7 +859,7 @@ def run(
                     garp_repeat=garp_repeat,
                 )
             ]
-        engines = engine_factory(ifstate_dir)
+        engines = engine_factory(ifstate_dir, script_timeout)
         if any(c.needs_engine for c in configs):
             for path in {c.interfaces_file for c in configs if c.interfaces_file}:
                 engines(path)  # a missing engine is a configuration problem, found up front
@@ -850,8 +867,16 @@ def run(
             dict(operations), "carp", state_dir, links, [c.vips for c in configs]
         )
         StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
-        return Plan(state_dir, ops, carp=tuple(configs), policy=policy, engines=engines)
+        return Plan(
+            state_dir,
+            ops,
+            carp=tuple(configs),
+            policy=policy,
+            engines=engines,
+            script_timeout=script_timeout,
+        )
 
+    _warn_passfiles(passfile, auth_pass_file)
     try:
         plan = build()
     except ConfigProblems as problems:
@@ -867,6 +892,18 @@ def run(
         detach(facility)
     notifier, watchdog = systemd_notifier()
     _run_daemon(run_plan(plan, build=build, notifier=notifier, watchdog=watchdog))
+
+
+def _warn_passfiles(*paths: str | None) -> None:
+    """At start, once per file: a password file any local user can read (never its text)."""
+    import logging
+
+    from ifvip.interfaces.check import passfile_warning
+
+    for path in dict.fromkeys(p for p in paths if p):
+        warning = passfile_warning(path)
+        if warning is not None:
+            logging.getLogger("ifvip").warning("%s", warning)
 
 
 def _operations(

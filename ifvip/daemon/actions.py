@@ -18,7 +18,11 @@ adds each address with a finite valid/preferred lifetime that every sent advert 
 (`refresh()`): the kernel itself removes the VIP of a daemon that was SIGKILLed or stopped.
 
 The runtime calls a role's coroutines one at a time per group, in the order the election
-asked for them, never on the path that sends adverts.
+asked for them, never on the path that sends adverts. A user's hook never holds ifvip's own
+work hostage: `Roles` adds VIPs (and policy routes) before it runs scripts or ifups, removes
+them before it runs down-scripts or ifdowns, and the runtime cancels a MASTER job still
+running when BACKUP (or shutdown) comes, which kills the script's process group (an ifup,
+cancelled, undoes what it did), so the release never waits behind a hanging hook.
 """
 
 from __future__ import annotations
@@ -30,17 +34,18 @@ import ipaddress
 import json
 import logging
 import os
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Protocol
+from typing import ClassVar, Final, Protocol
 
 from ifvip.daemon.config import Vip
 from ifvip.ifupdown.netlink import Kernel, KernelError
 
 log = logging.getLogger("ifvip")
 
-SCRIPT_TIMEOUT: Final = 60.0
+SCRIPT_TIMEOUT: Final = 60.0  # seconds a -u/-d script or an ifup hook may run (--script-timeout)
 SCRIPT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STATE_DIR: Final = "/run/ifvip"
 
@@ -205,6 +210,7 @@ class ScriptRole:
     downscript: str | None
     xparam: str | None = None
     timeout: float = SCRIPT_TIMEOUT
+    hook: ClassVar[bool] = True  # a user's program: runs after ifvip's own work
 
     async def recover(self) -> None:
         return None
@@ -229,19 +235,33 @@ class ScriptRole:
             argv.append(self.xparam)
         env = {**os.environ, "PATH": SCRIPT_PATH}
         try:
-            process = await asyncio.create_subprocess_exec(*argv, env=env)
+            # Its own process group: a kill reaches what the script started too.
+            process = await asyncio.create_subprocess_exec(*argv, env=env, start_new_session=True)
         except OSError as exc:
             log.error("%s cannot run %s: %s", self.prefix, path, exc.strerror)
             return
         try:
             code = await asyncio.wait_for(process.wait(), self.timeout)
         except TimeoutError:
-            process.kill()
-            await process.wait()
-            log.error("%s %s ran over %.0f s and was killed", self.prefix, path, self.timeout)
+            await _kill_group(process)
+            log.error("%s %s ran over %g s and was killed", self.prefix, path, self.timeout)
             return
+        except asyncio.CancelledError:
+            await _kill_group(process)
+            log.warning("%s %s was still running and was killed", self.prefix, path)
+            raise
         if code != 0:
             log.warning("%s %s exited with %d", self.prefix, path, code)
+
+
+async def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the process group a script leads, then reap the script."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    # Reaping is quick once killed; finish it even if we are cancelled again meanwhile.
+    await asyncio.shield(process.wait())
 
 
 @dataclass
@@ -252,6 +272,7 @@ class EngineRole:
     engine: InterfacesEngine
     logicals: Sequence[str]
     announce: Sequence[IPAddress] = ()
+    hook: ClassVar[bool] = True  # ifup runs the stanza's hooks: after ifvip's own work
 
     async def recover(self) -> None:
         return None
@@ -277,30 +298,52 @@ class EngineRole:
         return list(self.announce)
 
 
+def is_hook(role: Role) -> bool:
+    """Whether a role runs a user's program (script, ifup hooks), which may hang."""
+    return bool(getattr(role, "hook", False))
+
+
 @dataclass
 class Roles:
-    """Several roles as one: up in order, down in reverse order."""
+    """Several roles as one: up in order, down in reverse order, except that when ifvip adds
+    VIPs itself its own parts (VIPs, routes) come before the hooks both ways: a hanging hook
+    delays neither the VIP on MASTER nor its release on BACKUP."""
 
     parts: Sequence[Role] = field(default_factory=list)
 
-    async def recover(self) -> None:
+    def leaves(self) -> Iterator[Role]:
         for part in self.parts:
+            if isinstance(part, Roles):
+                yield from part.leaves()
+            else:
+                yield part
+
+    def _ordered(self, *, up: bool) -> list[Role]:
+        leaves = list(self.leaves())
+        if not up:
+            leaves.reverse()
+        if not any(isinstance(p, VipRole) for p in leaves):
+            return leaves  # the hooks bring the address up: what follows them needs it
+        return [p for p in leaves if not is_hook(p)] + [p for p in leaves if is_hook(p)]
+
+    async def recover(self) -> None:
+        for part in self.leaves():
             await part.recover()
 
     async def master(self) -> None:
-        for part in self.parts:
+        for part in self._ordered(up=True):
             await part.master()
 
     async def backup(self, initial: bool) -> None:
-        for part in reversed(self.parts):
+        for part in self._ordered(up=False):
             await part.backup(initial)
 
     async def refresh(self) -> None:
-        for part in self.parts:
+        for part in self.leaves():
             await part.refresh()
 
     def addresses(self) -> list[IPAddress]:
         seen: list[IPAddress] = []
-        for part in self.parts:
+        for part in self.leaves():
             seen += [a for a in part.addresses() if a not in seen]
         return seen

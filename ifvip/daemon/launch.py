@@ -25,6 +25,7 @@ from logging.handlers import SysLogHandler
 from typing import Any, Final
 
 from ifvip.daemon.actions import (
+    SCRIPT_TIMEOUT,
     EngineRole,
     InterfacesEngine,
     Role,
@@ -54,9 +55,12 @@ EngineFactory = Callable[[str], InterfacesEngine]  # interfaces file → engine
 class CommandEngine:
     """`ifup`/`ifdown` of one target, in-process, exactly as `ifvip ifup`/`ifvip ifdown`."""
 
-    def __init__(self, path: str, state_dir: str | None = None) -> None:
+    def __init__(
+        self, path: str, state_dir: str | None = None, hook_timeout: float = SCRIPT_TIMEOUT
+    ) -> None:
         self.path = path
         self.state_dir = state_dir or IFSTATE_DIR
+        self.hook_timeout = hook_timeout  # seconds one if-*.d hook or up/down command may run
 
     async def up(self, logical: str) -> None:
         await self._run(True, logical)
@@ -81,7 +85,13 @@ class CommandEngine:
         for entry in inv.entries:
             if entry.plan is None:
                 continue
-            result = await call([entry.plan], state_dir=self.state_dir, prog=opts.prog, err=out)
+            result = await call(
+                [entry.plan],
+                state_dir=self.state_dir,
+                prog=opts.prog,
+                err=out,
+                hook_timeout=self.hook_timeout,
+            )
             if result.exit_code:
                 raise RuntimeError(_said(out))
         for line in out.getvalue().splitlines():
@@ -92,7 +102,9 @@ def _said(out: io.StringIO) -> str:
     return "; ".join(line for line in out.getvalue().splitlines() if line)
 
 
-def engine_factory(state_dir: str | None = None) -> EngineFactory:
+def engine_factory(
+    state_dir: str | None = None, hook_timeout: float = SCRIPT_TIMEOUT
+) -> EngineFactory:
     """The in-process ifup/ifdown engine, or a config error when it is not available."""
     import importlib  # noqa: PLC0415
 
@@ -108,7 +120,7 @@ def engine_factory(state_dir: str | None = None) -> EngineFactory:
         return unavailable
 
     def make(path: str) -> InterfacesEngine:
-        return CommandEngine(path, state_dir)
+        return CommandEngine(path, state_dir, hook_timeout)
 
     return make
 
@@ -143,6 +155,7 @@ def carp_role(
     kernel: Kernel,
     state: StateDir,
     engines: EngineFactory,
+    script_timeout: float = SCRIPT_TIMEOUT,
 ) -> Role:
     prefix = f"(vhid {config.vhid})"
     parts: list[Role] = []
@@ -153,7 +166,7 @@ def carp_role(
         announce = (addr,) if addr is not None else ()
         parts.append(EngineRole(prefix, engines(config.interfaces_file), tuple(logicals), announce))
     elif config.upscript or config.downscript:
-        parts.append(_scripts(config, prefix))
+        parts.append(_scripts(config, prefix, script_timeout))
     vips = config.vips if not parts else config.explicit_vips
     if vips:
         key = f"carp.{_netns_id()}.{config.interface}.{config.vhid}"
@@ -177,7 +190,7 @@ def _netns_id() -> int:
         return 0
 
 
-def _scripts(config: GroupConfig, prefix: str) -> ScriptRole:
+def _scripts(config: GroupConfig, prefix: str, timeout: float) -> ScriptRole:
     return ScriptRole(
         prefix,
         config.interface,
@@ -185,6 +198,7 @@ def _scripts(config: GroupConfig, prefix: str) -> ScriptRole:
         config.upscript,
         config.downscript,
         config.xparam,
+        timeout,
     )
 
 
@@ -234,6 +248,7 @@ class Plan:
     vrrp: tuple[Any, ...] = ()
     policy: PolicyRouting | None = None
     engines: EngineFactory | None = field(default=None, compare=False)
+    script_timeout: float = SCRIPT_TIMEOUT  # seconds a -u/-d script may run
 
     def groups(self) -> dict[GroupKey, GroupDef]:
         found: dict[GroupKey, GroupDef] = {}
@@ -250,16 +265,24 @@ class Plan:
 class Builder:
     """Speaker + role of one group definition."""
 
-    def __init__(self, kernel: Kernel, state: StateDir, engines: EngineFactory | None) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        state: StateDir,
+        engines: EngineFactory | None,
+        script_timeout: float = SCRIPT_TIMEOUT,
+    ) -> None:
         self.kernel = kernel
         self.state = state
         self.engines = engines
+        self.script_timeout = script_timeout
 
     def add(self, daemon: Daemon, definition: GroupDef) -> Group:
         config = definition.config
         if definition.protocol == "carp":
             prefix = f"(vhid {config.vhid})"
-            role = carp_role(config, self.kernel, self.state, self.engines or engine_factory())
+            engines = self.engines or engine_factory(hook_timeout=self.script_timeout)
+            role = carp_role(config, self.kernel, self.state, engines, self.script_timeout)
             speaker: Any = CarpSpeaker(config)
         else:
             from ifvip.daemon.vrrp import VrrpSpeaker, vrrp_role  # noqa: PLC0415
@@ -301,7 +324,7 @@ async def run_plan(
     state = StateDir.open(plan.state_dir)
     async with Kernel(netns) as kernel:
         daemon = Daemon(kernel, netns=netns, notifier=notifier, watchdog=watchdog)
-        builder = Builder(kernel, state, plan.engines)
+        builder = Builder(kernel, state, plan.engines, plan.script_timeout)
         current: dict[GroupKey, GroupDef] = plan.groups()
         running: dict[GroupKey, Group] = {
             key: builder.add(daemon, definition) for key, definition in current.items()
@@ -323,6 +346,7 @@ async def run_plan(
             diff = diff_groups(current, new)
             log.info("reload: %s", diff.summary())
             builder.engines = new_plan.engines or builder.engines
+            builder.script_timeout = new_plan.script_timeout
             await _retire(daemon, ops, [running.pop(k) for k in diff.changed + diff.removed])
             for key in diff.changed + diff.added:
                 if daemon.stopping:

@@ -11,7 +11,8 @@ the actions the machine returns:
   queued behind a role job;
 - role jobs (`BecomeMaster`, `BecomeBackup`, the announcements that follow them, lifetime
   refreshes) run one at a time per group, in order, as tasks: a slow ifup or script never
-  delays an advert;
+  delays an advert; `BecomeBackup` (and `Exit`) cancel a MASTER job still running, so a
+  hanging up-script or ifup never holds the release behind it;
 - timers are `loop.call_at` handles keyed by the machine's own timer keys.
 
 To add a protocol, write a speaker that follows speaker.py's seam and pass it to
@@ -112,6 +113,7 @@ class Group:
     _timers: dict[Hashable, asyncio.TimerHandle] = field(default_factory=dict)
     _jobs: set[asyncio.Task[None]] = field(default_factory=set)
     _last: asyncio.Task[None] | None = None
+    _master_job: asyncio.Task[None] | None = None
     _refresh_pending: bool = False
     _drop_logged: dict[str, float] = field(default_factory=dict)
     _repeat: asyncio.TimerHandle | None = None
@@ -204,10 +206,11 @@ class Group:
             case CancelTimer(timer=timer):
                 self._cancel(timer)
             case BecomeMaster():
-                self._job(self.role.master())
+                self._master_job = self._job(self.role.master())
                 self._repeat_announcements()
             case BecomeBackup(initial=initial):
                 self._stop_repeating()
+                self._cancel_master_job()
                 self._job(self.role.backup(initial))
             case Announce():
                 self._job(self._announce())
@@ -217,6 +220,7 @@ class Group:
                 # Released and bowed out: hearing a peer now must not make us master again.
                 self.exiting = True
                 self._stop_repeating()
+                self._cancel_master_job()
                 for handle in self._timers.values():
                     handle.cancel()
                 self._timers.clear()
@@ -284,13 +288,22 @@ class Group:
     async def _exit(self) -> None:
         self.done.set()
 
-    def _job(self, job: Coroutine[Any, Any, None]) -> None:
+    def _job(self, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run a role job after the previous one: MASTER and BACKUP never interleave."""
         previous = self._last
 
         async def in_order() -> None:
-            if previous is not None:
-                await asyncio.gather(previous, return_exceptions=True)
+            cancelled = False
+            while previous is not None and not previous.done():
+                try:
+                    # wait(), not gather(): cancelling this job must not cancel the previous;
+                    # and a cancelled job still ends after it, so that the next one does.
+                    await asyncio.wait([previous])
+                except asyncio.CancelledError:
+                    cancelled = True
+            if cancelled:
+                job.close()  # cancelled before it began: it never runs
+                raise asyncio.CancelledError
             try:
                 await job
             except Exception:
@@ -300,6 +313,16 @@ class Group:
         self._last = task
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
+        return task
+
+    def _cancel_master_job(self) -> None:
+        """BACKUP (or shutdown) while the MASTER job still runs (a hanging up-script or
+        ifup): cancel it (the script's process group is killed, an ifup undoes its work),
+        so the release that follows never waits behind it."""
+        task, self._master_job = self._master_job, None
+        if task is not None and not task.done():
+            log.warning("%s releasing: the MASTER actions still running are cancelled", self.prefix)
+            task.cancel()
 
     # ---------------------------------------------------------------- input
 

@@ -1,8 +1,11 @@
-"""A hook that hangs must not hold the VIP hostage.
+"""A hook that hangs must not hold the VIP hostage (issue 8: "an ifup hook that hangs
+(bounded by a timeout, the VIP still released on BACKUP)").
 
-ifvip runs up/down scripts bounded in time and never on the advert path. A master whose
-`-u` script hangs still sends adverts (the peers keep it master), so the VIPs it was asked
-to add with `--vip` must be there all the same, not after the script's timeout.
+ifvip runs up/down scripts bounded in time (`--script-timeout`) and never on the advert
+path. A master whose `-u` script hangs still sends adverts (the peers keep it master), so
+the VIPs it was asked to add with `--vip` must be there all the same, not after the
+script's timeout; and when a preferred peer comes, the release on BACKUP must not wait
+behind the script either: the script (its process group) is killed and the VIP removed.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,21 +31,61 @@ def lab() -> Iterator[PairLab]:
         yield pair
 
 
-@pytest.mark.xfail(
-    reason="role jobs run in order (Roles: scripts first): --vip waits for the hanging "
-    "up-script's 60 s timeout while the daemon already advertises as MASTER",
-    strict=True,
-)
-def test_a_hanging_up_script_does_not_keep_the_master_from_its_vip(lab: PairLab) -> None:
-    hang = lab.tmp / "hang"
-    hang.write_text("#!/bin/sh\nexec sleep 300\n")
+def _hanging_script(lab: PairLab) -> tuple[Path, Path]:
+    """A script that records its PID and then sleeps (the same process) for 5 minutes."""
+    hang, pidfile = lab.tmp / "hang", lab.tmp / "hang.pid"
+    hang.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 300\n")
     hang.chmod(0o755)
+    return hang, pidfile
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _hanging_master(lab: PairLab, timeout: str) -> tuple[Daemon, Path]:
+    hang, pidfile = _hanging_script(lab)
     argv = [IFVIP, "run", "-i", "eth0", "-s", lab.address("h1"), "-v", str(VHID)]
-    argv += ["-p", "secret", "-u", str(hang), "--vip", f"{VIP}/24"]
-    argv += ["--state-dir", str(lab.tmp / "state-h1")]
+    argv += ["-p", "secret", "-k", "50", "-u", str(hang), "--vip", f"{VIP}/24"]
+    argv += ["--script-timeout", timeout, "--state-dir", str(lab.tmp / "state-h1")]
     daemon = Daemon(lab, "h1", "ifvip", argv, lab.tmp / "h1.log")
     lab.daemons["h1"] = daemon
     assert until(lambda: "MASTER" in daemon.transitions(), 10) is not None, daemon.text()
+    return daemon, pidfile
+
+
+def test_a_hanging_up_script_does_not_keep_the_master_from_its_vip(lab: PairLab) -> None:
+    _, pidfile = _hanging_master(lab, "120")
     became = time.monotonic()
     held = until(lambda: lab.holds("h1"), 5)
     assert held is not None, f"no VIP {time.monotonic() - became:.1f} s after MASTER"
+    assert until(pidfile.exists, 5) is not None, "the up-script never ran"
+    assert _running(int(pidfile.read_text()))
+
+
+def test_the_vip_is_still_released_on_backup_while_the_up_script_hangs(lab: PairLab) -> None:
+    daemon, pidfile = _hanging_master(lab, "120")
+    assert until(lambda: lab.holds("h1"), 5) is not None, daemon.text()
+    assert until(pidfile.exists, 5) is not None, "the up-script never ran"
+    script = int(pidfile.read_text())
+    lab.start("h2", "ifvip", preferred=True)  # -k 0 -P: h1 goes BACKUP
+    # Far below the script's 120 s timeout: the release does not wait behind the script.
+    gone = until(lambda: lab.holders() == ("h2",), 10)
+    assert gone is not None, f"holders {lab.holders()}\n{daemon.text()}"
+    assert "BACKUP" in daemon.transitions()[-1:], daemon.transitions()
+    assert until(lambda: not _running(script), 5) is not None, "the hanging script still runs"
+    assert "was still running and was killed" in daemon.text()
+
+
+def test_a_hanging_script_is_bounded_by_script_timeout(lab: PairLab) -> None:
+    daemon, pidfile = _hanging_master(lab, "1")
+    assert until(pidfile.exists, 5) is not None, "the up-script never ran"
+    script = int(pidfile.read_text())
+    killed = until(lambda: "ran over 1 s and was killed" in daemon.text(), 10)
+    assert killed is not None, daemon.text()
+    assert not _running(script)
+    assert lab.holds("h1")  # the VIP stays: the script's failure is not a release

@@ -7,6 +7,7 @@ import errno
 import ipaddress
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,119 @@ def test_a_missing_engine_is_a_configuration_problem(
     with pytest.raises(ConfigProblems) as error:
         factory("/nonexistent/interfaces")
     assert "managed stanzas need the ifup engine" in error.value.problems[0]
+
+
+class FakeHook:
+    """A user's hook (script, ifup) in a shared log; `hold` makes master() wait on it."""
+
+    hook = True
+
+    def __init__(self, log: list[str], hold: asyncio.Event | None = None) -> None:
+        self.log = log
+        self.hold = hold
+
+    async def recover(self) -> None:
+        return None
+
+    async def refresh(self) -> None:
+        return None
+
+    async def master(self) -> None:
+        self.log.append("hook up")
+        if self.hold is not None:
+            await self.hold.wait()
+
+    async def backup(self, initial: bool) -> None:
+        self.log.append("hook down")
+
+    def addresses(self) -> list[Any]:
+        return []
+
+
+class Ours(FakeHook):
+    """ifvip's own part after the VIPs (policy routes): not a hook."""
+
+    hook = False
+
+    async def master(self) -> None:
+        self.log.append("routes up")
+
+    async def backup(self, initial: bool) -> None:
+        self.log.append("routes down")
+
+
+def test_vips_go_up_before_the_hooks_and_down_before_them_too(tmp_path: Path) -> None:
+    vip, kernel = _vip_role(tmp_path)
+    log: list[str] = []
+    kernel.log = log
+    role = Roles([Roles([FakeHook(log), vip]), Ours(log)])
+    _run(role.master())
+    _run(role.backup(False))
+    adds = [e for e in log if e.startswith("add")]
+    dels = [e for e in log if e.startswith("del")]
+    assert adds and dels, log
+    assert log.index(adds[0]) < log.index("routes up") < log.index("hook up")
+    assert log.index("routes down") < log.index(dels[0]) < log.index("hook down")
+
+
+def test_a_hanging_hook_does_not_delay_the_vip(tmp_path: Path) -> None:
+    vip, kernel = _vip_role(tmp_path)
+    log: list[str] = []
+    kernel.log = log
+    role = Roles([FakeHook(log, asyncio.Event()), vip])
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(role.master(), 0.2)
+
+    _run(main())
+    assert log[0].startswith("add") and log[-1] == "hook up"
+
+
+def test_without_our_own_vips_the_hooks_keep_their_place(tmp_path: Path) -> None:
+    log: list[str] = []
+    role = Roles([FakeHook(log), Ours(log)])  # the hook (ifup) brings the routes' source up
+    _run(role.master())
+    _run(role.backup(False))
+    assert log == ["hook up", "routes up", "routes down", "hook down"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_cancelled_script_is_killed_with_what_it_started(tmp_path: Path) -> None:
+    child = tmp_path / "child"
+    script = tmp_path / "hang"
+    script.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {child}\nwait\n")
+    script.chmod(0o755)
+    role = ScriptRole("(vhid 1)", "eth0", "198.51.100.100", str(script), None, timeout=60)
+
+    async def main() -> None:
+        task = asyncio.create_task(role.master())
+        for _ in range(250):
+            if child.exists() and child.read_text().strip():
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    _run(main())
+    pid = int(child.read_text())
+    for _ in range(100):
+        if not _alive(pid):
+            break
+        time.sleep(0.02)
+    assert not _alive(pid), "the script's child outlived the cancel"
+
+
+def test_script_timeout_and_hook_bound_reach_the_roles(tmp_path: Path) -> None:
+    from ifvip.daemon import launch
+
+    engine = launch.engine_factory(str(tmp_path), hook_timeout=7.5)("/nonexistent/interfaces")
+    assert isinstance(engine, launch.CommandEngine) and engine.hook_timeout == 7.5

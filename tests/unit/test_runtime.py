@@ -15,7 +15,7 @@ from ifvip.daemon.notify import Notifier
 from ifvip.daemon.operations import OperationsConfig
 from ifvip.daemon.runtime import Daemon, Group, interface_of_default_route, status_line
 from ifvip.daemon.speaker import ChannelSpec
-from ifvip.election import Demote, Promote, Start
+from ifvip.election import BecomeBackup, BecomeMaster, Demote, Promote, Start
 
 
 def test_the_default_route_with_the_lowest_metric_wins() -> None:
@@ -221,3 +221,74 @@ def test_the_daemon_says_ready_once_started_then_status_on_each_change() -> None
         "STATUS": "stopping: vhid 42 MASTER; vrid 51 BACKUP",
     }
     assert len(notifier.sent) == 3
+
+
+class _RoleSpeaker(_Speaker):
+    """Start → BACKUP (initial), Promote → MASTER, Demote → BACKUP, with the role actions."""
+
+    def step(self, machine: str, event: Any, now: float) -> tuple[str, list[Any]]:
+        match event:
+            case Start():
+                return "BACKUP", [BecomeBackup(initial=True)]
+            case Promote():
+                return "MASTER", [BecomeMaster()]
+            case Demote():
+                return "BACKUP", [BecomeBackup(initial=False)]
+        return machine, []
+
+
+class _HangingUp:
+    """master() hangs (an up-script that never ends); backup() may be held up once."""
+
+    def __init__(self, first_backup: asyncio.Event | None = None) -> None:
+        self.log: list[str] = []
+        self.first_backup = first_backup
+
+    async def master(self) -> None:
+        self.log.append("up")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.log.append("up cancelled")
+            raise
+
+    async def backup(self, initial: bool) -> None:
+        if initial and self.first_backup is not None:
+            await self.first_backup.wait()
+        self.log.append("down (initial)" if initial else "down")
+
+    def addresses(self) -> list[Any]:
+        return []
+
+
+def test_backup_cancels_a_hanging_master_job_and_releases_at_once() -> None:
+    role = _HangingUp()
+
+    async def main() -> None:
+        group = Group(_RoleSpeaker(), role, kernel=None)  # type: ignore[arg-type]
+        group.feed(Start())
+        group.feed(Promote("x"))
+        await asyncio.sleep(0.05)
+        group.feed(Demote("peer"))
+        await asyncio.wait_for(group.drain(), 2)  # not the hour the up-job would take
+
+    asyncio.run(main())
+    assert role.log == ["down (initial)", "up", "up cancelled", "down"]
+
+
+def test_cancelling_a_queued_master_job_leaves_the_job_before_it_alone() -> None:
+    async def main() -> list[str]:
+        release = asyncio.Event()
+        role = _HangingUp(first_backup=release)
+        group = Group(_RoleSpeaker(), role, kernel=None)  # type: ignore[arg-type]
+        group.feed(Start())  # the initial release, held up
+        group.feed(Promote("x"))  # queued behind it
+        await asyncio.sleep(0.05)
+        group.feed(Demote("peer"))  # cancels the MASTER job before it began
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.wait_for(group.drain(), 2)
+        return role.log
+
+    # The initial release finished (not cancelled with the MASTER job); MASTER never ran.
+    assert asyncio.run(main()) == ["down (initial)", "down"]
