@@ -8,7 +8,12 @@ with events and times alone.
 The rules are ucarp 1.5.2's (specs/carp.md §3), with ifvip's deliberate improvements:
 timers to the millisecond (no poll-granularity or pcap delay), a bow-out advert
 (advbase 255, advskew 255) when a master leaves or is demoted so that peers, real ucarp
-included, take over at once (§3.3 rule 2), and a demotion that lasts until promoted.
+included, take over at once (§3.3 rule 2), a demotion that lasts until promoted, and an
+answer to a master that should not be one: a MASTER that hears a valid advert from a peer
+it beats (a peer that thinks it is master, e.g. after a partition heals) sends one advert
+at once, as keepalived does for VRRP, so the loser (ucarp too: it backs off on a preferred
+master's advert) yields within a round trip instead of up to one interval. At most one
+answer per advert heard and `ANSWERS_PER_INTERVAL` between two scheduled adverts.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ BOW_OUT: Final = (255, 255)  # advbase, advskew of a leaving master (BSD's conve
 SUPPRESSED_SKEW: Final = 240  # advskew while sends keep failing (§3.9)
 SEND_ERRORS_MAX: Final = 3
 HANDBACK_MARGIN: Final = 0.1  # seconds beyond the old master's interval (hold_on_preempt)
+ANSWERS_PER_INTERVAL: Final = 3  # immediate adverts to losing masters between two scheduled
 
 
 class State(StrEnum):
@@ -208,6 +214,7 @@ class Machine:
     suppressed: bool = False
     transitions: int = 0
     handback: bool = False  # MASTER by the election, the VIPs not taken yet (hold_on_preempt)
+    answers: int = 0  # immediate adverts sent since the last scheduled one
 
     @property
     def advskew(self) -> int:
@@ -372,7 +379,12 @@ def _advert(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machi
     if machine.handback:
         # The old master answered our advert (its last one as it yields): take over now.
         return _take(machine)
-    return replace(machine, delayed_garp=2), [Announce()]
+    answers = machine.answers
+    if answers >= ANSWERS_PER_INTERVAL:
+        return replace(machine, delayed_garp=2), [Announce()]
+    # A peer that thinks it is master: tell it now, not at our next interval.
+    answer = SendAdvert(machine.params.advbase, machine.advskew)
+    return replace(machine, delayed_garp=2, answers=answers + 1), [answer, Announce()]
 
 
 def _slower(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -390,7 +402,7 @@ def _advert_timer(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
         if delayed == 0:
             actions.append(Announce())
     actions.append(ArmTimer(Timer.ADVERT, now + machine.interval()))
-    return replace(machine, delayed_garp=delayed), actions
+    return replace(machine, delayed_garp=delayed, answers=0), actions
 
 
 def _link(machine: Machine, up: bool, now: float) -> tuple[Machine, list[Action]]:

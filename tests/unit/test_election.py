@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ifvip.election import (
+    ANSWERS_PER_INTERVAL,
     TRANSITIONS,
     Action,
     AdvertReceived,
@@ -136,7 +137,8 @@ def test_equal_timing_tie_break_is_ucarps_little_endian_compare() -> None:
     assert ucarp_ip_key(A) < ucarp_ip_key(B)
     machine = _master()  # we are A, the lower
     machine, actions = step(machine, AdvertReceived(B, 1, 0), 3.5)
-    assert machine.state is State.MASTER and actions == [Announce()]
+    # We win the tie: B is told at once (one advert) and the VIP is announced again.
+    assert machine.state is State.MASTER and actions == [SendAdvert(1, 0), Announce()]
     # Across subnets the little-endian order differs from the numeric one.
     low = ipaddress.IPv4Address("10.0.0.2")
     high = ipaddress.IPv4Address("11.0.0.1")
@@ -315,3 +317,40 @@ def test_master_killed_then_backup_takes_over_within_master_down() -> None:
     assert deadline == pytest.approx(9.0 + 3 + 50 / 256, abs=1e-6)
     backup, actions = step(backup, TimerFired(Timer.MASTER_DOWN), deadline)
     assert backup.state is State.MASTER and BecomeMaster() in actions
+
+
+def test_a_master_answers_a_losing_master_at_once_and_the_loser_yields() -> None:
+    """After a partition heals both are MASTER; the winner's answer makes the loser yield
+    within a round trip (ucarp backs off on a preferred master's advert the same way)."""
+    winner = _master(advskew=0)
+    loser = _master(own_ip=B, advskew=10)
+    loser, sent = step(loser, TimerFired(Timer.ADVERT), 10.0)
+    assert SendAdvert(1, 10) in sent
+    winner, answer = step(winner, AdvertReceived(B, 1, 10), 10.001)
+    assert winner.state is State.MASTER
+    assert answer[0] == SendAdvert(1, 0) and Announce() in answer
+    assert not any(isinstance(a, ArmTimer) for a in answer)  # the schedule is unchanged
+    loser, yielded = step(loser, AdvertReceived(A, 1, 0), 10.002)
+    assert loser.state is State.BACKUP and any(isinstance(a, BecomeBackup) for a in yielded)
+
+
+def test_answers_are_rate_limited_per_interval() -> None:
+    machine = _master()
+    sends = 0
+    for i in range(10):  # a flood of valid losing adverts within one interval
+        machine, actions = step(machine, AdvertReceived(B, 1, 20), 3.0 + i * 0.01)
+        answered = [a for a in actions if isinstance(a, SendAdvert)]
+        assert len(answered) <= 1  # at most one answer per advert heard
+        sends += len(answered)
+    assert sends == ANSWERS_PER_INTERVAL
+    machine, actions = step(machine, TimerFired(Timer.ADVERT), 3.5)  # the scheduled advert
+    machine, actions = step(machine, AdvertReceived(B, 1, 20), 3.6)
+    assert SendAdvert(1, 0) in actions  # a new interval, a new allowance
+
+
+def test_a_preferred_peers_advert_is_not_answered_but_yielded_to() -> None:
+    machine = _master(advskew=30)
+    machine, actions = step(machine, AdvertReceived(B, 1, 0), 3.5)
+    # The one last advert of a yielding master (§3.4), then BACKUP: no answer loop.
+    assert [a for a in actions if isinstance(a, SendAdvert)] == [SendAdvert(1, 30)]
+    assert machine.state is State.BACKUP

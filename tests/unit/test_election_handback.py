@@ -53,9 +53,10 @@ def test_the_old_masters_answer_hands_the_vips_over() -> None:
         Announce,
     ]
     assert not machine.handback and machine.delayed_garp == 2
-    # From then on an old master's advert is the ordinary "non-preferred master": GARP.
+    # From then on an old master's advert is the ordinary "non-preferred master": answered
+    # at once, and the VIP announced again.
     machine, actions = step(machine, AdvertReceived(OLD, 1, 50), 2.0)
-    assert actions == [Announce()]
+    assert actions == [SendAdvert(1, 0), Announce()]
 
 
 def test_silence_of_the_old_master_hands_over_after_its_interval() -> None:
