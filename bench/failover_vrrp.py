@@ -242,7 +242,7 @@ def main() -> int:
                     ok = ok and good
                 print(
                     f"{impl:<11}{interval:>6}s {sig:<8}{len(values):>5}{series.failed:>5}"
-                    f"{median * 1000:>11.1f}{p90 * 1000:>9.1f}{max(values) * 1000:>9.1f}"
+                    f"{median * 1000:>11.2f}{p90 * 1000:>9.2f}{max(values) * 1000:>9.2f}"
                     f"{target * 1000:>11.1f}  {verdict}"
                 )
     print(

@@ -84,6 +84,7 @@ TCLASS: Final = 0xC0
 TIMER_EARLY: Final = 0.004  # seconds, at most; see VrrpSpeaker._early
 SPIN: Final = 0.00025  # seconds before a deadline that are spun out, not slept (_on_time)
 PR_SET_TIMERSLACK: Final = 29
+PAYLOADS_KEPT: Final = 64  # encoded adverts cached per (priority, destination)
 PRECISE_TIMERS: Final = frozenset({Timer.MASTER_DOWN, Timer.ADVERT})
 
 
@@ -96,6 +97,7 @@ class VrrpSpeaker:
     _notify_queue: asyncio.Queue[tuple[str, int]] | None = field(default=None, repr=False)
     _notifier: asyncio.Task[None] | None = field(default=None, repr=False)
     _deadlines: dict[Timer, float] = field(default_factory=dict, repr=False)
+    _payloads: dict[tuple[int, IPAddress], bytes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -118,24 +120,35 @@ class VrrpSpeaker:
         warning = link_local_first(self.config)
         if warning:
             log.warning("%s", warning)
+        # The adverts a takeover sends, encoded now rather than after the deadline.
+        for destination in self.config.unicast_peers or (self.config.group,):
+            self._payload(self.config.priority, destination)
         return initial(self.params)
 
     def step(
         self, machine: VrrpMachine, event: Event | VrrpAdvertReceived, now: float
     ) -> tuple[VrrpMachine, list[Any]]:
         # Any: the runtime hands what is not a shared action to outgoing() (speaker.py).
+        deadline = None
         if isinstance(event, TimerFired):
-            now = self._on_time(event.timer, now)
+            deadline = self._deadlines.pop(event.timer, None)
+            if deadline is not None:
+                now = max(now, deadline)
         actions: list[Action]
         machine, actions = step(machine, event, now)  # type: ignore[arg-type]
         self.state = str(machine.state)
-        return machine, [self._early(a, now) for a in actions]
+        early = [self._early(a, now) for a in actions]
+        if deadline is not None:
+            # The step is computed (it depends only on the deadline): wait out the rest,
+            # and the runtime sends the advert the moment we return.
+            wait_until(deadline)
+        return machine, early
 
     def _early(self, action: Action, now: float) -> Action:
         """Arm the protocol timers a little ahead: asyncio's epoll wait rounds its timeout up
         to a whole millisecond, and a process waking after a long sleep runs slowly, so a
         timer armed for its deadline fires up to a few ms late, later than keepalived's.
-        `_on_time` waits out the rest exactly. The lead is a tenth of the delay, at most
+        `wait_until` waits out the rest exactly. The lead is a tenth of the delay, at most
         TIMER_EARLY, so that at 10 ms adverts the loop is never held for long."""
         if isinstance(action, ArmTimer) and action.timer in PRECISE_TIMERS:
             self._deadlines[action.timer] = action.deadline
@@ -144,20 +157,6 @@ class VrrpSpeaker:
         if isinstance(action, CancelTimer):
             self._deadlines.pop(action.timer, None)
         return action
-
-    def _on_time(self, timer: Timer, now: float) -> float:
-        deadline = self._deadlines.pop(timer, None)
-        if deadline is None:
-            return now
-        remaining = deadline - time.monotonic()  # the asyncio loop's clock
-        if 0 < remaining <= TIMER_EARLY:
-            # A sleep ends up to ~100 us late (timer slack, wake-up); the last SPIN of the
-            # wait is spun, so the advert leaves at the deadline, as keepalived's timerfd.
-            if remaining > SPIN:
-                time.sleep(remaining - SPIN)
-            while time.monotonic() < deadline:
-                pass
-        return max(now, deadline)
 
     def state_of(self, machine: VrrpMachine) -> str:
         return str(machine.state)
@@ -259,14 +258,27 @@ class VrrpSpeaker:
             )
         return Vrrp3Advert(c.vrid, priority, c.addresses(), c.advert_int_cs)
 
+    def _payload(self, priority: int, destination: IPAddress) -> bytes:
+        """The advert's bytes for this priority and destination (the config never changes:
+        each is encoded once)."""
+        key = (priority, destination)
+        payload = self._payloads.get(key)
+        if payload is None:
+            c = self.config
+            advert = self.build(priority)
+            if isinstance(advert, Vrrp2Advert):
+                payload = advert.encode()
+            else:
+                payload = advert.encode(c.srcip, destination, form=c.checksum)
+            if len(self._payloads) >= PAYLOADS_KEPT:
+                self._payloads.clear()
+            self._payloads[key] = payload
+        return payload
+
     def _advert(self, action: SendVrrpAdvert, mac: str) -> Outgoing:
         c = self.config
         destination = action.destination or c.group
-        advert = self.build(action.priority)
-        if isinstance(advert, Vrrp2Advert):
-            payload = advert.encode()
-        else:
-            payload = advert.encode(c.srcip, destination, form=c.checksum)
+        payload = self._payload(action.priority, destination)
         frame = None
         if c.family == 6 and action.destination is None:
             frame = ipv6_frame(mac, c.srcip, destination, payload)
@@ -338,6 +350,19 @@ async def run_notify(script: str, instance: str, state: str, priority: int, name
         return
     if code != 0:
         log.warning("(%s) %s %s exited with %d", name, script, state, code)
+
+
+def wait_until(deadline: float) -> None:
+    """Hold the loop until `deadline` (time.monotonic, the loop's clock) when it is at most
+    TIMER_EARLY away: a sleep ends up to ~100 us late (timer slack, wake-up), so the last
+    SPIN is spun, and the advert leaves at the deadline, as keepalived's timerfd."""
+    remaining = deadline - time.monotonic()
+    if not 0 < remaining <= TIMER_EARLY:
+        return
+    if remaining > SPIN:
+        time.sleep(remaining - SPIN)
+    while time.monotonic() < deadline:
+        pass
 
 
 def precise_sleeps() -> None:
