@@ -19,7 +19,10 @@ compare with its `keepalived.data` dump:
 keepalived's habits that peers rely on (§2.4, §2.5, §3): start in BACKUP with a full
 Master_Down_Interval unless the owner (priority 255: MASTER at once); a priority-0 advert
 sets a backup's timer to Skew_Time; a master that hears a lower priority answers at once
-with its own advert and a GARP burst (unless `lower_prio_no_advert`); two owners: the master
+with its own advert and a GARP burst (unless `lower_prio_no_advert`), so ifvip's master
+yielding to a higher priority sends one last advert first (`higher_prio_send_advert`, on by
+default here) and the winner re-announces when it hears the loser yield (a priority-0 advert
+heard as master re-announces too); two owners: the master
 lowers itself to 254; on becoming master: advert, VIPs, `garp_master_repeat` announcements
 and a second burst `garp_master_delay` later; on leaving as master: one priority-0 advert.
 FAULT (link down, or demoted by SIGUSR2 / a failing weight-0 check) removes the VIPs, and a
@@ -97,7 +100,11 @@ class VrrpParams:
     garp_lower_prio_repeat: int = 5
     garp_lower_prio_delay: float = 5.0
     lower_prio_no_advert: bool = False
-    higher_prio_send_advert: bool = False
+    # ifvip's default (keepalived's is False): a master that yields to a higher priority
+    # sends one last advert at its own, so the winner (ifvip or keepalived) hears a lower
+    # priority and re-announces the VIPs: after a partition heals the network ends pointing
+    # at the winner, not at the loser the clients resolved to during the split.
+    higher_prio_send_advert: bool = True
     unicast_peers: tuple[IPAddress, ...] = ()  # one copy to each; empty: the multicast group
 
     def __post_init__(self) -> None:
@@ -518,7 +525,13 @@ def _master_received(
     p = machine.params
     ours = machine.priority
     if advert.priority == PRIORITY_LEAVING:
-        return machine, [*_advert(machine), ArmTimer(Timer.ADVERT, now + p.advert_int_cs / 100)]
+        # A peer leaving as master was master beside us (a split): clients may have its MAC,
+        # so re-announce as for a lower priority (keepalived only sends the advert).
+        return machine, [
+            *_advert(machine),
+            ArmTimer(Timer.ADVERT, now + p.advert_int_cs / 100),
+            *_announce(p.garp_lower_prio_repeat),
+        ]
     if advert.priority == PRIORITY_OWNER and ours == PRIORITY_OWNER:
         message = (
             f"{machine.prefix()} CONFIGURATION ERROR: local instance and a remote instance "

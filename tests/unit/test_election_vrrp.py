@@ -243,7 +243,8 @@ def test_the_address_set_must_be_exactly_ours() -> None:
 
 
 def test_master_yields_to_higher_priority() -> None:
-    machine, actions = step(master(), advert(200, cs=50), 20.0)
+    # keepalived's default: the yield is silent.
+    machine, actions = step(master(higher_prio_send_advert=False), advert(200, cs=50), 20.0)
     assert machine.state is State.BACKUP
     assert BecomeBackup() in actions and Notify("BACKUP", 100) in actions
     assert CancelTimer(Timer.ADVERT) in actions
@@ -253,8 +254,66 @@ def test_master_yields_to_higher_priority() -> None:
 
 
 def test_higher_prio_send_advert_sends_one_more_before_yielding() -> None:
-    _, actions = step(master(higher_prio_send_advert=True), advert(200), 20.0)
+    # ifvip's default: one last advert at our own priority, before the VIPs are released.
+    machine, actions = step(master(), advert(200), 20.0)
+    assert machine.state is State.BACKUP
     assert sends(actions) == [SendVrrpAdvert(100, 100)]
+    assert actions.index(SendVrrpAdvert(100, 100)) < actions.index(BecomeBackup())
+    _, unicast = step(master(unicast_peers=(PEER,)), advert(200), 20.0)
+    assert sends(unicast) == [SendVrrpAdvert(100, 100, PEER)]
+
+
+def heal(winner_first: bool) -> tuple[list[Action], list[Action]]:
+    """Both sides master after a split; the heal at t=30; returns (winner's, loser's) actions.
+
+    The winner (200, 198.51.100.2) and the loser (100, 198.51.100.1) exchange only what they
+    send: each SendVrrpAdvert reaches the other 1 ms later.
+    """
+    loser = master()
+    win_params = params(own_ip=PEER, priority=200)
+    winner, _ = run(initial(win_params), (Start(), 0.0), (TimerFired(Timer.MASTER_DOWN), 4.0))
+    assert winner.state is State.MASTER
+    machines = {"winner": winner, "loser": loser}
+    src = {"winner": PEER, "loser": ME}
+    other = {"winner": "loser", "loser": "winner"}
+    log: dict[str, list[Action]] = {"winner": [], "loser": []}
+    queue: list[tuple[float, int, str, Event]] = []
+    first = "winner" if winner_first else "loser"
+    # The first advert after the heal: the side whose advert timer fires first.
+    heapq.heappush(queue, (30.0, 0, first, TimerFired(Timer.ADVERT)))
+    n = 1
+    while queue:
+        now, _, who, event = heapq.heappop(queue)
+        if now > 30.5:
+            break
+        machines[who], actions = step(machines[who], event, now)
+        log[who] += actions
+        for action in actions:
+            if isinstance(action, SendVrrpAdvert):
+                rx = advert(action.priority, src=src[who])
+                heapq.heappush(queue, (now + 0.001, n, other[who], rx))
+                n += 1
+    assert machines["winner"].state is State.MASTER
+    assert machines["loser"].state is State.BACKUP
+    return log["winner"], log["loser"]
+
+
+@pytest.mark.parametrize("winner_first", [True, False])
+def test_after_a_heal_the_winner_announces_after_the_loser_yields(winner_first: bool) -> None:
+    # The loser's clients resolved the VIP to its MAC during the split: whoever's advert goes
+    # first after the heal, the winner's GARP/NA must follow the loser's yield (issue 8).
+    winner, loser = heal(winner_first)
+    assert BecomeBackup() in loser
+    assert Announce() in winner
+    assert loser.index(BecomeBackup()) > loser.index(SendVrrpAdvert(100, 100))
+
+
+def test_a_silent_yield_leaves_the_winner_without_a_reason_to_announce() -> None:
+    # keepalived's default (higher_prio_send_advert off): when the winner's advert reaches the
+    # loser first, the winner never hears the loser again and announces nothing.
+    loser = master(higher_prio_send_advert=False)
+    loser, actions = step(loser, advert(200), 30.0)
+    assert loser.state is State.BACKUP and not sends(actions)
 
 
 def test_equal_priority_tie_break_by_primary_address_big_endian() -> None:
@@ -295,6 +354,10 @@ def test_master_answers_priority_zero_with_an_advert_at_once() -> None:
     assert machine.state is State.MASTER
     assert sends(actions) == [SendVrrpAdvert(100, 100)]
     assert arms(actions, Timer.ADVERT) == [pytest.approx(21.3)]
+    # A peer leaving as master was master beside us: re-announce (garp_lower_prio_repeat).
+    assert actions.count(Announce()) == 5
+    _, none = step(master(garp_lower_prio_repeat=0), advert(0), 20.3)
+    assert Announce() not in none
 
 
 def test_two_owners_the_master_lowers_itself_to_254() -> None:
