@@ -50,6 +50,7 @@ STAGE_CACHE = {
 VIP = "198.51.100.150"
 EXAMPLE = "/usr/share/doc/ifvip/examples/dmz-dual-stack.interfaces"
 BUILD_TIMEOUT = 900
+SESSION_DIRS = ("IFVIP_STATE_DIR", "IFVIP_CACHE_DIR")
 
 # The pieces of debian:bookworm-slim's trimming that matter for the size: no manuals,
 # documentation (copyright files stay), locales or package lists, now or after apt runs.
@@ -88,6 +89,9 @@ exec chroot "$root" "$@"
 
 
 def _run(argv: list[str], timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    # A container starts without the test session's private state and cache directories
+    # (tests/conftest.py): the image must find its own /run/ifvip.
+    kwargs.setdefault("env", {k: v for k, v in os.environ.items() if k not in SESSION_DIRS})
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
     )
@@ -391,10 +395,10 @@ def test_image_wins_the_election_reports_healthy_and_releases_on_sigterm(
             env["JAIL_SECRETS"] = str(secrets)
         # node2: ifvip from the venv, slower (advskew 100), master first.
         node2 = ["-i", "eth0", "-s", str(lab.hosts["node2"].address.ip), "-v", vhid]
+        state = ["--state-dir", str(tmp_path / "node2-state")]
         lab.run(
             "node2",
-            [IFVIP, "run", *node2, "-p", password, "--vip", f"{vip}/24", "-k", "100"]
-            + ["--state-dir", str(tmp_path / "node2-state")],
+            [IFVIP, "run", *node2, "-p", password, "--vip", f"{vip}/24", "-k", "100", *state],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
