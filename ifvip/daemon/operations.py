@@ -31,11 +31,10 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ifvip import __version__
 from ifvip.daemon.checks import Address, CheckConfig
-from ifvip.daemon.metrics import MetricsServer
 from ifvip.daemon.policy import apply_sysctls, nonlocal_bind_plan, restore_sysctls
 from ifvip.daemon.probes import CheckRunner
 from ifvip.daemon.status import (
@@ -48,6 +47,9 @@ from ifvip.daemon.status import (
     write_snapshot,
 )
 from ifvip.ifupdown.plan import WriteSysctl
+
+if TYPE_CHECKING:  # prometheus-client is loaded only when --metrics asks for it
+    from ifvip.daemon.metrics import MetricsServer
 
 log = logging.getLogger("ifvip")
 
@@ -136,6 +138,8 @@ class Operations:
                 log.warning("no status socket (%s: %s); give --status-socket PATH", path, reason)
         if self.config.metrics is not None:
             address, port = self.config.metrics
+            from ifvip.daemon.metrics import MetricsServer  # noqa: PLC0415 - see above
+
             self.metrics = MetricsServer(address, port, self.snapshot)
             try:
                 await self.metrics.start()
