@@ -252,8 +252,13 @@ class Demo:
             f"client now resolves the VIP to {self.client_sees()} "
             f"({time.monotonic() - killed:.2f} s after the kill)"
         )
-        stale = "still holds" if lab.holds("node1", VIP) else "no longer holds"
-        say(f"node1 {stale} the VIP on its link: a killed daemon cleans nothing up")
+        if lab.holds("node1", VIP):
+            say(
+                "node1 still holds the VIP on its link until its lifetime runs out: "
+                "no advert refreshes it now, so the kernel removes it (ucarp's stays)"
+            )
+        else:
+            say("node1 no longer holds the VIP: its lifetime ran out with the daemon")
         self.hold()
         # A restart clears it first, as ucarp's start-up downscript does, then preempts.
         self.node("node1", proto.preferred)
