@@ -347,3 +347,12 @@ class Roles:
         for part in self.leaves():
             seen += [a for a in part.addresses() if a not in seen]
         return seen
+
+
+def netns_id() -> int:
+    """This network namespace's inode: daemons in different namespaces that share a state
+    directory keep apart journals."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return 0

@@ -33,6 +33,7 @@ from ifvip.daemon.actions import (
     ScriptRole,
     StateDir,
     VipRole,
+    netns_id,
 )
 from ifvip.daemon.checks import CheckConfig
 from ifvip.daemon.config import ConfigProblems, GroupConfig, diff_groups, vip_lifetime
@@ -169,7 +170,7 @@ def carp_role(
         parts.append(_scripts(config, prefix, script_timeout))
     vips = config.vips if not parts else config.explicit_vips
     if vips:
-        key = f"carp.{_netns_id()}.{config.interface}.{config.vhid}"
+        key = f"carp.{netns_id()}.{config.interface}.{config.vhid}"
         parts.append(
             VipRole(
                 prefix,
@@ -180,14 +181,6 @@ def carp_role(
             )
         )
     return parts[0] if len(parts) == 1 else Roles(parts)
-
-
-def _netns_id() -> int:
-    """The network namespace's inode: daemons in different namespaces keep apart journals."""
-    try:
-        return os.stat("/proc/self/ns/net").st_ino
-    except OSError:
-        return 0
 
 
 def _scripts(config: GroupConfig, prefix: str, timeout: float) -> ScriptRole:

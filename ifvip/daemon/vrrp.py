@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ifvip.daemon.actions import EngineRole, Role, Roles, ScriptRole, StateDir, VipRole
+from ifvip.daemon.actions import EngineRole, Role, Roles, ScriptRole, StateDir, VipRole, netns_id
 from ifvip.daemon.config import GroupConfig
 from ifvip.daemon.runtime import Daemon, GroupSnapshot
 from ifvip.daemon.speaker import Accepted, CarpSpeaker, ChannelSpec, Dropped, Outgoing
@@ -435,7 +435,7 @@ def vrrp_role(config: VrrpConfig, kernel: Kernel, state: StateDir, engines: Any 
                 config.xparam,
             )
         )
-    key = f"vrrp.{_netns_id()}.{config.interface}.{config.family}.{config.vrid}"
+    key = f"vrrp.{netns_id()}.{config.interface}.{config.family}.{config.vrid}"
     parts.append(
         VipRole(
             prefix,
@@ -446,13 +446,6 @@ def vrrp_role(config: VrrpConfig, kernel: Kernel, state: StateDir, engines: Any 
         )
     )
     return parts[0] if len(parts) == 1 else Roles(parts)
-
-
-def _netns_id() -> int:
-    try:
-        return os.stat("/proc/self/ns/net").st_ino
-    except OSError:
-        return 0
 
 
 async def run_vrrp(
