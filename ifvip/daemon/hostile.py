@@ -23,7 +23,7 @@ import random
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ifvip.wire.carp import CARP_LEN, CarpAdvert, checksum
 from ifvip.wire.vrrp import AuthType, Vrrp2Advert, Vrrp3Advert, pass_auth_data
@@ -118,11 +118,50 @@ def _break_checksum(payload: bytes) -> bytes:
     return bytes(buf)
 
 
-class CarpHostile:
+class _Attack:
+    """What both protocols' generators share: the members, the attacker, the IP packet."""
+
+    kinds: tuple[str, ...] = ()
+    members: tuple[Any, ...]
+    attacker: ipaddress.IPv4Address
+    group: ipaddress.IPv4Address
+    rng: random.Random
+
+    def _everyone(self, reason: str) -> dict[int, str]:
+        return dict.fromkeys(range(len(self.members)), reason)
+
+    def _hostile(
+        self,
+        kind: str,
+        variant: str,
+        payload: bytes,
+        expect: dict[int, str],
+        *,
+        src: ipaddress.IPv4Address | None = None,
+        dst: ipaddress.IPv4Address | None = None,
+        ttl: int = 255,
+    ) -> Hostile:
+        destination = dst or self.group
+        packet = ipv4_packet(
+            src or self.attacker, destination, payload, ttl=ttl, ident=self.rng.getrandbits(16)
+        )
+        return Hostile(kind, variant, destination, packet, expect)
+
+    def stream(self, count: int, kinds: Sequence[str] | None = None) -> Iterator[Hostile]:
+        """`count` packets, the kinds (default: every kind of the protocol) in turn."""
+        chosen = self.kinds if kinds is None else tuple(kinds)
+        makers = {kind: getattr(self, kind.replace("-", "_")) for kind in chosen}
+        for i in range(count):
+            yield makers[chosen[i % len(chosen)]]()
+
+
+class CarpHostile(_Attack):
     """Hostile packets for one CARP group whose members are `members` (same vhid, password, VIP).
 
     `attacker` is the source address of the packets that do not spoof a member.
     """
+
+    kinds = KINDS
 
     def __init__(
         self, members: Sequence[Member], attacker: ipaddress.IPv4Address, *, seed: int = 0
@@ -167,26 +206,6 @@ class CarpHostile:
             self.vhid, self.rng.randrange(256), self.rng.randrange(1, 256), self._counter(),
             self.rng.randbytes(20),
         ).encode()  # fmt: skip
-
-    def _everyone(self, reason: str) -> dict[int, str]:
-        return dict.fromkeys(range(len(self.members)), reason)
-
-    def _hostile(
-        self,
-        kind: str,
-        variant: str,
-        payload: bytes,
-        expect: dict[int, str],
-        *,
-        src: ipaddress.IPv4Address | None = None,
-        dst: ipaddress.IPv4Address | None = None,
-        ttl: int = 255,
-    ) -> Hostile:
-        destination = dst or self.group
-        packet = ipv4_packet(
-            src or self.attacker, destination, payload, ttl=ttl, ident=self.rng.getrandbits(16)
-        )
-        return Hostile(kind, variant, destination, packet, expect)
 
     # ------------------------------------------------------------ the kinds
 
@@ -287,12 +306,6 @@ class CarpHostile:
             dst=self.members[victim].srcip,
         )
 
-    def stream(self, count: int, kinds: Sequence[str] = KINDS) -> Iterator[Hostile]:
-        """`count` packets, the kinds in turn."""
-        makers = {kind: getattr(self, kind.replace("-", "_")) for kind in kinds}
-        for i in range(count):
-            yield makers[kinds[i % len(kinds)]]()
-
 
 # ------------------------------------------------------------------------- VRRP
 
@@ -328,12 +341,14 @@ class VrrpMember:
     group: ipaddress.IPv4Address = CARP_GROUP
 
 
-class VrrpHostile:
+class VrrpHostile(_Attack):
     """Hostile packets for one VRRP instance over IPv4 whose members are `members`.
 
     Packets with a genuine body advertise priority 254, above any member's: a missing check
     would make a member take it for a better master.
     """
+
+    kinds = VRRP_KINDS
 
     def __init__(
         self, members: Sequence[VrrpMember], attacker: ipaddress.IPv4Address, *, seed: int = 0
@@ -379,26 +394,6 @@ class VrrpHostile:
                 AuthType.PASS if secret is not None else AuthType.NONE, auth,
             ).encode()  # fmt: skip
         return Vrrp3Advert(vrid, priority, vips, 100 * self.advert_int).encode(src, dst)
-
-    def _everyone(self, reason: str) -> dict[int, str]:
-        return dict.fromkeys(range(len(self.members)), reason)
-
-    def _hostile(
-        self,
-        kind: str,
-        variant: str,
-        payload: bytes,
-        expect: dict[int, str],
-        *,
-        src: ipaddress.IPv4Address | None = None,
-        dst: ipaddress.IPv4Address | None = None,
-        ttl: int = 255,
-    ) -> Hostile:
-        destination = dst or self.group
-        packet = ipv4_packet(
-            src or self.attacker, destination, payload, ttl=ttl, ident=self.rng.getrandbits(16)
-        )
-        return Hostile(kind, variant, destination, packet, expect)
 
     def _genuine(self) -> bytes:
         return self._body(self.attacker, self.group)
@@ -505,11 +500,6 @@ class VrrpHostile:
         dst = self.members[victim].srcip
         payload = self._body(self.attacker, dst)
         return self._hostile("unicast", str(victim), payload, {victim: MODE}, dst=dst)
-
-    def stream(self, count: int, kinds: Sequence[str] = VRRP_KINDS) -> Iterator[Hostile]:
-        makers = {kind: getattr(self, kind.replace("-", "_")) for kind in kinds}
-        for i in range(count):
-            yield makers[kinds[i % len(kinds)]]()
 
 
 def tally(
