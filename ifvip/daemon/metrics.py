@@ -36,7 +36,6 @@ with the reason otherwise).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import platform
 from collections.abc import Iterable, Iterator
@@ -55,11 +54,11 @@ from ifvip.daemon.status import (
     ADVERTS_SENT,
     BECOME_MASTER,
     DROP_PREFIX,
-    HANDLER_START_ITERATIONS,
     PRIORITY_ZERO_RECEIVED,
     PRIORITY_ZERO_SENT,
     RELEASE_MASTER,
     TRANSITIONS,
+    Connections,
     GroupStatus,
     Snapshot,
     SnapshotProvider,
@@ -255,7 +254,7 @@ class MetricsServer:
         self.port = port
         self.provider = provider
         self._server: asyncio.AbstractServer | None = None
-        self._clients: set[asyncio.Task[object]] = set()
+        self._connections = Connections()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -264,39 +263,25 @@ class MetricsServer:
         self.port = self._server.sockets[0].getsockname()[1]  # the real one when 0 was asked
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._clients.add(task)
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT):
-                request = await reader.readline()
-                for _ in range(HEADER_LINES_MAX):
-                    line = await reader.readline()
-                    if line in (b"\r\n", b"\n", b""):
-                        break
-            parts = request[:LINE_MAX].decode("latin-1").split()
-            if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-                writer.write(_response("400 Bad Request", b"bad request\n", "text/plain", False))
-            else:
-                writer.write(answer(parts[0], parts[1], self.provider))
-            await writer.drain()
-        except (TimeoutError, ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-            if task is not None:
-                self._clients.discard(task)
+        async with self._connections.handling(writer):
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    request = await reader.readline()
+                    for _ in range(HEADER_LINES_MAX):
+                        line = await reader.readline()
+                        if line in (b"\r\n", b"\n", b""):
+                            break
+                parts = request[:LINE_MAX].decode("latin-1").split()
+                if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+                    bad = _response("400 Bad Request", b"bad request\n", "text/plain", False)
+                    writer.write(bad)
+                else:
+                    writer.write(answer(parts[0], parts[1], self.provider))
+                await writer.drain()
+            except (TimeoutError, ConnectionError, ValueError):
+                pass
 
     async def close(self) -> None:
         if self._server is not None:
-            self._server.close()
-            for _ in range(HANDLER_START_ITERATIONS):  # see StatusServer.close()
-                await asyncio.sleep(0)
-            while self._clients:
-                for client in list(self._clients):
-                    client.cancel()
-                await asyncio.gather(*list(self._clients), return_exceptions=True)
-            await self._server.wait_closed()
+            await self._connections.close(self._server)
             self._server = None

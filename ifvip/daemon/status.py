@@ -27,7 +27,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -343,6 +343,41 @@ def reachable(path: str) -> Iterator[str]:
 # ------------------------------------------------------------------------- server
 
 
+class Connections:
+    """The handler tasks of one asyncio stream server, so that closing it ends every one."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @contextlib.asynccontextmanager
+    async def handling(self, writer: asyncio.StreamWriter) -> AsyncIterator[None]:
+        """Around one connection's handler: tracked while it runs, its writer always closed."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            yield
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def close(self, server: asyncio.AbstractServer) -> None:
+        server.close()
+        # A connection accepted just before close() gets its handler task a few loop
+        # iterations later (accept, then connection_made): let those start, then end
+        # every handler, so none is left pending when the loop closes.
+        for _ in range(HANDLER_START_ITERATIONS):
+            await asyncio.sleep(0)
+        while self._tasks:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await server.wait_closed()
+
+
 class StatusServer:
     """Serves `provider()` as JSON on a unix socket, on the running asyncio loop."""
 
@@ -350,7 +385,7 @@ class StatusServer:
         self.path = path
         self.provider = provider
         self._server: asyncio.AbstractServer | None = None
-        self._clients: set[asyncio.Task[Any]] = set()
+        self._connections = Connections()
 
     async def start(self) -> None:
         directory = os.path.dirname(self.path) or "."
@@ -384,40 +419,22 @@ class StatusServer:
         raise OSError(errno.EADDRINUSE, f"another ifvip serves {self.path}")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._clients.add(task)
-        try:
-            request = await asyncio.wait_for(reader.readline(), CLIENT_TIMEOUT)
-            command = request[:REQUEST_MAX].strip().decode("ascii", "replace")
-            if command in ("", "status"):
-                writer.write(self.provider().to_json().encode())
-            else:
-                answer = {"error": f"unknown request {command[:40]!r}; send 'status'"}
-                writer.write((json.dumps(answer) + "\n").encode())
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-            if task is not None:
-                self._clients.discard(task)
+        async with self._connections.handling(writer):
+            try:
+                request = await asyncio.wait_for(reader.readline(), CLIENT_TIMEOUT)
+                command = request[:REQUEST_MAX].strip().decode("ascii", "replace")
+                if command in ("", "status"):
+                    writer.write(self.provider().to_json().encode())
+                else:
+                    answer = {"error": f"unknown request {command[:40]!r}; send 'status'"}
+                    writer.write((json.dumps(answer) + "\n").encode())
+                await writer.drain()
+            except (TimeoutError, ConnectionError):
+                pass
 
     async def close(self) -> None:
         if self._server is not None:
-            self._server.close()
-            # A connection accepted just before close() gets its handler task a few loop
-            # iterations later (accept, then connection_made): let those start, then end
-            # every handler, so none is left pending when the loop closes.
-            for _ in range(HANDLER_START_ITERATIONS):
-                await asyncio.sleep(0)
-            while self._clients:
-                for client in list(self._clients):
-                    client.cancel()
-                await asyncio.gather(*list(self._clients), return_exceptions=True)
-            await self._server.wait_closed()
+            await self._connections.close(self._server)
             self._server = None
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
