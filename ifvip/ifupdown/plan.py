@@ -124,8 +124,8 @@ class LinkSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AddAddress(Op):
-    """`ip addr add ADDRESS/PREFIX [peer P] [broadcast B] [scope S] dev IFNAME [label L] ...`."""
+class _AddressOp(Op):
+    """The fields `ip addr add` and `ip addr del` share; each is the other's inverse."""
 
     ifname: str
     address: str
@@ -141,40 +141,32 @@ class AddAddress(Op):
     def family(self) -> int:
         return _family_of(self.address)
 
+    def _twin(self, cls: type[AddAddress | DelAddress]) -> Op:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(_AddressOp)}
+        values.update(text=None, ignore_failure=False)
+        return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddAddress(_AddressOp):
+    """`ip addr add ADDRESS/PREFIX [peer P] [broadcast B] [scope S] dev IFNAME [label L] ...`."""
+
     def canonical(self) -> str:
         return _address_command(self, "add")
 
     def inverse(self) -> Op | None:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(AddAddress)}
-        values.update(text=None, ignore_failure=False)
-        return DelAddress(**values)
+        return self._twin(DelAddress)
 
 
 @dataclass(frozen=True, kw_only=True)
-class DelAddress(Op):
+class DelAddress(_AddressOp):
     """`ip addr del ...`; the executor may fill the flags it found, so inverse() re-adds it."""
-
-    ifname: str
-    address: str
-    peer: str | None = None
-    broadcast: str | None = None
-    scope: str | None = None
-    label: str | None = None
-    nodad: bool = False
-    preferred_lft: int | None = None
-    valid_lft: int | None = None
-
-    @property
-    def family(self) -> int:
-        return _family_of(self.address)
 
     def canonical(self) -> str:
         return _address_command(self, "del")
 
     def inverse(self) -> Op | None:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(DelAddress)}
-        values.update(text=None, ignore_failure=False)
-        return AddAddress(**values)
+        return self._twin(AddAddress)
 
 
 def _address_command(op: AddAddress | DelAddress, verb: str) -> str:
