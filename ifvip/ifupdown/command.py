@@ -23,7 +23,7 @@ from ifvip.ifupdown.invocation import Invocation, Request, select
 from ifvip.ifupdown.methods import IF_DIR, Settings
 from ifvip.ifupdown.state import DEFAULT_STATE_DIR, StateDir, StateError
 from ifvip.interfaces.check import check
-from ifvip.interfaces.loader import load
+from ifvip.interfaces.cache import load
 from ifvip.interfaces.model import InterfacesFile
 from ifvip.interfaces.patterns import SystemView
 from ifvip.interfaces.query import MappingRunner

@@ -22,6 +22,7 @@ kernel (`ifup -n`, `ifquery`, `check`) do not load it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import ipaddress
@@ -62,6 +63,8 @@ Address: TypeAlias = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 # buffer (a failure answer echoes its request), or they would be dropped.
 _BATCH_SIZE: Final = 256
 _BATCH_TIMEOUT: Final = 30.0  # seconds to wait for the answers to one send
+_SEQ_FIRST: Final = 0x10000  # batched requests' sequence numbers (see Kernel._sequence)
+_SEQ_LAST: Final = 0x7FFFFFFF
 _TYPES: Final = {
     "unicast": 1,
     "local": 2,
@@ -89,7 +92,6 @@ def _pyroute2() -> SimpleNamespace:
         NLM_F_REQUEST,
     )
     from pyroute2.netlink.exceptions import NetlinkError  # noqa: PLC0415
-    from pyroute2.netlink.nlsocket import NetlinkRequest  # noqa: PLC0415
     from pyroute2.netlink.rtnl import (  # noqa: PLC0415
         RTM_DELADDR,
         RTM_DELROUTE,
@@ -105,7 +107,6 @@ def _pyroute2() -> SimpleNamespace:
     return SimpleNamespace(
         AsyncIPRoute=AsyncIPRoute,
         NetlinkError=NetlinkError,
-        NetlinkRequest=NetlinkRequest,
         ifaddrmsg=ifaddrmsg,
         rtmsg=rtmsg,
         fibmsg=fibmsg,
@@ -253,6 +254,7 @@ class Kernel:
         self.netns = netns
         self._ipr: Any = None
         self._indexes: dict[str, int] = {}  # ifname -> ifindex, forgotten on link add/del
+        self._seq = _SEQ_FIRST - 1
 
     async def __aenter__(self) -> Kernel:
         return self
@@ -607,61 +609,103 @@ class Kernel:
         round trips. Only the last request of each send asks for an acknowledgement: the
         kernel answers failures anyway, and once the last answer is in, every earlier
         failure's answer is queued under its own sequence number.
+
+        The kernel does the work of a send inside the send call, so each send runs in a
+        worker thread while this one encodes the next chunk; sends stay in order, and at
+        most two chunks' answers are outstanding (they fit the socket's receive buffer).
         """
         if not requests:
             return []
-        nl = _pyroute2()
         ipr = await self._pyroute()
+        sock = ipr.socket  # pyroute2's socket state is per thread: take it from this one
+        loop = asyncio.get_running_loop()
         results: list[KernelError | None] = []
-        for start in range(0, len(requests), _BATCH_SIZE):
-            chunk = requests[start : start + _BATCH_SIZE]
-            sent = []
-            data = bytearray()
-            try:
-                for position, request in enumerate(chunk):
-                    flags = nl.NLM_F_REQUEST | request.flags
-                    if position == len(chunk) - 1:
-                        flags |= nl.NLM_F_ACK
-                    prepared = nl.NetlinkRequest(
-                        ipr, request.msg, msg_type=request.type, msg_flags=flags
-                    )
-                    await prepared.prepare()
-                    sent.append(prepared)
-                    data += prepared.msg.data
-                ipr.send(bytes(data))
-            except BaseException:
-                for prepared in sent:
-                    prepared.cleanup()
-                raise
-            results.extend(await self._answers(chunk, sent))
+        encoded: list[list[int]] = []  # every chunk's sequence numbers, to free at the end
+        sending: asyncio.Future[Any] | None = None
+        try:
+            previous: tuple[Sequence[Request], list[int]] | None = None  # sent, not read
+            for start in range(0, len(requests), _BATCH_SIZE):
+                chunk = requests[start : start + _BATCH_SIZE]
+                data, seqs = self._encode(ipr, chunk)
+                encoded.append(seqs)
+                if sending is not None:
+                    await sending  # the previous send is done: the order is kept
+                sending = loop.run_in_executor(None, sock.send, data)
+                if previous is not None:
+                    results.extend(await self._answers(ipr, *previous))
+                previous = (chunk, seqs)
+            if sending is not None and previous is not None:
+                await sending
+                sending = None
+                results.extend(await self._answers(ipr, *previous))
+        finally:
+            if sending is not None and not sending.done():  # cancelled mid-send
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(sending)
+            queues = ipr.msg_queue.queues
+            for seq in (seq for seqs in encoded for seq in seqs if seq in queues):
+                ipr.msg_queue.free_tag(seq)
         return results
 
-    async def _answers(self, chunk: Sequence[Request], sent: list[Any]) -> list[KernelError | None]:
+    def _encode(self, ipr: Any, chunk: Sequence[Request]) -> tuple[bytes, list[int]]:
+        """One send's worth of requests as bytes, each with an answer queue of its own."""
+        nl = _pyroute2()
+        data = bytearray()
+        seqs: list[int] = []
+        pid = ipr.epid or os.getpid()
+        for position, request in enumerate(chunk):
+            flags = nl.NLM_F_REQUEST | request.flags
+            if position == len(chunk) - 1:
+                flags |= nl.NLM_F_ACK
+            seq = self._sequence()
+            header = request.msg["header"]
+            header["type"] = request.type
+            header["flags"] = flags
+            header["sequence_number"] = seq
+            header["pid"] = pid
+            request.msg.reset()
+            request.msg.encode()
+            ipr.msg_queue.ensure_tag(seq)
+            seqs.append(seq)
+            data += request.msg.data
+        return bytes(data), seqs
+
+    def _sequence(self) -> int:
+        """The next sequence number of a batched request.
+
+        Batches number their requests from a range of their own, above the 0xff-0xffff
+        that pyroute2's own calls allocate from on the same socket, so the two never meet;
+        pyroute2's allocator is not used for them (its per-request bookkeeping costs more
+        than encoding a request).
+        """
+        self._seq = self._seq + 1 if self._seq < _SEQ_LAST else _SEQ_FIRST
+        return self._seq
+
+    async def _answers(
+        self, ipr: Any, chunk: Sequence[Request], seqs: list[int]
+    ) -> list[KernelError | None]:
         """The answers to one send: the last request's acknowledgement, then whatever
-        pyroute2's queue holds for each earlier one (an error, or nothing: it was done)."""
-        queues = self._ipr.msg_queue.queues  # pyroute2's per-sequence-number answer queues
-        *rest, last = sent
+        pyroute2's queue holds for each earlier one (an error, or nothing: it was done).
+        Each answer's queue is freed once read; batch() frees what is left."""
+        queues = ipr.msg_queue.queues  # pyroute2's per-sequence-number answer queues
         try:
-            error = await asyncio.wait_for(self._answer(chunk[-1], last), _BATCH_TIMEOUT)
+            last = await asyncio.wait_for(self._answer(ipr, chunk[-1], seqs[-1]), _BATCH_TIMEOUT)
         except TimeoutError:  # the answers were lost (they cannot be with _BATCH_SIZE)
-            for prepared in rest:
-                prepared.cleanup()
             timeout = KernelError("netlink", errno.ETIMEDOUT, "no answer from the kernel")
-            return [timeout] * len(sent)
+            return [timeout] * len(seqs)
         answers: list[KernelError | None] = []
-        for request, prepared in zip(chunk[:-1], rest, strict=True):
-            if queues[prepared.msg_seq].empty():
-                prepared.cleanup()
+        for request, seq in zip(chunk[:-1], seqs[:-1], strict=True):
+            if queues[seq].empty():
                 answers.append(None)
             else:
-                answers.append(await self._answer(request, prepared))
-        answers.append(error)
+                answers.append(await self._answer(ipr, request, seq))
+        answers.append(last)
         return answers
 
     @staticmethod
-    async def _answer(request: Request, prepared: Any) -> KernelError | None:
+    async def _answer(ipr: Any, request: Request, seq: int) -> KernelError | None:
         try:
-            async for _ in prepared.response():
+            async for _ in ipr.get(msg_seq=seq):
                 pass
         except _pyroute2().NetlinkError as exc:
             return KernelError(request.what, exc.code, os.strerror(exc.code))

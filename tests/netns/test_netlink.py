@@ -303,3 +303,32 @@ def test_an_ignored_failure_does_not_stop_a_batch_nor_does_any_without_stop(
     deletes = [op.inverse() for op in reversed(ops)]
     results = asyncio.run(apply([d for d in deletes if d is not None] * 2, False))
     assert [isinstance(r, OpError) for r in results] == [False] * 6 + [True] * 6
+
+
+def test_a_batch_of_several_sends_answers_each_request_in_order(twins: tuple[str, str]) -> None:
+    """700 requests go out in three sends, each sent while the next is encoded: every
+    request gets its own answer, failures in each send land on the request that failed,
+    and the socket still serves pyroute2's own calls afterwards."""
+    _, ns = twins
+    _ip(ns, "link", "set", "eth0", "up")
+    taken = {5, 300, 699}  # one address already there in each send's range
+    for n in taken:
+        _ip(ns, "-6", "addr", "add", f"2001:db8:7::{n:x}/64", "dev", "eth0", "nodad")
+
+    async def apply() -> tuple[list[KernelError | None], int]:
+        async with Kernel(ns) as k:
+            requests = [
+                await k.address_message("add", "eth0", f"2001:db8:7::{n:x}/64", nodad=True)
+                for n in range(700)
+            ]
+            answers = await k.batch(requests)
+            mine = await k.addresses("eth0", AF_INET6)
+            return answers, sum(1 for a in mine if a.address.ip in _NET7)
+
+    answers, count = asyncio.run(apply())
+    failed = {n: answer.errno for n, answer in enumerate(answers) if answer is not None}
+    assert len(answers) == 700 and failed == dict.fromkeys(taken, errno.EEXIST)
+    assert count == 700
+
+
+_NET7 = ipaddress.ip_network("2001:db8:7::/64")
