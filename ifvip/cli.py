@@ -896,11 +896,14 @@ def run(
 
 def _warn_passfiles(*paths: str | None) -> None:
     """At start, once per file: a password file any local user can read (never its text)."""
+    given = dict.fromkeys(p for p in paths if p)
+    if not given:
+        return  # the interfaces checker (and its model) loads only to look at a file
     import logging
 
     from ifvip.interfaces.check import passfile_warning
 
-    for path in dict.fromkeys(p for p in paths if p):
+    for path in given:
         warning = passfile_warning(path)
         if warning is not None:
             logging.getLogger("ifvip").warning("%s", warning)

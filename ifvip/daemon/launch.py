@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from logging.handlers import SysLogHandler
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ifvip.daemon.actions import (
     SCRIPT_TIMEOUT,
@@ -35,14 +35,16 @@ from ifvip.daemon.actions import (
     VipRole,
     netns_id,
 )
-from ifvip.daemon.checks import CheckConfig
 from ifvip.daemon.config import ConfigProblems, GroupConfig, diff_groups, vip_lifetime
 from ifvip.daemon.notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
 from ifvip.daemon.operations import Operations, OperationsConfig
-from ifvip.daemon.policy import PolicyRouting, policy_role
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
 from ifvip.daemon.speaker import CarpSpeaker
 from ifvip.ifupdown.netlink import Kernel
+
+if TYPE_CHECKING:  # policy routing (and its planner) loads only when --rtable asks for it
+    from ifvip.daemon.checks import CheckConfig
+    from ifvip.daemon.policy import PolicyRouting
 
 log = logging.getLogger("ifvip")
 
@@ -106,21 +108,20 @@ def _said(out: io.StringIO) -> str:
 def engine_factory(
     state_dir: str | None = None, hook_timeout: float = SCRIPT_TIMEOUT
 ) -> EngineFactory:
-    """The in-process ifup/ifdown engine, or a config error when it is not available."""
-    import importlib  # noqa: PLC0415
+    """The in-process ifup/ifdown engine, or a config error when it is not available.
 
-    try:
-        importlib.import_module(ENGINE_MODULE)
-    except ImportError:
-
-        def unavailable(path: str) -> InterfacesEngine:
-            raise ConfigProblems(
-                [f"--manage: managed stanzas need the ifup engine ({ENGINE_MODULE})"]
-            )
-
-        return unavailable
+    The engine (the planner, the interfaces reader) is imported on the first call, when a
+    group manages stanzas: a daemon that only moves VIPs never loads it."""
 
     def make(path: str) -> InterfacesEngine:
+        import importlib  # noqa: PLC0415
+
+        try:
+            importlib.import_module(ENGINE_MODULE)
+        except ImportError:
+            raise ConfigProblems(
+                [f"--manage: managed stanzas need the ifup engine ({ENGINE_MODULE})"]
+            ) from None
         return CommandEngine(path, state_dir, hook_timeout)
 
     return make
@@ -284,6 +285,8 @@ class Builder:
             speaker = VrrpSpeaker(config)
             role = vrrp_role(config, self.kernel, self.state, self.engines)
         if definition.policy is not None:
+            from ifvip.daemon.policy import policy_role  # noqa: PLC0415 - see TYPE_CHECKING
+
             routes = policy_role(
                 prefix, self.kernel, definition.policy, config.vips[0], config.interface
             )

@@ -46,10 +46,10 @@ from ifvip.daemon.status import (
     speaker_facts,
     write_snapshot,
 )
-from ifvip.ifupdown.plan import WriteSysctl
 
 if TYPE_CHECKING:  # prometheus-client is loaded only when --metrics asks for it
     from ifvip.daemon.metrics import MetricsServer
+    from ifvip.ifupdown.plan import WriteSysctl
 
 log = logging.getLogger("ifvip")
 
@@ -259,7 +259,6 @@ def operations_config(
     validated into an OperationsConfig; ConfigProblems lists every problem at once."""
     from ifvip.daemon.checks import parse_check_options  # noqa: PLC0415
     from ifvip.daemon.config import ConfigProblems  # noqa: PLC0415
-    from ifvip.daemon.metrics import parse_metrics_address  # noqa: PLC0415
 
     problems: list[str] = []
     checks = CheckConfig()
@@ -283,6 +282,8 @@ def operations_config(
         problems += found.problems
     bind = None
     if metrics is not None:
+        from ifvip.daemon.metrics import parse_metrics_address  # noqa: PLC0415 - see above
+
         try:
             bind = parse_metrics_address(metrics)
         except ConfigProblems as found:

@@ -31,10 +31,12 @@ import ipaddress
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ifvip.daemon.config import ConfigProblems, Vip
-from ifvip.ifupdown.plan import AddRoute, AddRule, DelRoute, DelRule, Op, WriteSysctl
+
+if TYPE_CHECKING:  # the planner's ops load only when --rtable/--nonlocal-bind ask for them
+    from ifvip.ifupdown.plan import Op, WriteSysctl
 
 log = logging.getLogger("ifvip")
 
@@ -118,6 +120,8 @@ def parse_policy_options(
 
 def policy_plan(policy: PolicyRouting, vip: Vip, device: str) -> tuple[list[Op], list[Op]]:
     """The ops MASTER applies and the ops BACKUP applies (in that order each)."""
+    from ifvip.ifupdown.plan import AddRoute, AddRule, DelRoute, DelRule  # noqa: PLC0415
+
     interface = vip.interface
     family = interface.version  # plan ops take 4 or 6, as `ip -4`/`ip -6`
     host = f"{interface.ip}/{interface.max_prefixlen}"
@@ -218,6 +222,8 @@ class PolicyRole:
 
 def nonlocal_bind_plan() -> list[WriteSysctl]:
     """`--nonlocal-bind`: both families' ip_nonlocal_bind to 1."""
+    from ifvip.ifupdown.plan import WriteSysctl  # noqa: PLC0415 - see TYPE_CHECKING
+
     return [WriteSysctl(name=name, value="1") for name in NONLOCAL_BIND]
 
 
@@ -231,6 +237,8 @@ def apply_sysctls(
 
 def restore_sysctls(applied: Sequence[WriteSysctl], write: Callable[[str, str], str]) -> None:
     """Write the previous values back, in reverse order (those that changed)."""
+    from ifvip.ifupdown.plan import WriteSysctl  # noqa: PLC0415 - see TYPE_CHECKING
+
     for op in reversed(applied):
         undo = op.inverse()
         if isinstance(undo, WriteSysctl):

@@ -25,7 +25,7 @@ import signal
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ifvip.daemon.checks import (
     CHECK_PATH,
@@ -51,7 +51,9 @@ from ifvip.daemon.checks import (
     set_demotion,
 )
 from ifvip.election import Demote, Promote
-from ifvip.election_vrrp import SetPriority
+
+if TYPE_CHECKING:  # VRRP's election loads only for VRRP groups (a weight feeds it)
+    from ifvip.election_vrrp import SetPriority
 
 log = logging.getLogger("ifvip")
 
@@ -229,6 +231,8 @@ class CheckRunner:
         if self.base_priority is not None and delta != self._delta:
             self._delta = delta
             failing = ", ".join(self.health.failing()) or "none failing"
+            from ifvip.election_vrrp import SetPriority  # noqa: PLC0415 - see TYPE_CHECKING
+
             self.feed(
                 SetPriority(self.base_priority + delta, f"check weight {delta:+d} ({failing})")
             )
