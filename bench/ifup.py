@@ -6,12 +6,15 @@ Each tool gets its own pair of namespaces (eth0/eth1 veths, tests/netns/kernelst
 and brings the same file up and down RUNS times; the table gives wall times (median, min,
 max) of `ifup` and `ifdown`, the process start included, and ifvip's speed-up. Files:
   - production-dmz: ../shared/examples/production-dmz.interfaces (eth0 and eth1);
-  - big: one eth0 stanza pair whose `up`/`down` hooks add and delete ADDRESSES addresses
-    (IPv4 in 198.51.100.0/24 and 203.0.113.0/24, the rest IPv6 in 2001:db8::/32) and
-    ROUTES routes (half IPv4 in table 100, half IPv6), as such files are written by hand:
-    `up ip addr add …` with a matching `down ip addr del …`. The real ifupdown forks
-    /bin/sh and ip for every line; ifvip runs the same lines natively over netlink.
-After each run the namespace is checked to be back to its starting state.
+  - stanzas: ADDRESSES addresses (IPv4 in 198.51.100.0/24 and 203.0.113.0/24, the rest
+    IPv6 in 2001:db8::/32), one `iface eth0 inet|inet6 static` stanza each, and ROUTES
+    routes (half IPv4 in table 100, half IPv6) as `up`/`down` hooks of the first stanzas.
+    ifupdown runs every stanza's method, its hook lines and its if-*.d directories;
+  - hooks: the same addresses and routes as `up ip addr add …` / `down ip addr del …`
+    lines of one eth0 stanza pair, as such files are also written by hand. Here ifupdown
+    forks /bin/sh and ip once a line, and ifvip's time is mostly its own start.
+The real ifupdown forks /bin/sh, ip and run-parts; ifvip does the same work over netlink
+and in-process. After each run the namespace is checked to be back to its starting state.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from tests.netns.kernelstate import Runner, Twins, snapshot  # noqa: E402
 DMZ = REPO.parent / "shared" / "examples" / "production-dmz.interfaces"
 
 
-def big_file(addresses: int, routes: int) -> str:
-    """`addresses` extra addresses and `routes` routes on eth0, as up/down hook pairs."""
+def hook_file(addresses: int, routes: int) -> str:
+    """`addresses` extra addresses and `routes` routes on eth0, as up/down hook lines."""
     v4 = [f"198.51.100.{n}/24" for n in range(11, 255)] + [
         f"203.0.113.{n}/24" for n in range(1, 255)
     ]
@@ -70,6 +73,34 @@ def big_file(addresses: int, routes: int) -> str:
         "    dad-attempts 0\n"
         f"{body}\n"
     )
+
+
+def stanza_file(addresses: int, routes: int) -> str:
+    """The same addresses and routes as `hook_file`, written the other way interfaces(5)
+    allows: one `iface eth0 inet|inet6 static` stanza per address (ifupdown applies every
+    stanza of an interface in order), the routes as `up`/`down` hooks of the first ones.
+    ifupdown runs each stanza's method and its hook directories, so this is the form that
+    costs it the most forks."""
+    v4 = [f"198.51.100.{n}" for n in range(10, 255)] + [f"203.0.113.{n}" for n in range(1, 255)]
+    v4 = v4[: addresses // 2]
+    v6 = [f"2001:db8:1::{n:x}" for n in range(0x100, 0x100 + addresses - len(v4))]
+    hooks: list[list[str]] = [[] for _ in range(addresses)]
+    for n in range(routes // 2):
+        route = f"203.0.113.{n}/32 via 198.51.100.1 dev $IFACE table 100"
+        hooks[n] += [f"up ip route add {route}", f"down ip route del {route}"]
+    for n in range(routes - routes // 2):
+        route = f"2001:db8:f:{n:x}::/64 via 2001:db8:1::1 dev $IFACE"
+        hooks[len(v4) + n] += [f"up ip -6 route add {route}", f"down ip -6 route del {route}"]
+    stanzas = ["auto eth0"]
+    for index, address in enumerate(v4):
+        lines = ["iface eth0 inet static", f"    address {address}/24"]
+        if index == 0:
+            lines.append("    gateway 198.51.100.1")
+        stanzas.append("\n".join(lines + [f"    {hook}" for hook in hooks[index]]))
+    for index, address in enumerate(v6, start=len(v4)):
+        lines = ["iface eth0 inet6 static", f"    address {address}/64", "    dad-attempts 0"]
+        stanzas.append("\n".join(lines + [f"    {hook}" for hook in hooks[index]]))
+    return "\n\n".join(stanzas) + "\n"
 
 
 def _timed(call: Callable[[], subprocess.CompletedProcess[str]], what: str) -> float:
@@ -115,12 +146,18 @@ def main() -> None:
         raise SystemExit("bench/ifup.py needs root (network namespaces)")
     with tempfile.TemporaryDirectory(prefix="ifvip-bench-") as tmp:
         work = Path(tmp)
-        big = work / "big.interfaces"
-        big.write_text(big_file(args.addresses, args.routes))
-        cases = [("production-dmz", DMZ, ["eth0", "eth1"]), ("big", big, ["eth0"])]
+        hooks = work / "hooks.interfaces"
+        hooks.write_text(hook_file(args.addresses, args.routes))
+        stanzas = work / "stanzas.interfaces"
+        stanzas.write_text(stanza_file(args.addresses, args.routes))
+        cases = [
+            ("production-dmz", DMZ, ["eth0", "eth1"]),
+            ("stanzas", stanzas, ["eth0"]),
+            ("hooks", hooks, ["eth0"]),
+        ]
         print(
             f"ifup/ifdown wall time in ms over {args.runs} runs "
-            f"(big: {args.addresses} addresses, {args.routes} routes)"
+            f"(stanzas, hooks: {args.addresses} addresses, {args.routes} routes)"
         )
         print(
             f"{'file':<16} {'tool':<9} {'ifup median':>11} {'min':>6} {'max':>6}"

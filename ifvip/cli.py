@@ -1203,8 +1203,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     prog = os.path.basename(sys.argv[0]) if argv is None else "ifvip"
     if prog in IFUPDOWN_COMMANDS:
         args.insert(0, prog)
-    else:
-        args = _translate_images(args)
+    elif not args or args[0] == "run" or args[0] not in cli.commands:
+        args = _translate_images(args)  # the images' forms are `run` forms, or no command
     command = args[0] if args else ""
     try:
         cli.main(args=args, prog_name="ifvip", standalone_mode=False, auto_envvar_prefix="IFVIP")

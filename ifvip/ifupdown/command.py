@@ -22,8 +22,8 @@ from ifvip.ifupdown.dryrun import print_invocation, print_plan
 from ifvip.ifupdown.invocation import Invocation, Request, select
 from ifvip.ifupdown.methods import IF_DIR, Settings
 from ifvip.ifupdown.state import DEFAULT_STATE_DIR, StateDir, StateError
-from ifvip.interfaces.check import check
 from ifvip.interfaces.cache import load
+from ifvip.interfaces.check import check
 from ifvip.interfaces.model import InterfacesFile
 from ifvip.interfaces.patterns import SystemView
 from ifvip.interfaces.query import MappingRunner

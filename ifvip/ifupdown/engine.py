@@ -27,7 +27,9 @@ ifup of one target (specs/ifupdown.md §3.1, §7, §8; DESIGN.md §4):
   3. on the first failure that counts (not `ignore_failure`), undo everything applied for
      this interface, newest first, record nothing, and say which line failed:
      `ifup: path:line: up ip route add …: File exists`, `ifup: failed to bring up PHYS`;
-  4. on success write the journal (state.py, 0600) and the ifstate files.
+  4. on success write the journal (state.py, 0600) and the ifstate files. The journal
+     holds what ifdown undoes: every applied op that has an inverse, as applied (hooks
+     and if-*.d scripts have none; ifdown runs the down hooks and scripts instead).
 
 ifdown of one target (§3.2): the stop plan's steps run in their phases (if-down.d, `down`
 lines, …, `post-down` lines, failures ignored as ifupdown does), except that with a journal
@@ -236,7 +238,8 @@ class _Run:
                     done.append(result)
             applied.extend((part, op) for op in done)
             if failure is None:
-                record([{"stanza": part, "op": op.to_dict()} for op in done])
+                undoable = [op for op in done if op.inverse() is not None]
+                record([{"stanza": part, "op": op.to_dict()} for op in undoable])
             else:
                 raise _StanzaFailedError(failure)
             index += len(run)
@@ -259,7 +262,9 @@ class _Run:
 
     async def down(self, plan: Plan, journal: list[dict[str, Any]] | None) -> None:
         """Run the stop plan; with a journal its method steps become the recorded inverses."""
-        entries = [(int(e["stanza"]), op_from_dict(e["op"])) for e in journal or []]
+        by_stanza: dict[int, list[Op]] = {}
+        for entry in journal or []:
+            by_stanza.setdefault(int(entry["stanza"]), []).append(op_from_dict(entry["op"]))
         consumed: set[int] = set()
         # With a journal, the link-level steps are undone from it like the methods.
         replaced = ("method", "link") if journal is not None else ()
@@ -267,7 +272,7 @@ class _Run:
         for index, stanza in enumerate(plan.stanzas):
             if self.verbose:
                 self.say(f"configuring interface {plan.physical}={plan.logical} ({stanza.family})")
-            mine = [op for part, op in entries if part == index]
+            mine = by_stanza.get(index, [])
             consumed.add(index)
             done = False
             pending: list[Step] = []  # steps run together, so netlink ones go in one batch
@@ -285,7 +290,9 @@ class _Run:
                 await self.undo(mine)
         if journal is not None:
             # The link-level steps, and stanzas no longer where they were in the file.
-            await self.undo([op for part, op in entries if part not in consumed])
+            await self.undo(
+                [op for part, ops in by_stanza.items() if part not in consumed for op in ops]
+            )
         await self._down_steps([step for step in plan.after if step.stage not in replaced])
 
     async def _down_steps(self, steps: Sequence[Step]) -> None:
@@ -390,7 +397,8 @@ async def _up_one(run: _Run, plan: Plan, state: StateDir, result: Result) -> Non
             state.write_journal(plan.physical, old)
 
     try:
-        await run.up(plan, lambda entries: state.append_journal(plan.physical, entries))
+        with state.journal_appender(plan.physical) as append:
+            await run.up(plan, append)
     except _StanzaFailedError as failure:
         restore()
         run.say(f"failed to bring up {plan.physical}")

@@ -2,10 +2,12 @@
 
 `NetlinkExecutor.apply(op)` does what `op.render()` says, through `netlink.Kernel` (one
 AsyncIPRoute socket) for addresses, routes, rules and links, through /proc/sys for sysctls,
-and under `/bin/sh -c` (with exactly the op's environment and a time limit) for Shell,
-RunParts and DHCP ops. It returns the op as applied: `previous` filled with what the kernel
-had before (sysctl values, link MTU/MAC/state, the route a `replace` overwrote, the flags of
-a deleted address), which is what the journal keeps and what `inverse()` restores.
+and under `/bin/sh -c` (with exactly the op's environment and a time limit) for Shell
+and DHCP ops; RunParts ops choose and start the if-*.d scripts as run-parts would
+(runparts.py), without a run-parts process. It returns the op as applied: `previous`
+filled with what the kernel had before (sysctl values, link MTU/MAC/state, the route a
+`replace` overwrote, the flags of a deleted address), which is what the journal keeps and
+what `inverse()` restores.
 
 A failure raises `OpError` with the reason the equivalent command would print (`File
 exists`, `Cannot find device`...); whether it fails the stanza (`-` prefix, `|| true`) is
@@ -35,7 +37,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 from ifvip.errors import ApplyError
-from ifvip.ifupdown import netlink
+from ifvip.ifupdown import netlink, runparts
 from ifvip.ifupdown.netlink import AF_INET, AF_INET6, SCOPES, Kernel, KernelError, Route, Rule
 from ifvip.ifupdown.plan import (
     RT_TABLE_MAIN,
@@ -160,6 +162,13 @@ class NetlinkExecutor:
 
     `record` False skips the reads that only serve the journal (the flags of a deleted
     address, the route a replace overwrote): ifdown records nothing.
+
+    A link's state (up, MTU, MAC, alias) is read once and then kept up to date from the
+    executor's own changes, so the `ip link set dev eth0 up` of each of a thousand stanzas
+    costs no netlink read. What is known is forgotten whenever something else may have
+    changed a link: a hook, script or DHCP client has run, a link was made, renamed or
+    deleted, or a change failed. An executor serves one command (one ifup, ifdown or
+    transition), so what it knows never outlives it.
     """
 
     def __init__(
@@ -176,6 +185,7 @@ class NetlinkExecutor:
         self.record = record
         self.stdout = stdout
         self.stderr = stderr
+        self._links: dict[str, netlink.LinkInfo] = {}  # by name, as this executor left them
 
     async def apply(self, op: Op) -> Op:
         try:
@@ -343,7 +353,7 @@ class NetlinkExecutor:
             await self._one(op)
             return replace(op, previous=previous) if previous is not None else op
         if isinstance(op, SetLink):
-            before = await k.set_link(
+            before = await self._set_link(
                 op.ifname, up=op.up, mtu=op.mtu, mac=op.address, alias=op.alias
             )
             return replace(
@@ -353,9 +363,9 @@ class NetlinkExecutor:
                 ),
             )
         if isinstance(op, SetInet6Mtu):
-            link = await k.link(op.ifname)
+            link = await self._link(op.ifname)
             if link.mtu < op.mtu:
-                await k.set_link(op.ifname, mtu=op.mtu)
+                await self._set_link(op.ifname, mtu=op.mtu)
                 return replace(op, via="link", previous=str(link.mtu))
             name = f"net.ipv6.conf.{op.ifname.replace('.', '/')}.mtu"
             return replace(op, via="sysctl", previous=netlink.write_sysctl(name, str(op.mtu)))
@@ -368,6 +378,8 @@ class NetlinkExecutor:
                 address = ipaddress.ip_interface(op.address)
                 await k.wait_dad(op.ifname, address, op.attempts, op.interval)
             return op
+        if isinstance(op, AddLink | DelLink | RenameLink):
+            self._links.clear()
         if isinstance(op, AddLink):
             if op.exist_ok:
                 names = {link.name for link in await k.links()}
@@ -388,14 +400,40 @@ class NetlinkExecutor:
             await self._run(op, ["/bin/sh", "-c", op.command], op.env)
             return op
         if isinstance(op, RunParts):
-            argv = ["run-parts"]
-            if op.exit_on_error:
-                argv.append("--exit-on-error")
-            if op.verbose:
-                argv.append("--verbose")
-            await self._run(op, [*argv, op.directory], op.env)
+            await self._run_parts(op)
             return op
         raise OpError(op, f"ifvip cannot apply {type(op).__name__}")
+
+    async def _link(self, ifname: str) -> netlink.LinkInfo:
+        base = ifname.split(":", 1)[0]
+        known = self._links.get(base)
+        if known is None:
+            known = self._links[base] = await self.kernel.link(base)
+        return known
+
+    async def _set_link(
+        self,
+        ifname: str,
+        *,
+        up: bool | None = None,
+        mtu: int | None = None,
+        mac: str | None = None,
+        alias: str | None = None,
+    ) -> netlink.LinkInfo:
+        """`Kernel.set_link`, reading the link only when this executor does not already
+        know it (see `_links`); returns how it was before."""
+        base = ifname.split(":", 1)[0]
+        before = await self._link(base)
+        self._links.pop(base)  # unknown until the change is through
+        await self.kernel.set_link(base, up=up, mtu=mtu, mac=mac, alias=alias, before=before)
+        self._links[base] = replace(
+            before,
+            up=before.up if up is None else up,
+            mtu=before.mtu if mtu is None else mtu,
+            mac=before.mac if mac is None else mac.lower(),
+            alias=before.alias if alias is None else alias,
+        )
+        return before
 
     async def _del_address(self, op: DelAddress) -> Op:
         address = ipaddress.ip_interface(op.address)
@@ -423,8 +461,44 @@ class NetlinkExecutor:
         )
 
     async def _run(self, op: Op, argv: list[str], env: tuple[tuple[str, str], ...]) -> None:
-        # Hooks may rename, create or delete links: forget the cached ifindexes.
+        loop = asyncio.get_running_loop()
+        code = await self._spawn(op, argv, env, loop.time() + self.hook_timeout)
+        if code != 0:
+            reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
+            raise OpError(op, reason)
+
+    async def _run_parts(self, op: RunParts) -> None:
+        """The if-*.d scripts, chosen and reported as run-parts does (runparts.py), each
+        started directly; the time limit is for the whole directory."""
+        deadline = asyncio.get_running_loop().time() + self.hook_timeout
+        err = 2 if self.stderr is None else self.stderr
+
+        async def spawn(path: str) -> int:
+            return await self._spawn(op, [path], op.env, deadline, umask=runparts.UMASK)
+
+        def say(message: str) -> None:
+            os.write(err, f"run-parts: {message}\n".encode(errors="surrogateescape"))
+
+        code = await runparts.run_parts(
+            op.directory, spawn, say, exit_on_error=op.exit_on_error, verbose=op.verbose
+        )
+        if code != 0:
+            raise OpError(op, f"exit status {code}")
+
+    async def _spawn(
+        self,
+        op: Op,
+        argv: list[str],
+        env: tuple[tuple[str, str], ...],
+        deadline: float,
+        *,
+        umask: int = -1,
+    ) -> int:
+        """Run `argv` to its end (before `deadline`, loop time); its exit status, or
+        -signal. OSError when it cannot be started."""
+        # Hooks may rename, create, delete or change links: forget what is known of them.
         self.kernel.forget_indexes()
+        self._links.clear()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -433,11 +507,15 @@ class NetlinkExecutor:
                 stdout=self.stdout,
                 stderr=self.stderr,
                 start_new_session=True,
+                umask=umask,
             )
         except OSError as exc:
+            if isinstance(op, RunParts):
+                raise  # run-parts reports it and goes on
             raise OpError(op, exc.strerror or str(exc), exc.errno) from None
         try:
-            code = await asyncio.wait_for(proc.wait(), self.hook_timeout)
+            remaining = deadline - asyncio.get_running_loop().time()
+            return await asyncio.wait_for(proc.wait(), max(remaining, 0.0))
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -449,9 +527,7 @@ class NetlinkExecutor:
             raise
         finally:
             self.kernel.forget_indexes()
-        if code != 0:
-            reason = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
-            raise OpError(op, reason)
+            self._links.clear()
 
 
 def _link_attrs(op: AddLink) -> dict[str, Any]:

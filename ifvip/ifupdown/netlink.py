@@ -326,17 +326,25 @@ class Kernel:
         mtu: int | None = None,
         mac: str | None = None,
         alias: str | None = None,
+        before: LinkInfo | None = None,
     ) -> LinkInfo:
-        """Change a link as `ip link set` does; return how it was before."""
-        before = await self.link(ifname)
+        """Change a link as `ip link set` does; return how it was before (`before`, when
+        the caller knows it, is not read again).
+
+        An up/down state, MTU or alias the link already has is not sent again (a second
+        stanza's `ip link set dev eth0 up`): the kernel would do nothing with it. A MAC
+        address always is: the kernel refuses a change on a running link of most drivers,
+        even to the same address, and so must ifvip."""
+        if before is None:
+            before = await self.link(ifname)
         changes: dict[str, Any] = {}
-        if mtu is not None:
+        if mtu is not None and mtu != before.mtu:
             changes["mtu"] = mtu
         if mac is not None:
             changes["address"] = mac
-        if alias is not None:
+        if alias is not None and alias != before.alias:
             changes["ifalias"] = alias
-        if up is not None:
+        if up is not None and up != before.up:
             changes["state"] = "up" if up else "down"  # IFF_UP in the change mask only then
         if changes:
             await self._call(f"set link {ifname}", "link", "set", index=before.index, **changes)
@@ -617,13 +625,36 @@ class Kernel:
         if not requests:
             return []
         ipr = await self._pyroute()
-        sock = ipr.socket  # pyroute2's socket state is per thread: take it from this one
-        loop = asyncio.get_running_loop()
         results: list[KernelError | None] = []
         encoded: list[list[int]] = []  # every chunk's sequence numbers, to free at the end
-        sending: asyncio.Future[Any] | None = None
         try:
-            previous: tuple[Sequence[Request], list[int]] | None = None  # sent, not read
+            if len(requests) <= _BATCH_SIZE:  # one send: nothing to overlap it with
+                data, seqs = self._encode(ipr, requests)
+                encoded.append(seqs)
+                ipr.send(data)
+                results.extend(await self._answers(ipr, requests, seqs))
+            else:
+                await self._pipelined(ipr, requests, results, encoded)
+        finally:
+            queues = ipr.msg_queue.queues
+            for seq in (seq for seqs in encoded for seq in seqs if seq in queues):
+                ipr.msg_queue.free_tag(seq)
+        return results
+
+    async def _pipelined(
+        self,
+        ipr: Any,
+        requests: Sequence[Request],
+        results: list[KernelError | None],
+        encoded: list[list[int]],
+    ) -> None:
+        """batch() for more than one send: chunk N+1 is encoded while the kernel works
+        through chunk N in a worker thread."""
+        sock = ipr.socket  # pyroute2's socket state is per thread: take it from this one
+        loop = asyncio.get_running_loop()
+        sending: asyncio.Future[Any] | None = None
+        previous: tuple[Sequence[Request], list[int]] | None = None  # sent, answers unread
+        try:
             for start in range(0, len(requests), _BATCH_SIZE):
                 chunk = requests[start : start + _BATCH_SIZE]
                 data, seqs = self._encode(ipr, chunk)
@@ -634,18 +665,13 @@ class Kernel:
                 if previous is not None:
                     results.extend(await self._answers(ipr, *previous))
                 previous = (chunk, seqs)
-            if sending is not None and previous is not None:
-                await sending
-                sending = None
-                results.extend(await self._answers(ipr, *previous))
+            assert sending is not None and previous is not None
+            await sending
+            results.extend(await self._answers(ipr, *previous))
         finally:
             if sending is not None and not sending.done():  # cancelled mid-send
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(sending)
-            queues = ipr.msg_queue.queues
-            for seq in (seq for seqs in encoded for seq in seqs if seq in queues):
-                ipr.msg_queue.free_tag(seq)
-        return results
 
     def _encode(self, ipr: Any, chunk: Sequence[Request]) -> tuple[bytes, list[int]]:
         """One send's worth of requests as bytes, each with an answer queue of its own."""

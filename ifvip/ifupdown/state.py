@@ -21,7 +21,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -170,15 +170,34 @@ class StateDir:
 
     def append_journal(self, physical: str, entries: list[dict[str, Any]]) -> None:
         """Add entries at the end of the journal (one write, so whole lines land)."""
-        if not entries:
-            return
+        with self.journal_appender(physical) as append:
+            append(entries)
+
+    @contextlib.contextmanager
+    def journal_appender(self, physical: str) -> Iterator[Callable[[list[dict[str, Any]]], None]]:
+        """The journal held open for appending while an ifup runs: each call adds its
+        entries with one write() (whole lines land, and are on disk for the next process
+        at once), without opening the file again for every run of ops."""
         path = self._journal_path(physical)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write("".join(json.dumps(entry) + "\n" for entry in entries))
         except OSError as exc:
             raise StateError(f"cannot write journal {path}: {exc.strerror}") from exc
+
+        def append(entries: list[dict[str, Any]]) -> None:
+            if not entries:
+                return
+            data = "".join(json.dumps(entry) + "\n" for entry in entries).encode()
+            try:
+                while data:
+                    data = data[os.write(fd, data) :]
+            except OSError as exc:
+                raise StateError(f"cannot write journal {path}: {exc.strerror}") from exc
+
+        try:
+            yield append
+        finally:
+            os.close(fd)
 
     def drop_journal(self, physical: str) -> None:
         with contextlib.suppress(FileNotFoundError):
