@@ -46,13 +46,22 @@ def _devices(targets: Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def equivalent(text: str, targets: Sequence[str], work: Path) -> None:
-    """Real ifup and ifvip ifup leave the same kernel; ifvip ifdown restores the start."""
+def equivalent(
+    text: str, targets: Sequence[str], work: Path, scripts: dict[str, tuple[str, int]] | None = None
+) -> None:
+    """Real ifup and ifvip ifup leave the same kernel; ifvip ifdown restores the start.
+
+    `scripts` go into both namespaces' /etc/network (`if-up.d/NAME`: (text, mode))."""
     path = work / "interfaces"
     path.write_text(text)
     devices = _devices(targets) or ("eth0",)
     with Twins(2, devices=devices) as twins:
         real_ns, ifvip_ns = twins.names
+        for ns in twins.names:
+            for name, (body, mode) in (scripts or {}).items():
+                script = Path("/etc/netns") / ns / "network" / name
+                script.write_text(body)
+                script.chmod(mode)
         real = Runner(real_ns, path, work / "state-real")
         mine = Runner(ifvip_ns, path, work / "state-ifvip")
         before = snapshot(ifvip_ns, ifnames=devices)
@@ -87,6 +96,42 @@ def test_production_dmz(tmp_path: Path) -> None:
     if not DMZ.exists():
         pytest.skip(f"{DMZ} is not beside the checkout")
     equivalent(DMZ.read_text(), ["eth0", "eth1"], tmp_path)
+
+
+def test_if_d_scripts_between_many_stanzas(tmp_path: Path) -> None:
+    """ifvip runs the if-*.d directories itself, choosing scripts as run-parts does, and
+    reads a link again after any script ran: here a script takes eth0 down after the
+    second stanza, the third stanza's `ip link set up` must bring it back as ifupdown's
+    does; scripts with a dot or without the x bit are skipped by both."""
+    stanzas = ["auto eth0"]
+    for n in range(10, 14):
+        stanzas.append(f"iface eth0 inet static\n    address 198.51.100.{n}/24")
+    stanzas[1] += "\n    gateway 198.51.100.1"
+    for n in range(1, 4):
+        stanzas.append(
+            f"iface eth0 inet6 static\n    address 2001:db8:5::{n}/64\n    dad-attempts 0"
+        )
+    when = '[ "$ADDRFAM $IF_ADDRESS" = "inet {address}" ] || exit 0\n'
+    scripts = {
+        "if-up.d/20-bounce": (
+            "#!/bin/sh\n" + when.format(address="198.51.100.11") + 'ip link set "$IFACE" down\n',
+            0o755,
+        ),
+        "if-up.d/30-route": (
+            "#!/bin/sh\n" + when.format(address="198.51.100.12")
+            + 'ip route add 203.0.113.99/32 dev "$IFACE" table 7\n',
+            0o755,
+        ),
+        "if-down.d/30-route": (
+            "#!/bin/sh\n" + when.format(address="198.51.100.12")
+            + 'ip route del 203.0.113.99/32 dev "$IFACE" table 7\n',
+            0o755,
+        ),
+        "if-up.d/40.dotted": ('#!/bin/sh\nip link set dev "$IFACE" mtu 1280\n', 0o755),
+        "if-up.d/50-not-executable": ('#!/bin/sh\nip link set dev "$IFACE" mtu 1280\n', 0o644),
+        "if-pre-up.d/10-true": ("#!/bin/sh\nexit 0\n", 0o755),
+    }  # fmt: skip
+    equivalent("\n\n".join(stanzas) + "\n", ["eth0"], tmp_path, scripts)
 
 
 # Corpus probes whose stanzas use methods and addresses a namespace can take. Targets not
