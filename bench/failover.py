@@ -138,7 +138,7 @@ def one_run(pair: Pair, sig: signal.Signals) -> None:
 
 
 def idle(pairs: Sequence[Pair], seconds: float) -> dict[str, tuple[float, float]]:
-    """CPU % and peak RSS (MB) of each daemon over `seconds` of steady state."""
+    """CPU % and peak RSS (MiB, VmRSS) of each daemon over `seconds` of steady state."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def cpu(pid: int) -> float:
@@ -228,9 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "no-holder gap is 0 and\nthe both-hold window lasts until the VIP expires or the node "
         "restarts"
     )
-    print(f"\nidle over {args.idle_seconds:.0f} s: CPU % and peak RSS (MB)")
+    print(f"\nidle over {args.idle_seconds:.0f} s: CPU % and peak RSS (VmRSS, MiB and MB)")
     for key, (cpu, rss) in usage.items():
-        print(f"  {key:14} {cpu:6.2f} %  {rss:6.1f} MB")
+        print(f"  {key:14} {cpu:6.2f} %  {rss:6.1f} MiB  {rss * 1.048576:6.1f} MB")
     return 0
 
 

@@ -10,6 +10,7 @@ messages and the exit status are ifupdown's (specs/ifupdown.md §11, §12).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import sys
@@ -235,10 +236,15 @@ async def _apply(inv: Invocation, opts: Options, out: IO[str]) -> int:
     try:
         from ifvip.ifupdown import engine  # noqa: PLC0415 - needs pyroute2
         from ifvip.ifupdown.executor import NetlinkExecutor, OpError  # noqa: PLC0415
-        from ifvip.ifupdown.netlink import Kernel  # noqa: PLC0415
+        from ifvip.ifupdown.netlink import Kernel, preload  # noqa: PLC0415
+
+        preload()
     except ImportError as exc:  # pragma: no cover - a broken installation
         out.write(f"{opts.prog}: the netlink engine is not available: {exc}\n")
         return EXIT_FAILURE
+    # Every module is loaded now, and its objects live until exit: keep them out of the
+    # collector's full scans, which a file of a thousand stanzas sets off again and again.
+    gc.freeze()
     status = 0
     async with Kernel() as kernel:
         executor = NetlinkExecutor(kernel)

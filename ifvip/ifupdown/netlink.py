@@ -80,6 +80,11 @@ _TYPES: Final = {
 _ROUTE_TYPE_NAMES: Final = {number: name for name, number in _TYPES.items()}
 
 
+def preload() -> None:
+    """Import pyroute2 now rather than on the first request."""
+    _pyroute2()
+
+
 @functools.cache
 def _pyroute2() -> SimpleNamespace:
     """The pyroute2 names used here, imported once, on first use."""
@@ -715,7 +720,8 @@ class Kernel:
         Each answer's queue is freed once read; batch() frees what is left."""
         queues = ipr.msg_queue.queues  # pyroute2's per-sequence-number answer queues
         try:
-            last = await asyncio.wait_for(self._answer(ipr, chunk[-1], seqs[-1]), _BATCH_TIMEOUT)
+            async with asyncio.timeout(_BATCH_TIMEOUT):
+                last = await self._answer(ipr, chunk[-1], seqs[-1])
         except TimeoutError:  # the answers were lost (they cannot be with _BATCH_SIZE)
             timeout = KernelError("netlink", errno.ETIMEDOUT, "no answer from the kernel")
             return [timeout] * len(seqs)
