@@ -27,8 +27,8 @@ ENV_TAG_WIDTH: Final = 27  # ens: the longest variable name and the option fit o
 ENVIRONMENT: Final = (
     (
         "IFVIP_CACHE_DIR",
-        "Where ifquery keeps its readings of interfaces files (default /run/ifvip/cache "
-        "for root, $XDG_CACHE_HOME/ifvip otherwise).",
+        "Where ifquery, ifup and ifdown keep their readings of interfaces files (default "
+        "/run/ifvip/cache for root, $XDG_CACHE_HOME/ifvip otherwise).",
     ),
     (
         "EXCLUDE_INTERFACES",

@@ -1,10 +1,12 @@
-"""A cache of readings of interfaces files, so `ifquery` can answer without the parser.
+"""A cache of readings of interfaces files, so `ifquery`, `ifup` and `ifdown` can answer
+without the parser.
 
 Scripts call `ifquery` often, and importing the parser (pyparsing) costs more than the
-whole query. A reading is stored with every look-up it depended on (the files read, each
-`source` expansion, each `source-directory` listing: sources.py) and is used again only
-while every look-up still gives the same answer. The cache lives in a directory owned by
-the caller and closed to others (it holds pickles); anything unexpected means a fresh read.
+whole query, or than an `ifup` of a few stanzas. A reading is stored with every look-up it
+depended on (the files read, each `source` expansion, each `source-directory` listing:
+sources.py) and is used again only while every look-up still gives the same answer. The
+cache lives in a directory owned by the caller and closed to others (it holds pickles);
+anything unexpected means a fresh read.
 """
 
 from __future__ import annotations
