@@ -146,6 +146,7 @@ def main() -> None:
         raise SystemExit("bench/ifup.py needs root (network namespaces)")
     with tempfile.TemporaryDirectory(prefix="ifvip-bench-") as tmp:
         work = Path(tmp)
+        os.environ["IFVIP_CACHE_DIR"] = str(work / "cache")  # ifvip's readings (Runner)
         hooks = work / "hooks.interfaces"
         hooks.write_text(hook_file(args.addresses, args.routes))
         stanzas = work / "stanzas.interfaces"

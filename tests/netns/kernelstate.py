@@ -347,6 +347,9 @@ class Runner:
         environ = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
+            # ifvip's reading cache goes where the test session or bench keeps it, not to
+            # the machine's /run/ifvip.
+            **{k: v for k, v in os.environ.items() if k == "IFVIP_CACHE_DIR"},
             **env,
         }
         return subprocess.run(
