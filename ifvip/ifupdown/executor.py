@@ -167,8 +167,9 @@ class NetlinkExecutor:
     executor's own changes, so the `ip link set dev eth0 up` of each of a thousand stanzas
     costs no netlink read. What is known is forgotten whenever something else may have
     changed a link: a hook, script or DHCP client has run, a link was made, renamed or
-    deleted, or a change failed. An executor serves one command (one ifup, ifdown or
-    transition), so what it knows never outlives it.
+    deleted, or a change failed. So an executor that sets links serves one command (an
+    ifup, an ifdown, one transition's engine run) and is then dropped; the daemon's
+    long-lived policy-routing executor applies rules and routes only.
     """
 
     def __init__(
