@@ -176,7 +176,7 @@ class StateDir:
     @contextlib.contextmanager
     def journal_appender(self, physical: str) -> Iterator[Callable[[list[dict[str, Any]]], None]]:
         """The journal held open for appending while an ifup runs: each call adds its
-        entries with one write() (whole lines land, and are on disk for the next process
+        entries with one write() (whole lines land, visible to any other process
         at once), without opening the file again for every run of ops."""
         path = self._journal_path(physical)
         try:
