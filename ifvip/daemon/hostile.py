@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -127,6 +127,27 @@ class _Attack:
     group: ipaddress.IPv4Address
     rng: random.Random
 
+    def _setup(
+        self,
+        members: Sequence[Any],
+        attacker: ipaddress.IPv4Address,
+        seed: int,
+        identity: Callable[[Any], tuple[Any, ...]],
+        mismatch: str,
+    ) -> Any:
+        """Keep the members (one group: the same `identity`, else ValueError(mismatch)),
+        the attacker and a seeded RNG; returns the first member."""
+        if not members:
+            raise ValueError("no member to attack")
+        first = members[0]
+        if any(identity(member) != identity(first) for member in members):
+            raise ValueError(mismatch)
+        self.members = tuple(members)
+        self.attacker = attacker
+        self.rng = random.Random(seed)
+        self.group = first.group
+        return first
+
     def _everyone(self, reason: str) -> dict[int, str]:
         return dict.fromkeys(range(len(self.members)), reason)
 
@@ -166,23 +187,16 @@ class CarpHostile(_Attack):
     def __init__(
         self, members: Sequence[Member], attacker: ipaddress.IPv4Address, *, seed: int = 0
     ) -> None:
-        if not members:
-            raise ValueError("no member to attack")
-        first = members[0]
-        for member in members:
-            if (member.vhid, member.password, member.vip) != (
-                first.vhid,
-                first.password,
-                first.vip,
-            ):
-                raise ValueError("members of one group share vhid, password and VIP")
-        self.members = tuple(members)
-        self.attacker = attacker
-        self.rng = random.Random(seed)
+        first = self._setup(
+            members,
+            attacker,
+            seed,
+            lambda m: (m.vhid, m.password, m.vip),
+            "members of one group share vhid, password and VIP",
+        )
         self.vhid = first.vhid
         self.password = first.password
         self.vip = first.vip
-        self.group = first.group
 
     # ------------------------------------------------------------ building blocks
 
@@ -353,24 +367,18 @@ class VrrpHostile(_Attack):
     def __init__(
         self, members: Sequence[VrrpMember], attacker: ipaddress.IPv4Address, *, seed: int = 0
     ) -> None:
-        if not members:
-            raise ValueError("no member to attack")
-        first = members[0]
-        shared = (first.vrid, first.vips, first.version, first.password, first.advert_int)
-        for member in members:
-            if (member.vrid, member.vips, member.version, member.password, member.advert_int) != (
-                shared
-            ):
-                raise ValueError("members of one instance share vrid, VIPs, version and auth")
-        self.members = tuple(members)
-        self.attacker = attacker
-        self.rng = random.Random(seed)
+        first = self._setup(
+            members,
+            attacker,
+            seed,
+            lambda m: (m.vrid, m.vips, m.version, m.password, m.advert_int),
+            "members of one instance share vrid, VIPs, version and auth",
+        )
         self.vrid = first.vrid
         self.vips = first.vips
         self.version = first.version
         self.password = first.password
         self.advert_int = first.advert_int
-        self.group = first.group
 
     def _body(
         self,
