@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import datetime
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,9 +17,8 @@ from pathlib import Path
 from typing import Final
 
 from ifvip.lab import Lab
+from tests.programs import IFVIP, UCARP
 
-UCARP: Final = shutil.which("ucarp") or "/usr/sbin/ucarp"
-IFVIP: Final = str(Path(sys.executable).with_name("ifvip"))
 VIP: Final = "198.51.100.100"
 VHID: Final = "42"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,9 +23,8 @@ from functools import partial
 from pathlib import Path
 
 from ifvip.lab import Lab
+from tests.programs import IFVIP, KEEPALIVED
 
-KEEPALIVED = shutil.which("keepalived") or "/usr/sbin/keepalived"
-IFVIP = str(Path(sys.executable).with_name("ifvip"))
 VRID = 51
 VIP4 = "198.51.100.100"
 VIP6 = "2001:db8::51"

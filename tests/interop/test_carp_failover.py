@@ -23,7 +23,6 @@ import pytest
 from ifvip.lab import Lab
 from tests.interop.carp_lab import (
     IFVIP,
-    UCARP,
     VIP,
     AddressMonitor,
     Capture,
@@ -32,13 +31,9 @@ from tests.interop.carp_lab import (
     ucarp_node,
     until,
 )
+from tests.programs import INTEROP, NEEDS_UCARP
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(not Path(UCARP).exists(), reason="Debian's ucarp is not installed"),
-]
+pytestmark = [*INTEROP, NEEDS_UCARP]
 
 MASTER_DOWN_B = 3 + 50 / 256  # the backup runs -k 50
 

@@ -7,10 +7,8 @@ VRRP group's keepalived-style options; the backup is the real ucarp or keepalive
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,14 +26,9 @@ from tests.interop.test_checks_failover import (
     VIP,
     _failover,
 )
+from tests.programs import IFVIP, INTEROP
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-]
-
-IFVIP = str(Path(sys.executable).with_name("ifvip"))
+pytestmark = INTEROP
 
 
 @pytest.fixture

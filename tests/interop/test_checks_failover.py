@@ -11,7 +11,6 @@ A check alternating between results never moves the VIP.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,12 +24,9 @@ import pytest
 from ifvip.daemon.checks import parse_check_options
 from tests.interop.carp_lab import ucarp_node
 from tests.interop.keepalived_lab import Instance, KeepalivedLab
+from tests.programs import INTEROP
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-]
+pytestmark = INTEROP
 
 VIP = "198.51.100.100"
 PORT = 8080

@@ -10,7 +10,6 @@ complaint about any packet of ifvip's. Hosts: h1 .1, h2 .2, h3 .3 (the observer)
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -21,22 +20,15 @@ import pytest
 
 from ifvip.election_vrrp import master_down_interval_us, skew_time_us
 from tests.interop.keepalived_lab import (
-    KEEPALIVED,
     VIP4,
     VIP6,
     Instance,
     KeepalivedLab,
     until,
 )
+from tests.programs import INTEROP, NEEDS_KEEPALIVED
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(
-        not Path(KEEPALIVED).exists(), reason="Debian's keepalived is not installed"
-    ),
-]
+pytestmark = [*INTEROP, NEEDS_KEEPALIVED]
 
 MARGIN = 1.0  # seconds of slack for a loaded 2-core machine on top of the protocol's times
 START = 10.0  # generous bound for a daemon to come up

@@ -5,8 +5,6 @@ protocol 112, 224.0.0.18 and first byte 0x21), so neither is fooled by the other
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import sys
 import time
@@ -15,20 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.keepalived_lab import KEEPALIVED, VIP4, Instance, KeepalivedLab, until
+from tests.interop.keepalived_lab import VIP4, Instance, KeepalivedLab, until
+from tests.programs import INTEROP, NEEDS_KEEPALIVED, NEEDS_UCARP, UCARP
 
-UCARP = shutil.which("ucarp") or "/usr/sbin/ucarp"
 CARP_VIP = "198.51.100.101"
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(
-        not Path(KEEPALIVED).exists(), reason="Debian's keepalived is not installed"
-    ),
-    pytest.mark.skipif(not Path(UCARP).exists(), reason="Debian's ucarp is not installed"),
-]
+pytestmark = [*INTEROP, NEEDS_KEEPALIVED, NEEDS_UCARP]
 
 BOTH = """
 import asyncio, json, logging, sys

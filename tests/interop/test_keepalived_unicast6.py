@@ -10,7 +10,6 @@ master, and keepalived must log no complaint about any of ifvip's packets. Hosts
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -20,7 +19,6 @@ import pytest
 
 from ifvip.election_vrrp import master_down_interval_us
 from tests.interop.keepalived_lab import (
-    KEEPALIVED,
     VIP6,
     VIP6_LL,
     Ifvip,
@@ -29,15 +27,9 @@ from tests.interop.keepalived_lab import (
     KeepalivedLab,
     until,
 )
+from tests.programs import INTEROP, NEEDS_KEEPALIVED
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(
-        not Path(KEEPALIVED).exists(), reason="Debian's keepalived is not installed"
-    ),
-]
+pytestmark = [*INTEROP, NEEDS_KEEPALIVED]
 
 MARGIN = 1.0  # seconds of slack for a loaded 2-core machine
 START = 10.0

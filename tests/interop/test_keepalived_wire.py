@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.interop.keepalived_lab import KEEPALIVED, Instance, KeepalivedLab, until
+from tests.interop.keepalived_lab import Instance, KeepalivedLab, until
+from tests.programs import INTEROP, NEEDS_KEEPALIVED
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(
-        not Path(KEEPALIVED).exists(), reason="Debian's keepalived is not installed"
-    ),
-]
+pytestmark = [*INTEROP, NEEDS_KEEPALIVED]
 
 # Receives protocol 112 on eth0 for `seconds`, decodes with the configured version and family
 # (never guessed), checks TTL/hop limit, prints one line per advert.

@@ -34,7 +34,6 @@ import pytest
 from ifvip.lab import Lab
 from tests.interop.carp_lab import (
     IFVIP,
-    UCARP,
     VIP,
     AddressMonitor,
     Capture,
@@ -42,13 +41,9 @@ from tests.interop.carp_lab import (
     ucarp_node,
     until,
 )
+from tests.programs import INTEROP, NEEDS_UCARP
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(not Path(UCARP).exists(), reason="Debian's ucarp is not installed"),
-]
+pytestmark = [*INTEROP, NEEDS_UCARP]
 
 VIP43 = "198.51.100.101"
 TOO_LONG = "far-too-long-password-x"  # 23 bytes: over ucarp's 19

@@ -6,11 +6,9 @@ The VIP is 198.51.100.100/24; h1 (198.51.100.1) and h2 (198.51.100.2) share a ve
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,14 +16,11 @@ from pathlib import Path
 
 import pytest
 
-UCARP = shutil.which("ucarp") or "/usr/sbin/ucarp"
-IFVIP = str(Path(sys.executable).with_name("ifvip"))
+from tests.programs import AS_ROOT, IFVIP, NEEDS_UCARP, UCARP
+
 VIP = "198.51.100.100"
 
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(not Path(UCARP).exists(), reason="Debian's ucarp is not installed"),
-]
+pytestmark = [AS_ROOT, NEEDS_UCARP]
 
 
 def _ip(ns: str, *args: str) -> str:

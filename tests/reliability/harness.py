@@ -30,11 +30,9 @@ from typing import Final
 from pyroute2 import IPRoute
 
 from ifvip.lab import Lab
+from tests.programs import IFVIP, KEEPALIVED, UCARP
 
 REPO: Final = Path(__file__).resolve().parents[2]
-IFVIP: Final = str(Path(sys.executable).with_name("ifvip"))
-UCARP: Final = shutil.which("ucarp") or "/usr/sbin/ucarp"
-KEEPALIVED: Final = shutil.which("keepalived") or "/usr/sbin/keepalived"
 VIP: Final = "198.51.100.100"
 VHID: Final = 42
 PASSWORD: Final = "secret"
