@@ -180,3 +180,35 @@ def test_rancher_environment_runs_a_vrrp_group(tmp_path: Path) -> None:
             _stop(proc)
         assert proc.returncode == 0 and not lab.holds("a", VIP)
         assert "blahblah" not in (tmp_path / "log").read_text()
+
+
+def test_osixia_environment_runs_a_vrrp_group(tmp_path: Path) -> None:
+    with Lab(["a"], prefix="ifvip-form") as lab:
+        own = str(lab.hosts["a"].address.ip)
+        env = {
+            "KEEPALIVED_INTERFACE": "eth0",
+            "KEEPALIVED_PASSWORD": "osx1pw",
+            "KEEPALIVED_PRIORITY": "150",
+            "KEEPALIVED_ROUTER_ID": "53",
+            # 2.0.20's YAML list as the baseimage exports it: the names of one variable per
+            # row. The peer list holds our own address too (osixia#33): it is filtered.
+            "KEEPALIVED_UNICAST_PEERS": "KEEPALIVED_UNICAST_PEERS_ROW_1 "
+            "KEEPALIVED_UNICAST_PEERS_ROW_2",
+            "KEEPALIVED_UNICAST_PEERS_ROW_1": own,
+            "KEEPALIVED_UNICAST_PEERS_ROW_2": "198.51.100.250",
+            "KEEPALIVED_VIRTUAL_IPS": f"#PYTHON2BASH:['{VIP}/24 dev eth0', '203.0.113.50']",
+            "KEEPALIVED_STATE": "BACKUP",
+            "IFVIP_STATE_DIR": str(tmp_path / "state"),
+        }
+        proc = _run_form(lab, [], env, tmp_path / "log")
+        try:
+            assert _wait(lambda: lab.holds("a", VIP), 15), (tmp_path / "log").read_text()
+            assert lab.holds("a", "203.0.113.50")
+            assert proc.poll() is None
+        finally:
+            _stop(proc)
+        assert proc.returncode == 0, (tmp_path / "log").read_text()
+        assert not lab.holds("a", VIP) and not lab.holds("a", "203.0.113.50")
+        text = (tmp_path / "log").read_text()
+        assert "[VRID 53] [IPv4] BACKUP -> MASTER" in text, text
+        assert "osx1pw" not in text
