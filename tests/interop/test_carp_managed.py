@@ -9,7 +9,6 @@ accept_dad sysctl, link state) is read before, on MASTER and after BACKUP (SIGUS
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 
 from ifvip.lab import Lab
 from tests.interop.carp_lab import IFVIP, VIP, until
+from tests.programs import AS_ROOT
 
 EXAMPLE = Path(__file__).resolve().parents[2].parent / "shared/examples/production-dmz.interfaces"
 if not EXAMPLE.exists():
@@ -29,7 +29,7 @@ if not EXAMPLE.exists():
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
     pytest.mark.skipif(not EXAMPLE.exists(), reason="the shared production example is missing"),
 ]
 

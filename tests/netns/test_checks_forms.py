@@ -24,10 +24,11 @@ from ifvip.daemon.policy import PolicyRole, parse_policy_options, policy_plan
 from ifvip.ifupdown.executor import NetlinkExecutor
 from ifvip.ifupdown.netlink import Kernel
 from ifvip.lab import Lab
+from tests.programs import AS_ROOT
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
 ]
 
 VIP = "198.51.100.100"

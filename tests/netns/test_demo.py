@@ -16,10 +16,11 @@ import pytest
 
 from ifvip.demo import supported
 from ifvip.lab import Lab, stale
+from tests.programs import AS_ROOT
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
 ]
 
 IFVIP = str(Path(sys.executable).with_name("ifvip"))

@@ -35,10 +35,11 @@ from tests.netns.kernelstate import (
     run_engine,
     snapshot,
 )
+from tests.programs import AS_ROOT
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
 ]
 
 HERE = Origin("/etc/network/interfaces", 7)

@@ -11,7 +11,6 @@ exactly as it was before `ifup`, which the real ifdown does not (test_real_ifdow
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.netns.kernelstate import Runner, Twins, snapshot
+from tests.programs import AS_ROOT
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 DMZ = SHARED / "examples" / "production-dmz.interfaces"
@@ -32,7 +32,7 @@ PROBES = SHARED / "corpus" / "ifupdown" / "ifvip-probes"
 pytestmark = [
     pytest.mark.root,
     pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
     pytest.mark.skipif(shutil.which("ifup") is None, reason="Debian's ifupdown is not installed"),
 ]
 

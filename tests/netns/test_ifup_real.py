@@ -7,20 +7,20 @@ it leaves behind.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.netns.kernelstate import Runner, Twins, snapshot
+from tests.programs import AS_ROOT
 
 DMZ = Path(__file__).resolve().parents[3] / "shared" / "examples" / "production-dmz.interfaces"
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.interop,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
     pytest.mark.skipif(shutil.which("ifup") is None, reason="Debian's ifupdown is not installed"),
 ]
 

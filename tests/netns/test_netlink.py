@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import errno
 import ipaddress
-import os
 import re
 import subprocess
 import uuid
@@ -21,8 +20,9 @@ import pytest
 from ifvip.ifupdown.executor import NOT_APPLIED, NetlinkExecutor, OpError
 from ifvip.ifupdown.netlink import AF_INET, AF_INET6, Kernel, KernelError, Route, Rule, read_sysctl
 from ifvip.ifupdown.plan import AddAddress, AddRoute, Op
+from tests.programs import AS_ROOT
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+pytestmark = AS_ROOT
 
 
 def _ip(ns: str, *args: str) -> str:

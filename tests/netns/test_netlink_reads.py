@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import subprocess
 import sys
 
@@ -18,10 +17,11 @@ import pytest
 
 from ifvip.ifupdown.netlink import AF_INET, AF_INET6, Kernel, Route
 from tests.netns.kernelstate import Twins
+from tests.programs import AS_ROOT
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
 ]
 
 SETUP = [

@@ -8,7 +8,6 @@ runs: the whole process in the namespace, /proc/net and /sys/class/net its own).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.programs import AS_ROOT
+
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
 ]
 
 SERVER = "203.0.113.2"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -13,8 +12,9 @@ import pytest
 from pyroute2.netns import popns, pushns
 
 from ifvip.daemon.transport import Channel, LinkSender, Received, ipv4_header, parse_ipv4
+from tests.programs import AS_ROOT
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+pytestmark = AS_ROOT
 
 
 def _run(*args: str) -> None:

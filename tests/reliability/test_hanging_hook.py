@@ -10,25 +10,18 @@ behind the script either: the script (its process group) is killed and the VIP r
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.programs import AS_ROOT
 from tests.reliability.harness import IFVIP, VHID, VIP, Daemon, PairLab, until
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
 ]
-
-
-@pytest.fixture
-def lab() -> Iterator[PairLab]:
-    with PairLab() as pair:
-        yield pair
 
 
 def _hanging_script(lab: PairLab) -> tuple[Path, Path]:

@@ -43,6 +43,7 @@ from ifvip.daemon.hostile import (
     tally,
 )
 from ifvip.wire.pcap import read_pcap
+from tests.programs import AS_ROOT
 from tests.reliability.harness import PASSWORD, VHID, VIP, PairLab, available
 
 PACKETS = int(os.environ.get("IFVIP_HOSTILE_PACKETS", "100000"))
@@ -50,7 +51,7 @@ RATE = float(os.environ.get("IFVIP_HOSTILE_RATE", "1500"))
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
 ]
 
 

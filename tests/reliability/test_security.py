@@ -13,14 +13,12 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import signal
 import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +31,7 @@ from ifvip.election import step as carp_step
 from ifvip.interfaces.check import check, passfile_warning
 from ifvip.interfaces.loader import load
 from ifvip.wire.carp import CarpAdvert
+from tests.programs import AS_ROOT
 from tests.reliability.harness import IFVIP, REPO, VHID, VIP, PairLab, until
 
 OWN = ipaddress.IPv4Address("198.51.100.1")
@@ -43,7 +42,7 @@ TOKEN_FILE = "Qx7passfileK2"
 TOKEN_ENV = "Zr4environW9"
 METRICS = "127.0.0.1:9612"
 
-root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+root = AS_ROOT
 
 
 def _speaker() -> object:
@@ -140,12 +139,6 @@ def test_check_warns_about_world_readable_password_files(tmp_path: Path) -> None
 
 
 # ---------------------------------------------------------------- in namespaces
-
-
-@pytest.fixture
-def lab() -> Iterator[PairLab]:
-    with PairLab() as pair:
-        yield pair
 
 
 def _run(

@@ -6,25 +6,18 @@ leave the namespace as it was: no VIP added, nothing half-applied.
 
 from __future__ import annotations
 
-import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.programs import AS_ROOT
 from tests.reliability.harness import IFVIP, VIP, PairLab
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
 ]
-
-
-@pytest.fixture
-def lab() -> Iterator[PairLab]:
-    with PairLab() as pair:
-        yield pair
 
 
 def _addresses(lab: PairLab) -> set[str]:

@@ -11,27 +11,20 @@ second every lifetime.)
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 
 import pytest
 
+from tests.programs import AS_ROOT
 from tests.reliability.harness import PairLab, available
 
 FOREVER = 0xFFFFFFFF
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    AS_ROOT,
     pytest.mark.skipif(not available("ifvip"), reason="ifvip is not installed in the venv"),
 ]
-
-
-@pytest.fixture
-def lab() -> Iterator[PairLab]:
-    with PairLab() as pair:
-        yield pair
 
 
 def test_a_live_master_holds_its_vip_without_a_gap_and_keeps_it_fresh(lab: PairLab) -> None:
