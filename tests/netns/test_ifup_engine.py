@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,33 @@ def test_kernel_error_names_the_line(tmp_path: Path) -> None:
         assert snapshot(ns).diff(before) == ""
 
 
+@contextlib.contextmanager
+def _engine_until(
+    ns: str, payload: str, marker: Path, *, stderr: int
+) -> Iterator[subprocess.Popen[str]]:
+    """The engine child in `ns`, given `payload`, once its hook has made `marker`; it is
+    killed on the way out if still running."""
+    with subprocess.Popen(
+        engine_argv(ns),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdin is not None
+            child.stdin.write(payload)
+            child.stdin.close()
+            deadline = time.monotonic() + 30
+            while not marker.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert marker.exists(), "the hook never started"
+            yield child
+        finally:
+            if child.poll() is None:
+                child.kill()
+
+
 def test_sigterm_during_ifup_undoes_it(tmp_path: Path) -> None:
     """ifupdown stops on SIGTERM and leaves what it did; ifvip undoes it first."""
     marker = tmp_path / "hook-started"
@@ -163,29 +191,12 @@ def test_sigterm_during_ifup_undoes_it(tmp_path: Path) -> None:
         (ns,) = twins.names
         before = snapshot(ns)
         payload = engine_payload("ifup", [_up_plan(slow)], tmp_path, False)
-        with subprocess.Popen(
-            engine_argv(ns),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as child:
-            try:
-                assert child.stdin is not None
-                child.stdin.write(payload)
-                child.stdin.close()
-                deadline = time.monotonic() + 30
-                while not marker.exists() and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                assert marker.exists(), "the hook never started"
-                assert "203.0.113.5" in before.diff(snapshot(ns))  # applied so far
-                child.send_signal(signal.SIGTERM)
-                child.wait(timeout=20)
-                assert child.stderr is not None
-                assert child.returncode == 130, child.stderr.read()
-            finally:
-                if child.poll() is None:
-                    child.kill()
+        with _engine_until(ns, payload, marker, stderr=subprocess.PIPE) as child:
+            assert "203.0.113.5" in before.diff(snapshot(ns))  # applied so far
+            child.send_signal(signal.SIGTERM)
+            child.wait(timeout=20)
+            assert child.stderr is not None
+            assert child.returncode == 130, child.stderr.read()
         assert snapshot(ns).diff(before) == ""
         assert (tmp_path / "ifstate").read_text() == ""
         assert not (tmp_path / "ifvip-journal.eth0.jsonl").exists()
@@ -200,30 +211,15 @@ def test_ifup_killed_half_way_is_undone_by_ifdown(tmp_path: Path) -> None:
         (ns,) = twins.names
         before = snapshot(ns)
         payload = engine_payload("ifup", [_up_plan(slow)], tmp_path, False)
-        with subprocess.Popen(
-            engine_argv(ns),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        ) as child:
-            try:
-                assert child.stdin is not None
-                child.stdin.write(payload)
-                child.stdin.close()
-                deadline = time.monotonic() + 30
-                while not marker.exists() and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                assert marker.exists(), "the hook never started"
+        try:
+            with _engine_until(ns, payload, marker, stderr=subprocess.DEVNULL) as child:
                 child.kill()
                 child.wait(timeout=20)
-            finally:
-                if child.poll() is None:
-                    child.kill()
-                time.sleep(0.1)
-                if marker.exists() and marker.read_text().strip().isdigit():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(marker.read_text()), signal.SIGKILL)
+        finally:
+            time.sleep(0.1)  # the hook left behind by the killed engine: ours, by PID
+            if marker.exists() and marker.read_text().strip().isdigit():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(marker.read_text()), signal.SIGKILL)
         assert "203.0.113.5" in before.diff(snapshot(ns))  # left half-applied
         assert (tmp_path / "ifstate").read_text() == "eth0=eth0\n"
         done = run_engine(ns, "ifdown", [_down_plan()], tmp_path)
