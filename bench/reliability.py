@@ -36,7 +36,6 @@ import itertools
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -281,14 +280,7 @@ def hostile(packets: int, rate: float) -> Row:
     from tests.reliability.test_hostile_lan import _raw_drops, _raw_socket  # noqa: PLC0415
 
     with PairLab(["x"]) as lab:
-        for host in ("h1", "h2"):
-            # Let packets spoofing a member's own source reach the daemon (not dropped by
-            # the kernel as martians), as in tests/reliability/test_hostile_lan.py.
-            subprocess.run(
-                ["ip", "netns", "exec", lab.lab.hosts[host].netns, "sysctl", "-qw",
-                 "net.ipv4.conf.eth0.accept_local=1"],
-                check=True, timeout=10,
-            )  # fmt: skip
+        lab.accept_own_source()
         lab.start_pair("ifvip")
         time.sleep(2.0)
         members = [

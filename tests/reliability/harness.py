@@ -217,6 +217,19 @@ class PairLab:
     def address(self, host: str) -> str:
         return str(self.lab.hosts[host].address.ip)
 
+    def accept_own_source(self) -> None:
+        """Let h1 and h2 receive packets that spoof their own source address.
+
+        Linux drops such a packet (a martian) before any socket sees it; accept_local lets
+        it through, so the daemon's own-source check is what refuses it (the harder case,
+        and the one ucarp's pcap socket is in)."""
+        for host in ("h1", "h2"):
+            subprocess.run(
+                ["ip", "netns", "exec", self.lab.hosts[host].netns, "sysctl", "-qw",
+                 "net.ipv4.conf.eth0.accept_local=1"],
+                check=True, timeout=10,
+            )  # fmt: skip
+
     def _route(self, host: str) -> IPRoute:
         if host not in self._ipr:
             self._ipr[host] = IPRoute(netns=self.lab.hosts[host].netns)

@@ -118,15 +118,7 @@ def test_a_flood_of_hostile_packets_is_counted_and_changes_nothing(
 ) -> None:
     if not available(implementation):
         pytest.skip(f"{implementation} is not available in this checkout")
-    for host in ("h1", "h2"):
-        # Linux drops a packet whose source is one of its own addresses (a martian) before
-        # any socket sees it; accept_local lets it through so the daemon's own-source check
-        # is what refuses it (the harder case, and the one ucarp's pcap socket is in).
-        subprocess.run(
-            ["ip", "netns", "exec", lab.lab.hosts[host].netns, "sysctl", "-qw",
-             "net.ipv4.conf.eth0.accept_local=1"],
-            check=True, timeout=10,
-        )  # fmt: skip
+    lab.accept_own_source()
     lab.start_pair(implementation)
     time.sleep(2.0)  # h2 has seen adverts and is a settled backup
     attacker = lab.lab.hosts["x"]
