@@ -247,21 +247,23 @@ def test_a_second_daemon_on_the_same_socket_is_refused(
         asyncio.run(second())
 
 
+async def _serve_once(path: str) -> Snapshot:
+    """Start a status server on `path`, fetch one snapshot from it, close it."""
+    server = StatusServer(path, _snapshot)
+    await server.start()
+    try:
+        return await asyncio.to_thread(fetch, path)
+    finally:
+        await server.close()
+
+
 def test_a_stale_socket_is_replaced(tmp_path: Path) -> None:
     path = str(tmp_path / "ifvip.sock")
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(path)
     stale.close()  # the file stays, nobody listens: a killed daemon's
 
-    async def serve_once() -> Snapshot:
-        server = StatusServer(path, _snapshot)
-        await server.start()
-        try:
-            return await asyncio.to_thread(fetch, path)
-        finally:
-            await server.close()
-
-    assert asyncio.run(serve_once()) == _snapshot()
+    assert asyncio.run(_serve_once(path)) == _snapshot()
     assert not os.path.exists(path)
 
 
@@ -405,15 +407,7 @@ def test_a_socket_path_longer_than_sun_path_still_works(tmp_path: Path) -> None:
     path = str(deep / "ifvip.sock")
     assert len(path) > 108
 
-    async def serve_once() -> Snapshot:
-        server = StatusServer(path, _snapshot)
-        await server.start()
-        try:
-            return await asyncio.to_thread(fetch, path)
-        finally:
-            await server.close()
-
-    assert asyncio.run(serve_once()) == _snapshot()
+    assert asyncio.run(_serve_once(path)) == _snapshot()
 
 
 def test_a_busy_default_socket_is_a_warning_an_explicit_one_an_error(
