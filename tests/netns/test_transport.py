@@ -21,6 +21,17 @@ def _run(*args: str) -> None:
     subprocess.run(args, check=True, timeout=10, capture_output=True)
 
 
+def _addresses(ns: str, *scope: str) -> str:
+    """`ip -6 -o addr show dev eth0 [scope S]` in `ns`, one address a line."""
+    return subprocess.run(
+        ["ip", "-n", ns, "-6", "-o", "addr", "show", "dev", "eth0", *scope],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
+
+
 @pytest.fixture
 def pair() -> Iterator[tuple[str, str]]:
     tag = uuid.uuid4().hex[:8]
@@ -74,28 +85,11 @@ def test_multicast_adverts_arrive_with_ttl_255_and_not_back_to_sender(
     a, b = pair
 
     def link_local(ns: str) -> str:
-        out = subprocess.run(
-            ["ip", "-n", ns, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout
-        return out.split()[3].split("/")[0]
+        return _addresses(ns, "scope", "link").split()[3].split("/")[0]
 
     if family == socket.AF_INET6:
         deadline = time.monotonic() + 5
-        while (
-            time.monotonic() < deadline
-            and "tentative"
-            in subprocess.run(
-                ["ip", "-n", a, "-6", "addr", "show", "dev", "eth0"],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=10,
-            ).stdout
-        ):
+        while time.monotonic() < deadline and "tentative" in _addresses(a):
             time.sleep(0.1)
         src_a, src_b = link_local(a), link_local(b)
 
@@ -163,13 +157,7 @@ def test_ipv6_unicast_leaves_from_the_named_source_not_a_vip(pair: tuple[str, st
     deadline = time.monotonic() + 5
     out = ""
     while time.monotonic() < deadline:
-        out = subprocess.run(
-            ["ip", "-n", a, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout
+        out = _addresses(a, "scope", "link")
         if "tentative" not in out and out.count("fe80::") >= 2:
             break
         time.sleep(0.1)
