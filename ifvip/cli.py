@@ -749,7 +749,8 @@ def run(
         build_carp_group,
         carp_groups_from_interfaces,
     )
-    from ifvip.daemon.launch import Plan, engine_factory, run_plan, systemd_notifier
+    from ifvip.daemon.ifup import engine_factory
+    from ifvip.daemon.launch import Plan, run_plan, systemd_notifier
 
     del shutdown
     logging.basicConfig(
@@ -991,7 +992,8 @@ def status(as_json: bool, socket_path: str | None, state_dir: str) -> None:
     """Show every group of a running `ifvip run`: state, since when, master, priority or
     skew, VIPs, managed stanzas, checks and counters.
 
-    Exits 1 with a sentence saying why when no daemon answers.
+    Exits 1 with a sentence saying why when no daemon answers, and 1 after the status when
+    a group has a fault (its MASTER action failed): the image's HEALTHCHECK reports it.
     """
     from ifvip.daemon.status import StatusUnreachable, default_socket, fetch, render_table
 
@@ -1001,6 +1003,8 @@ def status(as_json: bool, socket_path: str | None, state_dir: str) -> None:
     except StatusUnreachable as exc:
         _fail("ifvip status", str(exc))
     click.echo(snapshot.to_json() if as_json else render_table(snapshot), nl=False)
+    if snapshot.faults:
+        sys.exit(1)
 
 
 @cli.command()

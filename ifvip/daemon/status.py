@@ -93,6 +93,7 @@ class GroupStatus:
     settled: bool = True  # no MASTER/BACKUP job (VIPs, ifup/ifdown, scripts) is running
     checks: tuple[CheckStatus, ...] = ()
     counters: Mapping[str, int] = field(default_factory=dict)
+    fault: str | None = None  # the MASTER action that failed (its line), while backing off
 
     @property
     def drops(self) -> dict[str, int]:
@@ -113,7 +114,7 @@ class GroupStatus:
 
     @property
     def stable(self) -> bool:
-        return self.state in STABLE_STATES and self.settled
+        return self.state in STABLE_STATES and self.settled and self.fault is None
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,14 @@ class Snapshot:
 
     @property
     def ready(self) -> bool:
-        """Configured and stable: every group is past INIT with no transition running."""
+        """Configured and stable: every group is past INIT with no transition running and no
+        fault."""
         return bool(self.groups) and all(g.stable for g in self.groups)
+
+    @property
+    def faults(self) -> list[str]:
+        """`vhid 42: path:line: command: reason` for each group whose MASTER action failed."""
+        return [f"{g.name}: {g.fault}" for g in self.groups if g.fault is not None]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -198,12 +205,14 @@ def speaker_facts(speaker: Any, machine: Any) -> dict[str, Any]:
         return facts
     config = getattr(speaker, "config", None)
     if isinstance(config, GroupConfig) and isinstance(machine, Machine):
+        # With managed stanzas the stanzas bring -a's address up: ifvip adds only --vip's.
+        vips = config.explicit_vips if config.needs_engine else config.vips
         return {
             "protocol": "carp",
             "vrid": config.vhid,
             "advskew": machine.advskew,
             "advert_interval": machine.interval(),
-            "vips": tuple(str(v) for v in config.vips),
+            "vips": tuple(str(v) for v in vips),
             "managed": config.manage or ((config.ucarp_stanza,) if config.ucarp_stanza else ()),
         }
     from ifvip.daemon.vrrp_config import VrrpConfig  # noqa: PLC0415 - VRRP only
@@ -239,12 +248,13 @@ def group_status(
         priority=facts.get("priority"),
         advskew=facts.get("advskew"),
         advert_interval=facts.get("advert_interval"),
-        vips=tuple(facts.get("vips", ())) or snap.addresses,
+        vips=tuple(facts.get("vips", ())),
         managed=tuple(facts.get("managed", ())),
         demoted_by=sources,
         settled=not getattr(group, "_jobs", ()),
         checks=checks,
         counters=dict(snap.counters),
+        fault=snap.fault,
     )
 
 
@@ -566,6 +576,8 @@ def render_table(snapshot: Snapshot, now: float | None = None) -> str:
     lines = _table(rows)
     for g in snapshot.groups:
         details = []
+        if g.fault is not None:
+            details.append(f"FAULT: MASTER action failed: {g.fault}")
         if g.demoted_by:
             details.append(f"demoted by: {', '.join(g.demoted_by)}")
         if g.managed:
