@@ -17,7 +17,8 @@ ifdown` do, with four things a daemon needs on top:
 - **Converging without a journal.** `down()` of a stanza that the state does not record as
   up (a container restarted with an empty /run, a state dir lost) still removes what the
   interfaces file declares for it: ifdown --force from the file, then the inverse of every
-  address, route, rule and link its ifup would add (what is not there is skipped). So a
+  address, route, rule and link its ifup would add (what is not there is skipped), and the
+  per-link sysctls it writes set back to `conf.default`'s value, what a new link gets. So a
   later MASTER ifup starts from a clean interface.
 
 Where /proc/sys is read-only (readonly.py), an `accept_dad` 0 hook becomes `nodad` addresses
@@ -31,7 +32,7 @@ import dataclasses
 import io
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from ifvip.daemon.actions import GONE, SCRIPT_TIMEOUT, InterfacesEngine
@@ -39,7 +40,7 @@ from ifvip.daemon.config import ConfigProblems
 
 if TYPE_CHECKING:  # the engine and the planner load on first use (a VIP-only daemon never)
     from ifvip.ifupdown.netlink import Kernel
-    from ifvip.ifupdown.plan import AddAddress, Op, Plan, Step
+    from ifvip.ifupdown.plan import AddAddress, Op, Plan, Step, WriteSysctl
 
 log = logging.getLogger("ifvip")
 
@@ -80,6 +81,30 @@ def with_lifetime(plan: Plan, seconds: int) -> Plan:
         ),
         after=steps(plan.after),
     )
+
+
+def link_defaults(ops: Sequence[Op]) -> list[WriteSysctl]:
+    """The per-link sysctls `ops` write, set back to what a new link gets (`conf.default`):
+    without a journal, the value before the ifup is not known, and that is the one a link
+    made anew would have."""
+    from ifvip.ifupdown.plan import WriteSysctl  # noqa: PLC0415
+    from ifvip.ifupdown.readonly import current_value  # noqa: PLC0415
+
+    resets: list[WriteSysctl] = []
+    seen: set[str] = set()
+    for op in ops:
+        if not isinstance(op, WriteSysctl) or op.name in seen:
+            continue
+        parts = op.name.split(".")
+        if len(parts) != 5 or parts[:2] != ["net", parts[1]] or parts[2] != "conf":
+            continue
+        if parts[1] not in ("ipv4", "ipv6") or parts[3] in ("all", "default"):
+            continue
+        seen.add(op.name)
+        default = current_value(".".join([*parts[:3], "default", parts[4]]))
+        if default is not None and current_value(op.name) not in (None, default):
+            resets.append(WriteSysctl(name=op.name, value=default, origin=op.origin))
+    return resets
 
 
 def _said(out: io.StringIO) -> tuple[str, ...]:
@@ -220,10 +245,10 @@ class CommandEngine:
         from ifvip.ifupdown.plan import AddAddress, AddLink, AddRoute, AddRule  # noqa: PLC0415
 
         prepared = await self._prepare(True, logical, force=True)
+        ops = [op for plan in prepared.plans for op in plan.ops()]
         undo = [
             inverse
-            for plan in prepared.plans
-            for op in plan.ops()
+            for op in ops
             if isinstance(op, AddAddress | AddRoute | AddRule | AddLink)
             and (inverse := op.inverse()) is not None
         ]
@@ -235,6 +260,11 @@ class CommandEngine:
             except OpError as exc:
                 if exc.errno not in GONE:
                     failures.append(f"{op.where()}: {op.render()}: {exc.reason}")
+        for reset in link_defaults(ops):
+            try:
+                await executor.apply(reset)
+            except OpError as exc:  # best effort: e.g. a read-only /proc/sys
+                log.debug("%s: %s", reset.render(), exc.reason)
         return failures
 
 

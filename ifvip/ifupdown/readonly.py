@@ -9,6 +9,8 @@ capabilities: NET_ADMIN lets it add addresses, routes and links through netlink,
   interface's addresses are added with `nodad` (the same effect, through netlink), with one
   warning naming the line;
 - a write of the value the sysctl already has changes nothing: it is left out;
+- a write that ifupdown's method tables allow to fail (`sysctl -q -e -w ...`) stays: it
+  fails harmlessly;
 - any other write to a read-only sysctl fails the ifup before anything is applied, with the
   line and the reason.
 
@@ -60,8 +62,8 @@ def adapt(
     dropped: set[int] = set()
     for step in plan.steps():
         op = step.op
-        if not isinstance(op, WriteSysctl) or not readonly(op.name):
-            continue
+        if not isinstance(op, WriteSysctl) or op.ignore_failure or not readonly(op.name):
+            continue  # (ifupdown's `sysctl -q -e -w` lines may fail: they stay as they are)
         if (current(op.name) or "").strip() == op.value.strip():
             dropped.add(id(step))
             continue
