@@ -60,7 +60,7 @@ class Prepared:
 
 def with_lifetime(plan: Plan, seconds: int) -> Plan:
     """Every address the plan adds, with a lifetime of `seconds` (shorter ones kept)."""
-    from ifvip.ifupdown.plan import AddAddress, StanzaPlan  # noqa: PLC0415
+    from ifvip.ifupdown.plan import AddAddress  # noqa: PLC0415
 
     def one(op: Op) -> Op:
         if not isinstance(op, AddAddress):
@@ -75,10 +75,7 @@ def with_lifetime(plan: Plan, seconds: int) -> Plan:
     return dataclasses.replace(
         plan,
         before=steps(plan.before),
-        stanzas=tuple(
-            StanzaPlan(s.logical, s.family, s.method, s.origin, steps(s.steps))
-            for s in plan.stanzas
-        ),
+        stanzas=tuple(dataclasses.replace(s, steps=steps(s.steps)) for s in plan.stanzas),
         after=steps(plan.after),
     )
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ifvip.ifupdown.plan import AddAddress, Plan, StanzaPlan, Step, WriteSysctl
+from ifvip.ifupdown.plan import AddAddress, Plan, Step, WriteSysctl
 
 PROC_SYS: Final = Path("/proc/sys")
 ACCEPT_DAD: Final = "accept_dad"
@@ -95,9 +95,7 @@ def adapt(
     adapted = dataclasses.replace(
         plan,
         before=keep(plan.before),
-        stanzas=tuple(
-            StanzaPlan(s.logical, s.family, s.method, s.origin, keep(s.steps)) for s in plan.stanzas
-        ),
+        stanzas=tuple(dataclasses.replace(s, steps=keep(s.steps)) for s in plan.stanzas),
         after=keep(plan.after),
     )
     return Adapted(adapted, tuple(warnings), ())
