@@ -11,8 +11,9 @@ prints it as an empty line.
 the link-level step, then for each stanza of the logical name, in file order, `pre-up`
 lines, `if-pre-up.d`, the method, `up` lines, `if-up.d` (ifdown: `if-down.d`, `down`
 lines, the method, `if-post-down.d`, `post-down` lines, then the link-level step).
-Methods ifvip does not apply (ppp, wvdial, bootp, ipv4ll, can, ipx) are refused here,
-before anything runs.
+The methods that drive other programs (ppp, wvdial, bootp, ipv4ll, ipx) and CAN's
+`ip link set ... type can` lines have no native form: they run as ifupdown runs them,
+under /bin/sh with ifupdown's environment.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class Settings:
     # Which helper programs exist (dhclient, udhcpc, dhcpcd, wait-for-ll6.sh, settle-dad.sh).
     available: Callable[[str], bool] = lambda _program: False
     rt_tables: Mapping[str, int] = field(default_factory=dict)
+    # Stanzas (by origin) whose options are invalid: ifup fails them, applying nothing.
+    invalid: Mapping[Origin, Sequence[ConfigError]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ class Line:
     when: Condition | None = None
     origin: str | None = None  # the option whose line the op is attributed to
     shell: bool = False  # no native form: run the text under /bin/sh
+    quiet: bool = False  # ifupdown -n never prints it (settle-dad.sh), whatever its op
 
 
 # ---------------------------------------------------------------- value helpers
@@ -759,7 +763,9 @@ def _methods() -> dict[tuple[str, str], tuple[list[Line], list[Line]]]:
                 _default_route(6, AddRoute, replace=True),
                 origin="gateway",
             ),
-            Line("/lib/ifupdown/settle-dad.sh", _wait_dad, _settle_dad, origin="address"),
+            Line(
+                "/lib/ifupdown/settle-dad.sh", _wait_dad, _settle_dad, origin="address", quiet=True
+            ),
         ],
         [
             Line(
@@ -887,7 +893,64 @@ def _methods() -> dict[tuple[str, str], tuple[list[Line], list[Line]]]:
         ],
         [Line("ip -6 tunnel del %iface%", _tunnel_del)],
     )
+    _shell_methods(table)
     return table
+
+
+def _sh(template: str, when: Condition | None = None) -> Line:
+    """A method line with no native form: ifupdown's text, run by /bin/sh with its env."""
+    return Line(template, when=when, shell=True)
+
+
+def _shell_methods(table: dict[tuple[str, str], tuple[list[Line], list[Line]]]) -> None:
+    """The methods that drive other programs (pppd, wvdial, bootpc, avahi-autoipd,
+    ipx_interface) or a CAN link: ifupdown 0.8.41's lines, run as ifupdown runs them."""
+    table["inet", "bootp"] = (
+        [
+            _sh(
+                "bootpc [[--bootfile %bootfile%]] --dev %iface% [[--server %server%]]"
+                "            [[--hwaddr %hwaddr%]] --returniffail --serverbcast"
+            )
+        ],
+        [Line("ip link set dev %iface% down", _link_down, _is_link)],
+    )
+    table["inet", "ppp"] = (
+        [_sh("pon [[%provider%]] [[unit %unit%]] [[%options%]]")],
+        [_sh("poff [[%provider%]]")],
+    )
+    wvdial = (
+        "start-stop-daemon {} -x /usr/bin/wvdial                       -p /run/wvdial.%iface%.pid"
+    )
+    table["inet", "wvdial"] = (
+        [_sh(wvdial.format("--start") + " -b -m -- [[ %provider% ]]")],
+        [_sh(wvdial.format("--stop") + " -s 2")],
+    )
+    table["inet", "ipv4ll"] = (
+        [_sh("avahi-autoipd -D %iface%")],
+        [_sh("avahi-autoipd --kill %iface%")],
+    )
+    can = "[[ ip link set %iface% type can {} %{}% ]]"
+    table["can", "static"] = (
+        [
+            _sh("ip link set %iface% type can bitrate %bitrate%"),
+            *(
+                _sh(can.format(word, option))
+                for word, option in (
+                    ("loopback", "loopback"),
+                    ("listen-only", "listenonly"),
+                    ("triple-sampling", "triple"),
+                    ("one-shot", "oneshot"),
+                    ("berr-reporting", "berr"),
+                    ("restart-ms", "restart-ms"),
+                )
+            ),
+            Line("ip link set %iface% up", _link_up(mtu=False, mac=False)),
+        ],
+        [Line("ip link set %iface% down", _link_down)],
+    )
+    ipx_del = [_sh("ipx_interface del %iface% %frame%")]
+    table["ipx", "static"] = ([_sh("ipx_interface add %iface% %frame% %netnum%")], ipx_del)
+    table["ipx", "dynamic"] = ([_sh("ipx_interface add %iface% %frame%")], ipx_del)
 
 
 METHODS: Final = _methods()
@@ -922,7 +985,13 @@ def _line_op(line: Line, ctx: Context, phase: str) -> Op | None:
             op = None
     if op is None:
         return Shell(
-            command=text, env=ctx.env, phase=phase, text=text, origin=origin, ignore_failure=ignore
+            command=text,
+            env=ctx.env,
+            phase=phase,
+            text=text,
+            origin=origin,
+            ignore_failure=ignore,
+            quiet=line.quiet,
         )
     import dataclasses  # noqa: PLC0415
 
@@ -960,9 +1029,7 @@ def unsupported(stanza: Iface) -> ConfigError | None:
         origin.path,
         origin.line,
         origin.col,
-        f"{stanza.name}: method {stanza.family} {stanza.method} is not supported by ifvip ifup "
-        "(supported: inet static/manual/loopback/dhcp/tunnel, inet6 static/manual/loopback/"
-        "auto/dhcp/v4tunnel/6to4/tunnel)",
+        f"{stanza.name}: method {stanza.family} {stanza.method} cannot be brought up",
     )
 
 
@@ -1032,6 +1099,9 @@ def plan_stanza(
     problem = unsupported(stanza)
     if problem is not None:
         raise PlanError([problem.msg], problem)
+    invalid = settings.invalid.get(stanza.origin) if up else None
+    if invalid:
+        raise PlanError([str(e) for e in invalid])
     mode = "start" if up else "stop"
     first, second = (PRE_UP, POST_UP) if up else (PRE_DOWN, POST_DOWN)
     ctx1 = stanza_context(defn, stanza, physical, settings, mode=mode, phase=first)
