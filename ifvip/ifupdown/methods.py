@@ -60,6 +60,8 @@ from ifvip.interfaces.options import effective_options, method_spec
 from ifvip.interfaces.patterns import match_any
 
 IF_DIR: Final = "/etc/network"
+# The stage of a method's down line that runs under /bin/sh: run even with a journal.
+SHELL_STAGE: Final = "method-shell"
 
 
 class PlanError(Exception):
@@ -1142,7 +1144,11 @@ def plan_stanza(
         for line in method_lines(stanza.family, stanza.method, up) or []:
             op = _line_op(line, ctx, phase)
             if op is not None:
-                steps.append(Step(op, phase, "method"))
+                # An ifdown with a journal replaces the "method" steps by the inverses of
+                # what ifup applied; a shell line's effect has no recorded inverse (pon's
+                # pppd, a value the shell cut at '#'), so its down line always runs.
+                shell = not up and isinstance(op, Shell)
+                steps.append(Step(op, phase, SHELL_STAGE if shell else "method"))
 
     if up:
         hook_lines("pre-up", ctx1, PRE_UP)
