@@ -256,6 +256,9 @@ async def _apply(inv: Invocation, opts: Options, out: IO[str]) -> int:
                 out.write(f"{opts.prog}: failed to bring {word} {entry.plan.physical}\n")
                 status = 1
                 continue
+            for stanza in entry.plan.stanzas:
+                for message in stanza.messages:
+                    out.write(f"{opts.prog}: {message}\n")
             call = engine.ifup if opts.up else engine.ifdown
             kwargs = {"quiet_already": entry.quiet_already} if opts.up else {}
             result = await call(

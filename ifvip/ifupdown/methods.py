@@ -1012,8 +1012,7 @@ def check_method(ctx: Context, up: bool) -> list[str]:
         try:
             expand(line.template.lstrip("-"), ctx.get)
         except MissingVariableError as exc:
-            if exc.name not in missing:
-                missing.append(exc.name)
+            missing.extend(name for name in exc.names if name not in missing)
     return missing
 
 
@@ -1108,12 +1107,14 @@ def plan_stanza(
     first, second = (PRE_UP, POST_UP) if up else (PRE_DOWN, POST_DOWN)
     ctx1 = stanza_context(defn, stanza, physical, settings, mode=mode, phase=first)
     missing = check_method(ctx1, up)
-    if missing:
-        messages = [f"missing required variable: {name}" for name in missing]
-        messages.append(
+    said = [f"missing required variable: {name}" for name in missing]
+    if missing and up:
+        said.append(
             f"missing required configuration variables for interface {stanza.name}/{stanza.family}"
         )
-        raise PlanError(messages)
+        raise PlanError(said)
+    # ifdown is never refused: like ifupdown, it says what is missing, then again for each
+    # line it skips for that reason, and runs the others.
     ctx2 = _with_env(ctx1, second, mode)
     skip = scripts_skipped(defn, stanza.name, settings)
     exit_on_error = up and not settings.ignore_errors
@@ -1142,7 +1143,11 @@ def plan_stanza(
 
     def method(ctx: Context, phase: str) -> None:
         for line in method_lines(stanza.family, stanza.method, up) or []:
-            op = _line_op(line, ctx, phase)
+            try:
+                op = _line_op(line, ctx, phase)
+            except MissingVariableError as exc:
+                said.extend(f"missing required variable: {name}" for name in exc.names)
+                continue
             if op is not None:
                 # An ifdown with a journal replaces the "method" steps by the inverses of
                 # what ifup applied; a shell line's effect has no recorded inverse (pon's
@@ -1162,7 +1167,9 @@ def plan_stanza(
         method(ctx1, PRE_DOWN)
         scripts("post-down", ctx2, POST_DOWN)
         hook_lines("post-down", ctx2, POST_DOWN)
-    return StanzaPlan(stanza.name, stanza.family, stanza.method, stanza.origin, tuple(steps))
+    return StanzaPlan(
+        stanza.name, stanza.family, stanza.method, stanza.origin, tuple(steps), tuple(said)
+    )
 
 
 # ---------------------------------------------------------------- the link-level step

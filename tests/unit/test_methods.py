@@ -401,3 +401,17 @@ def test_link_step_vlan_and_description(tmp_path: Path) -> None:
     assert isinstance(quoted.before[0].op, Shell)  # the shell removes the quotes: let it
     down = _plan(tmp_path, text, "eth0.0201", up=False)
     assert isinstance(down.after[0].op, DelLink) and down.after[0].op.ifname == "eth0.0201"
+
+
+def test_ifdown_with_missing_variables_goes_on(tmp_path: Path) -> None:
+    text = "iface x0 ipx static\n"
+    _, refusal = plan_target(_defn(tmp_path, text), "x0", "x0", Settings(), up=True)
+    assert refusal is not None and refusal.messages == (
+        "missing required variable: frame",
+        "missing required variable: netnum",  # every one a line misses, as ifupdown says
+        "missing required configuration variables for interface x0/ipx",
+    )
+    # ifupdown 0.8.41's ifdown -n -v --force x0: says it (check, then the skipped line), exit 0
+    plan = _plan(tmp_path, text, "x0", up=False, no_scripts=True)
+    assert plan.stanzas[0].messages == ("missing required variable: frame",) * 2
+    assert [op.render() for op in plan.ops() if isinstance(op, Shell)] == []
