@@ -179,3 +179,41 @@ def test_route_table_names_as_ip_reads_them(tmp_path: Path) -> None:
         "vip": 101,
     }
     assert read_rt_tables((str(tmp_path / "missing"),)) == {}
+
+
+def test_parse_errors_in_ifupdowns_form(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "interfaces").write_text("  address 198.51.100.7\n")
+    path = tmp_path / "interfaces"
+    with pytest.raises(SystemExit) as exit_:
+        main(["ifquery", "-i", str(path), "--list"])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == (
+        f'ifquery: {path}:1: misplaced option\nifquery: couldn\'t read interfaces file "{path}"\n'
+    )
+
+
+MAPPINGS = """\
+mapping eth0
+    script {empty}
+mapping eth1 eth2
+    script grep
+    map eth1 nosuch
+iface eth2 inet manual
+"""
+
+
+def test_mappings_say_what_ifupdown_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.sh"
+    empty.write_text("#!/bin/sh\nexit 0\n")
+    empty.chmod(0o755)
+    text = MAPPINGS.format(empty=empty)
+    # ifupdown 0.8.41's messages and exit codes for each (mapping scripts run under -n too)
+    code, err = _run(tmp_path, capsys, "ifup", "-n", "--no-scripts", "eth0", text=text)
+    assert (code, err) == (1, f"ifup: no output from mapping script {empty} on eth0\n")
+    code, err = _run(tmp_path, capsys, "ifup", "-n", "--no-scripts", "eth1", text=text)
+    assert (code, err) == (0, "ifup: ignoring unknown interface eth1=eth1 nosuch\n")
+    # grep is found on PATH; it fails (no line for eth2): no false `executing "grep" failed`
+    code, err = _run(tmp_path, capsys, "ifup", "-n", "--no-scripts", "eth2", text=text)
+    assert (code, err) == (1, "ifup: error trying to executing mapping script grep on eth2\n")
