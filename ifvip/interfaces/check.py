@@ -272,9 +272,10 @@ def _scoped(defn: InterfacesFile, diagnostic: ConfigError) -> ConfigError:
     return dataclasses.replace(diagnostic, interface=owner.name)
 
 
-def _class_origin(defn: InterfacesFile, cls: str, name: str) -> Origin | None:
+def _class_origin(defn: InterfacesFile, cls: str, name: str) -> Origin:
     """Where `auto NAME` (or `allow-CLASS NAME`) is written: the model keeps the names of a
-    class, not their lines, so the files are read again (they were just read)."""
+    class, not their lines, so the files are read again (they were just read). A line
+    ending in a backslash goes on on the next one, as in the loader."""
     keyword = "auto" if cls == "auto" else f"allow-{cls}"
     for path in defn.files:
         try:
@@ -284,10 +285,16 @@ def _class_origin(defn: InterfacesFile, cls: str, name: str) -> Origin | None:
             continue
         for number, line in enumerate(lines, 1):
             words = line.split()
-            if words and words[0] == keyword and name in words[1:]:
-                col = len(line) - len(line.lstrip()) + 1
-                return Origin(path, number, col + line.lstrip().index(name, len(keyword)))
-    return None
+            if not words or words[0] != keyword:
+                continue
+            joined, following = line, number
+            while joined.endswith("\\") and following < len(lines):
+                joined = joined[:-1] + " " + lines[following]
+                following += 1
+            if name in joined.split()[1:]:
+                start = line.find(name, line.find(keyword) + len(keyword))
+                return Origin(path, number, start + 1 if start >= 0 else 1)
+    return Origin(defn.files[0] if defn.files else defn.path, 1, 1)
 
 
 def ifup_all_failures(defn: InterfacesFile) -> list[ConfigError]:
@@ -301,7 +308,7 @@ def ifup_all_failures(defn: InterfacesFile) -> list[ConfigError]:
         for name in names:
             if defn.stanzas(name) or any(fnmatch(p, name) for p in mapped):
                 continue
-            origin = _class_origin(defn, cls, name) or Origin(defn.path, 0, 0)
+            origin = _class_origin(defn, cls, name)
             keyword = "auto" if cls == "auto" else f"allow-{cls}"
             why = (
                 f" ('{name}' is a keyword only at the start of a line)"
