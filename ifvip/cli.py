@@ -31,8 +31,8 @@ IFUPDOWN_COMMANDS: Final = frozenset({"ifquery", "ifup", "ifdown"})
 
 
 def _say_diagnostics(prog: str, diagnostics: Sequence[ConfigError]) -> None:
-    for diagnostic in diagnostics:
-        click.echo(f"{prog}: {diagnostic}", err=True)
+    for diagnostic in diagnostics:  # ifupdown's `FILE:LINE: message` form
+        click.echo(f"{prog}: {diagnostic.path}:{diagnostic.line}: {diagnostic.msg}", err=True)
 
 
 def _fail(prog: str, message: str) -> NoReturn:
@@ -188,11 +188,14 @@ def _live(targets: Sequence[str]) -> tuple[SystemView, MappingRunner]:
 def check(path: str, no_loopback: bool, as_json: bool) -> None:
     """Validate an interfaces file: every error and warning as path:line:col: message.
 
-    Exits 1 if there is any error, in the file or in any file it sources.
+    Exits 1 if the file is refused as a whole (what makes ifupdown refuse it). An error
+    scoped to one interface (an invalid value, a repeated option, `auto X` without a
+    stanza) is reported too, but ifup fails only that interface: the exit status is 0.
     """
     import json
 
     from ifvip.interfaces.check import check as run_check
+    from ifvip.interfaces.check import file_errors
     from ifvip.interfaces.loader import load
 
     defn = load(path, no_loopback=no_loopback)
@@ -224,7 +227,7 @@ def check(path: str, no_loopback: bool, as_json: bool) -> None:
             f"{stanzas} stanza(s) in {len(defn.files)} file(s)",
             err=True,
         )
-    sys.exit(EXIT_FAILURE if errors else 0)
+    sys.exit(EXIT_FAILURE if file_errors(problems) else 0)
 
 
 def _env(*names: str) -> list[str]:
