@@ -230,9 +230,16 @@ class CommandEngine:
         inv = prepare(
             opts, system=live_system(), run_mapping=run_mapping, available=installed, err=out
         )
-        if isinstance(inv, int) or inv.refused:
-            said = _said(out)
+        if isinstance(inv, int):
+            raise ActionError("; ".join(_said(out)) or f"{opts.prog} {target}: refused")
+        refused = [e.refusal for e in inv.entries if e.refusal is not None]
+        if refused:
+            # The stanza's own problems (`path:line:col: ...`), as `ifvip check` names them.
+            said = [str(r.error) if r.error else "; ".join(r.messages) for r in refused]
             raise ActionError("; ".join(said) or f"{opts.prog} {target}: refused")
+        failed = [m for e in inv.entries if e.failed for m in e.before]
+        if failed or not inv.plans():
+            raise ActionError("; ".join(failed) or f"{opts.prog} {target}: no stanza to bring up")
         return Prepared(tuple(inv.plans()), _said(out))
 
     async def _undo_file(self, logical: str) -> list[str]:
