@@ -734,8 +734,12 @@ def run(
     (--protocol vrrp).
 
     Becoming MASTER adds the virtual addresses (or runs the up script, or ifups the
-    --manage stanzas); becoming BACKUP removes them. Added VIPs carry a lifetime that every
-    advert refreshes, so the kernel drops them if ifvip dies. SIGTERM/SIGINT release and
+    --manage stanzas); becoming BACKUP removes them, and the start removes what the
+    stanzas declare even without a journal. Every address MASTER brings up (VIPs, the
+    stanzas' addresses) carries a lifetime that every advert refreshes, so the kernel drops
+    them if ifvip dies. A MASTER action that fails (a VIP, an ifup, an up script) is a
+    fault: the group bows out and sits out a backoff (30 s, doubling to 10 min), and
+    `ifvip status` names the failing line and exits 1. SIGTERM/SIGINT release and
     send a bow-out advert; SIGHUP reloads the configuration (unchanged groups keep running
     untouched); SIGUSR2 demotes until a second SIGUSR2; SIGUSR1 logs the state and
     counters. Every option also reads IFVIP_<OPTION> (and the UCARP_* names of the
@@ -753,7 +757,7 @@ def run(
         carp_groups_from_interfaces,
     )
     from ifvip.daemon.ifup import engine_factory
-    from ifvip.daemon.launch import Plan, run_plan, systemd_notifier
+    from ifvip.daemon.launch import Plan, run_plan, systemd_notifier, warn_debian_ucarp_hook
 
     del shutdown
     logging.basicConfig(
@@ -823,6 +827,7 @@ def run(
                 raise ConfigProblems(
                     [f"--interfaces: no stanza in {interfaces_file} has ucarp-vid"]
                 )
+            warn_debian_ucarp_hook(configs)
         else:
             iface, source = interface, srcip
             if not iface or not source:

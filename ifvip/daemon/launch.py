@@ -50,6 +50,25 @@ log = logging.getLogger("ifvip")
 SYSLOG_SOCKET: Final = "/dev/log"
 
 
+DEBIAN_UCARP_HOOK: Final = "/etc/network/if-up.d/ucarp"
+
+
+def warn_debian_ucarp_hook(configs: Sequence[GroupConfig], hook: str = DEBIAN_UCARP_HOOK) -> bool:
+    """Say so when Debian's ucarp package is installed beside groups from `ucarp-*` stanzas:
+    its if-up.d hook starts a ucarp of its own for each of them on `ifup IFACE`, a second
+    speaker for the same VHID, holding the VIP against ifvip's. True if it warned."""
+    if not configs or not os.access(hook, os.X_OK):
+        return False
+    names = ", ".join(f"{c.interface} (vhid {c.vhid})" for c in configs)
+    log.warning(
+        "%s (Debian's ucarp package) starts a second speaker for the ucarp-* stanzas of %s "
+        "on every ifup: remove the ucarp package, or its hook, where ifvip runs them",
+        hook,
+        names,
+    )
+    return True
+
+
 def detach(facility: str | None) -> None:
     """ucarp's -B: double fork, new session, cwd /, stdio on /dev/null, logs to syslog."""
     if os.fork() > 0:

@@ -130,6 +130,7 @@ class ScenarioLab:
         self.hosts: dict[str, Host] = {}
         self._etc: list[Path] = []
         self._ipr: dict[str, IPRoute] = {}
+        self.figures: dict[str, float | None] = {}  # what a test measured, for the report
 
     # ------------------------------------------------------------ set-up
 

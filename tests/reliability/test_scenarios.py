@@ -24,6 +24,8 @@ only; a `--vip` group has no MASTER action that can be made to fail from outside
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -79,6 +81,15 @@ CELLS = [
 
 def _overlap(timeline: Timeline) -> float:
     return timeline.longest(lambda h: len(h) == 2)
+
+
+def _record(lab: ScenarioLab, timeline: Timeline, took: float | None) -> None:
+    """The cell's figures for RELIABILITY.md (IFVIP_SCENARIO_REPORT=FILE collects them)."""
+    lab.figures.update(
+        takeover=took,
+        gap=round(timeline.longest(lambda h: not h), 3),
+        overlap=round(_overlap(timeline), 3),
+    )
 
 
 def _settle(lab: ScenarioLab, extra: tuple[str, ...] = ()) -> None:
@@ -138,6 +149,7 @@ def _term(lab: ScenarioLab, b: Bounds) -> None:
     lab.signal("h1", signal.SIGTERM)
     timeline = lab.watch(b.bow_out + 3.0, until=lambda h: h == H2)
     took = timeline.first(lambda h: "h2" in h)
+    _record(lab, timeline, took)
     assert took is not None and took <= b.bow_out, f"h2 took over after {took} s"
     assert timeline.longest(lambda h: not h) <= b.bow_out
     assert _overlap(timeline) <= RELEASE_OVERLAP
@@ -174,10 +186,12 @@ def _kill(lab: ScenarioLab, b: Bounds) -> None:
     expires = lab.cell.role != "scripts"
     timeline = lab.watch(b.expiry + 2.0, until=lambda h: h == H2)
     took = timeline.first(lambda h: "h2" in h)
+    _record(lab, timeline, took)
     assert took is not None and took <= b.takeover, f"h2 took over after {took} s"
     if expires:
         # The dead host's addresses go by themselves: both hold only until they expire.
         gone = timeline.first(lambda h: "h1" not in h)
+        lab.figures["expired"] = gone
         assert gone is not None and gone <= b.expiry, f"h1 still held {gone} s after death"
         assert _leftovers(lab, "h1") == []
     else:
@@ -195,6 +209,8 @@ def _kill_restart(lab: ScenarioLab, b: Bounds) -> None:
     time.sleep(0.3)
     lab.start("h1", fresh_state=True)  # before the leftovers expire
     timeline = lab.watch(b.takeover + 1.5, until=lambda h: len(h) == 1 and "h1" not in h)
+    _record(lab, timeline, timeline.first(lambda h: "h2" in h))
+    lab.figures["cleaned"] = timeline.first(lambda h: "h1" not in h)
     # Nobody holds only between the restarted h1's clean-up and the next master's takeover
     # (h2's master-down, or h1 preempting it as soon as it hears h2).
     assert timeline.longest(lambda h: not h) <= b.takeover
@@ -209,6 +225,7 @@ def _stop_cont(lab: ScenarioLab, b: Bounds) -> None:
     took = during.first(lambda h: "h2" in h)
     assert took is not None and took <= b.takeover
     after = lab.watch(4.0, until=lambda h: len(h) == 1)
+    _record(lab, Timeline(during.samples + after.shifted(STOP).samples), took)
     # Both hold from h2's takeover until the thawed h1 is heard (it still is the better
     # master: h2 yields in either protocol, preempting or not).
     assert _overlap(during) + _overlap(after) <= STOP - took + 1.0
@@ -219,6 +236,7 @@ def _usr2(lab: ScenarioLab, b: Bounds) -> None:
     lab.signal("h1", signal.SIGUSR2)
     timeline = lab.watch(b.bow_out + 3.0, until=lambda h: h == H2)
     took = timeline.first(lambda h: "h2" in h)
+    _record(lab, timeline, took)
     assert took is not None and took <= b.bow_out
     assert _overlap(timeline) <= RELEASE_OVERLAP
     _final(lab, "h2")
@@ -231,6 +249,7 @@ def _check(lab: ScenarioLab, b: Bounds) -> None:
     flag.touch()
     timeline = lab.watch(b.bow_out + 3.0, until=lambda h: h == H2)
     took = timeline.first(lambda h: "h2" in h)
+    _record(lab, timeline, took)
     assert took is not None and took <= b.bow_out + 0.6  # + the check's interval
     assert _overlap(timeline) <= RELEASE_OVERLAP
     _final(lab, "h2")
@@ -242,6 +261,7 @@ def _carrier(lab: ScenarioLab, b: Bounds) -> None:
     lab.carrier("h1", up=False)
     timeline = lab.watch(b.takeover + 3.0, until=lambda h: h == H2)
     took = timeline.first(lambda h: "h2" in h)
+    _record(lab, timeline, took)
     assert took is not None and took <= b.takeover
     assert _overlap(timeline) == 0.0  # h1 releases as its link goes
     _final(lab, "h2")
@@ -255,6 +275,7 @@ def _action(lab: ScenarioLab, b: Bounds) -> None:
     time.sleep(1.0)
     lab.start("h2")
     timeline = lab.watch(b.takeover + 5.0, until=lambda h: h == H2)
+    _record(lab, timeline, timeline.first(lambda h: h == H2))
     assert timeline.last() == H2, f"holders {set(timeline.last())}:\n{lab.text('h1')}"
     # h1 was briefly master before its action failed; h2 took its bow-out at once.
     gap = timeline.longest(lambda h: not h)
@@ -286,23 +307,62 @@ EVENTS: dict[str, Callable[[ScenarioLab, Bounds], None]] = {
 @pytest.mark.parametrize("cell", CELLS, ids=lambda c: c.id)
 def test_scenario(cell: Cell) -> None:
     with ScenarioLab(cell) as lab:
-        b = bounds(cell)
-        if cell.event == "action":
-            _action(lab, b)
-            return
-        extra: tuple[str, ...] = ()
-        if cell.event == "check":
-            flag = lab.tmp / "fail-HOST"
-            extra = ("--check-interval", "0.2", "--check-fall", "1", "--check-rise", "1")
-            for name in lab.hosts:
-                script = ("test", "!", "-e", str(flag).replace("HOST", name))
-                lab.hosts[name].argv = []
-                extra_host = (*extra, "--check-script", " ".join(script))
-                lab.start(name, extra=extra_host)
-                time.sleep(1.0)
-            timeline = lab.watch(12.0, until=lambda h: h == H1)
-            assert timeline.last() == H1
-            _until_state(lab, "h2", "BACKUP")
-        else:
-            _settle(lab)
-        EVENTS[cell.event](lab, b)
+        _run_cell(lab, cell)
+        report = os.environ.get("IFVIP_SCENARIO_REPORT")
+        if report:
+            with open(report, "a") as out:
+                out.write(json.dumps({"cell": cell.id, **lab.figures}) + "\n")
+
+
+def _run_cell(lab: ScenarioLab, cell: Cell) -> None:
+    b = bounds(cell)
+    if cell.event == "action":
+        _action(lab, b)
+        return
+    if cell.event == "check":
+        _settle_with_checks(lab)
+    else:
+        _settle(lab)
+    EVENTS[cell.event](lab, b)
+
+
+def _settle_with_checks(lab: ScenarioLab) -> None:
+    """As _settle, each host with a script check that fails while its flag file exists."""
+    options = ("--check-interval", "0.2", "--check-fall", "1", "--check-rise", "1")
+    for name in lab.hosts:
+        check = f"test ! -e {lab.tmp / f'fail-{name}'}"
+        lab.start(name, extra=(*options, "--check-script", check))
+        time.sleep(1.0)
+    assert lab.watch(12.0, until=lambda h: h == H1).last() == H1
+    _until_state(lab, "h2", "BACKUP")
+
+
+# ------------------------------------------------------------------ SIGTERM inside a job
+
+# s after the MASTER transition is logged: the DMZ job takes about 40 ms here, so every
+# 4 ms across it, and twice after it.
+OFFSETS = [*(i * 0.004 for i in range(16)), 0.1, 0.25]
+
+
+@pytest.mark.parametrize("failing", [False, True], ids=["ifup", "failing-ifup"])
+def test_sigterm_at_any_moment_of_a_master_job_leaves_the_host_as_before(failing: bool) -> None:
+    """A lone host (master at once, deadratio 1) is stopped at many offsets into its managed
+    ifup of the DMZ stanzas, a succeeding one and one that fails on its last hook: every
+    time, the host ends exactly as it was before the job (issue 13: 1 run in 34 left
+    eth1's addresses, link and default route)."""
+    cell = Cell("carp", "both", "manage", "action" if failing else "term")
+    with ScenarioLab(cell) as lab:
+        host = lab.hosts["h1"]
+        assert host.backup_ref is not None
+        for offset in OFFSETS:
+            before = lab.text("h1").count("Entering MASTER STATE")
+            lab.start("h1", extra=("-r", "1"))
+            deadline = time.monotonic() + 10.0
+            while lab.text("h1").count("Entering MASTER STATE") == before:
+                assert time.monotonic() < deadline, lab.text("h1")
+                time.sleep(0.005)
+            time.sleep(offset)
+            lab.signal("h1", signal.SIGTERM)
+            assert lab.wait_exit("h1") == 0, lab.text("h1")
+            diff = lab.kernel_state("h1").diff(host.backup_ref)
+            assert not diff, f"SIGTERM {offset:.3f} s into the job left:\n{diff}"

@@ -329,3 +329,29 @@ def test_script_timeout_and_hook_bound_reach_the_roles(tmp_path: Path) -> None:
 
     engine = ifup.engine_factory(str(tmp_path), hook_timeout=7.5)("/nonexistent/interfaces")
     assert isinstance(engine, ifup.CommandEngine) and engine.hook_timeout == 7.5
+
+
+def test_debian_ucarp_hook_beside_ucarp_stanzas_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ifvip.daemon.config import build_carp_group
+    from ifvip.daemon.launch import warn_debian_ucarp_hook
+
+    group = build_carp_group(
+        interface="eth0",
+        srcip="198.51.100.1",
+        vhid="42",
+        password="secret",
+        passfile=None,
+        addr="198.51.100.100",
+    )
+    hook = tmp_path / "ucarp"
+    assert not warn_debian_ucarp_hook([group], str(hook))  # not installed
+    hook.write_text("#!/bin/sh\n")
+    hook.chmod(0o755)
+    assert not warn_debian_ucarp_hook([], str(hook))  # no ucarp-* stanza
+    with caplog.at_level("WARNING", logger="ifvip"):
+        assert warn_debian_ucarp_hook([group], str(hook))
+    (record,) = caplog.records
+    assert "second speaker" in record.getMessage() and "eth0 (vhid 42)" in record.getMessage()
+    assert "secret" not in record.getMessage()
