@@ -6,10 +6,14 @@ path. A master whose `-u` script hangs still sends adverts (the peers keep it ma
 the VIPs it was asked to add with `--vip` must be there all the same, not after the
 script's timeout; and when a preferred peer comes, the release on BACKUP must not wait
 behind the script either: the script (its process group) is killed and the VIP removed.
+A script that runs over `--script-timeout` is killed, and that MASTER action has failed:
+the group bows out and sits out its fault backoff (issue 13), CARP and VRRP alike.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -40,12 +44,18 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-def _hanging_master(lab: PairLab, timeout: str) -> tuple[Daemon, Path]:
+def _hanging_master(lab: PairLab, timeout: str, protocol: str = "carp") -> tuple[Daemon, Path]:
     hang, pidfile = _hanging_script(lab)
-    argv = [IFVIP, "run", "-i", "eth0", "-s", lab.address("h1"), "-v", str(VHID)]
-    argv += ["-p", "secret", "-k", "50", "-u", str(hang), "--vip", f"{VIP}/24"]
+    if protocol == "carp":
+        argv = [IFVIP, "run", "-i", "eth0", "-s", lab.address("h1"), "-v", str(VHID)]
+        argv += ["-p", "secret", "-k", "50"]
+        implementation = "ifvip"
+    else:
+        argv = [IFVIP, "run", "--protocol", "vrrp", "-i", "eth0", "--vrid", str(VHID)]
+        implementation = "ifvip-vrrp"
+    argv += ["-u", str(hang), "--vip", f"{VIP}/24"]
     argv += ["--script-timeout", timeout, "--state-dir", str(lab.tmp / "state-h1")]
-    daemon = Daemon(lab, "h1", "ifvip", argv, lab.tmp / "h1.log")
+    daemon = Daemon(lab, "h1", implementation, argv, lab.tmp / "h1.log")
     lab.daemons["h1"] = daemon
     assert until(lambda: "MASTER" in daemon.transitions(), 10) is not None, daemon.text()
     return daemon, pidfile
@@ -74,11 +84,22 @@ def test_the_vip_is_still_released_on_backup_while_the_up_script_hangs(lab: Pair
     assert "was still running and was killed" in daemon.text()
 
 
-def test_a_hanging_script_is_bounded_by_script_timeout(lab: PairLab) -> None:
-    daemon, pidfile = _hanging_master(lab, "1")
+@pytest.mark.parametrize("protocol", ["carp", "vrrp"])
+def test_a_hanging_script_is_bounded_by_script_timeout(lab: PairLab, protocol: str) -> None:
+    daemon, pidfile = _hanging_master(lab, "1", protocol)
     assert until(pidfile.exists, 5) is not None, "the up-script never ran"
     script = int(pidfile.read_text())
     killed = until(lambda: "ran over 1 s and was killed" in daemon.text(), 10)
     assert killed is not None, daemon.text()
     assert not _running(script)
-    assert lab.holds("h1")  # the VIP stays: the script's failure is not a release
+    # A failed MASTER action: the group bows out, releases the VIP and says why.
+    assert until(lambda: not lab.holds("h1"), 5) is not None, daemon.text()
+    assert "MASTER action failed" in daemon.text()
+    status = subprocess.run(
+        ["ip", "netns", "exec", lab.lab.hosts["h1"].netns, IFVIP, "status", "--json",
+         "--state-dir", str(lab.tmp / "state-h1")],
+        capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert status.returncode == 1, status.stderr
+    (group,) = json.loads(status.stdout)["groups"]
+    assert "ran over 1 s and was killed" in group["fault"]
