@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import socket
@@ -240,8 +241,9 @@ class Group:
             handle.cancel()
 
     def _send(self, outgoing: Outgoing) -> None:
-        assert self.channel is not None and self.link is not None
         try:
+            if self.channel is None or self.link is None:
+                raise OSError(errno.ENODEV, "the interface's sockets are closed")
             if outgoing.frame is not None:
                 self.link.send(outgoing.frame)
             else:
@@ -284,7 +286,8 @@ class Group:
             self._master_job = None
 
     async def _announce(self) -> None:
-        assert self.link is not None
+        if self.link is None:
+            return
         for frame in self.speaker.announcements(self.mac, self.role.addresses()):
             try:
                 self.link.send(frame)
@@ -372,6 +375,46 @@ class Group:
                 ):
                     self._drop_logged[verdict.reason] = now
                     log.warning("%s", verdict.message)
+
+    def relink(self, index: int, mac: str | None) -> None:
+        """The interface was made anew under the same name (a NIC reset, a VM hot-plug, a
+        container network reconnect): its sockets still point at the old link, which is
+        gone. Open them again on the new one; the link events that follow do the rest."""
+        channel = self.channel
+        if channel is None or self.exiting or index == channel.ifindex:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(channel.fileno())
+        channel.close()
+        if self.link is not None:
+            self.link.close()
+        spec = self.speaker.channel
+        try:
+            self.channel = Channel(
+                self.speaker.interface,
+                index,
+                spec.family,
+                source=spec.source,
+                multicast=spec.join,
+                group=spec.group,
+            )
+            self.link = LinkSender(self.speaker.interface)
+        except OSError as exc:
+            self.channel, self.link = None, None
+            log.error("%s cannot open %s again: %s", self.prefix, self.speaker.interface, exc)
+            self.link_changed(False)  # nothing can be sent: not eligible, truthfully
+            return
+        loop.add_reader(self.channel.fileno(), self._readable)
+        if mac:
+            self.mac = mac
+        self.counters["relinked"] += 1
+        log.warning(
+            "%s %s was made anew (index %d -> %d): its sockets are open on the new link",
+            self.prefix,
+            self.speaker.interface,
+            channel.ifindex,
+            index,
+        )
 
     def link_changed(self, up: bool) -> None:
         if up != self.link_up:
@@ -628,6 +671,8 @@ class Daemon:
             return
         for group in self.groups:
             if group.speaker.interface.split(":", 1)[0] == name:
+                if event == "RTM_NEWLINK":
+                    group.relink(int(msg["index"]), msg.get_attr("IFLA_ADDRESS"))
                 group.link_changed(up)
 
 

@@ -386,22 +386,40 @@ class Kernel:
         replace: bool = False,
     ) -> None:
         """`ip addr add|replace ADDRESS dev IFNAME [label L] [broadcast B] [peer P] ...`."""
-        request = await self.address_message(
-            "replace" if replace else "add",
-            ifname,
-            address,
-            label=label,
-            broadcast=broadcast,
-            peer=peer,
-            scope=scope,
-            nodad=nodad,
-            preferred=preferred,
-            valid=valid,
-        )
-        await self._one(request)
+        for retry in (False, True):
+            request = await self.address_message(
+                "replace" if replace else "add",
+                ifname,
+                address,
+                label=label,
+                broadcast=broadcast,
+                peer=peer,
+                scope=scope,
+                nodad=nodad,
+                preferred=preferred,
+                valid=valid,
+            )
+            try:
+                await self._one(request)
+                return
+            except KernelError as exc:
+                if retry or not self._made_anew(ifname, exc):
+                    raise
 
     async def del_address(self, ifname: str, address: Address, *, peer: str | None = None) -> None:
-        await self._one(await self.address_message("del", ifname, address, peer=peer))
+        for retry in (False, True):
+            try:
+                await self._one(await self.address_message("del", ifname, address, peer=peer))
+                return
+            except KernelError as exc:
+                if retry or not self._made_anew(ifname, exc):
+                    raise
+
+    def _made_anew(self, ifname: str, error: KernelError) -> bool:
+        """ENODEV for a cached index: the link may have been deleted and made again under
+        its name (a NIC reset, a hot-plug); forget the index, so the caller asks once more."""
+        base = ifname.split(":", 1)[0]
+        return error.errno == errno.ENODEV and self._indexes.pop(base, None) is not None
 
     async def address_message(
         self,
