@@ -17,6 +17,9 @@ answer per advert heard and `ANSWERS_PER_INTERVAL` between two scheduled adverts
 
 A bow-out beats preemption: a backup takes over at once from a master that bows out,
 whether it preempts or not (preemption's hold is for a live master that is merely slower).
+A node preempts only once its link has been up for a whole master-down interval: a
+preferred node whose carrier flaps would otherwise take the VIP back on every brief link-up
+and cancel the backup's takeover each time (VRRP gets the same from its down timer).
 A MASTER action that fails (the VIPs, the managed ifup, the up-script: `RoleResult(ok=False)`)
 is a fault, not a MASTER: the group bows out and is not eligible again for a backoff that
 starts at `FAULT_BACKOFF_FIRST` and doubles up to `FAULT_BACKOFF_MAX` while the action keeps
@@ -251,6 +254,7 @@ class Machine:
     answers: int = 0  # immediate adverts sent since the last scheduled one
     fault: str | None = None  # a failed MASTER action, while its backoff runs
     failures: int = 0  # MASTER action failures in a row
+    link_up_since: float | None = None  # when the link last came up (None: up from start)
 
     @property
     def eligible(self) -> bool:
@@ -413,7 +417,7 @@ def _advert(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machi
         down = (machine.params.advbase * machine.params.deadratio, machine.advskew)
         if _slower(theirs, down):
             return _become_master(machine, now, "peer is going to time out (bow-out)")
-        if machine.params.preempt and _slower(theirs, ours):
+        if machine.params.preempt and _slower(theirs, ours) and _link_settled(machine, now):
             return _preempt(machine, advert, now)
         return machine, _arm_master_down(machine, now)
     # MASTER
@@ -433,6 +437,12 @@ def _advert(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machi
     # A peer that thinks it is master: tell it now, not at our next interval.
     answer = SendAdvert(machine.params.advbase, machine.advskew)
     return replace(machine, delayed_garp=2, answers=answers + 1), [answer, Announce()]
+
+
+def _link_settled(machine: Machine, now: float) -> bool:
+    """Up for a whole master-down interval since the link last came up (or from the start)."""
+    since = machine.link_up_since
+    return since is None or now - since >= machine.master_down_interval()
 
 
 def _slower(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -463,6 +473,7 @@ def _link(machine: Machine, up: bool, now: float) -> tuple[Machine, list[Action]
             machine, more = _become_backup(machine, now, "link down", arm=False)
             actions += more
         return machine, [*actions, CancelTimer(Timer.MASTER_DOWN)]
+    machine = replace(machine, link_up_since=now)
     actions = [Log("info", f"{machine.prefix()} link up")]
     if machine.state is State.BACKUP and machine.eligible:
         actions += _arm_master_down(machine, now)

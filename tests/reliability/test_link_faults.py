@@ -77,3 +77,45 @@ def test_a_master_whose_interface_is_made_anew_speaks_again(
     assert "cannot send advert" not in h1.text().split("was made anew")[-1]
     assert _status(lab, "h1")["state"] == "MASTER"
     assert _status(lab, "h2")["state"] == "BACKUP"
+
+
+FLAPS = 30
+FLAP = 0.2  # s down, then s up
+
+
+def _flap(lab: PairLab, host: str) -> float:
+    """Flap `host`'s carrier FLAPS times from its bridge port; return the seconds in which
+    nobody held the VIP, sampled every 10 ms over the flapping and 4 s after it."""
+    port = f"p{list(lab.lab.hosts).index(host) + 1}"
+    nobody = 0.0
+    with IPRoute(netns=lab.lab.switch) as sw:
+        (index,) = sw.link_lookup(ifname=port)
+        end = time.monotonic() + FLAPS * 2 * FLAP + 4.0
+        flaps, last, down, switch_at = 0, time.monotonic(), False, time.monotonic()
+        while (now := time.monotonic()) < end:
+            if flaps < FLAPS and now >= switch_at:
+                down = not down
+                sw.link("set", index=index, state="down" if down else "up")
+                flaps += 0 if down else 1
+                switch_at = now + FLAP
+            if not lab.holders():
+                nobody += now - last
+            last = now
+            time.sleep(0.01)
+        sw.link("set", index=index, state="up")
+    return nobody
+
+
+@pytest.mark.parametrize("implementation", ["ifvip", "ifvip-vrrp"])
+def test_a_flapping_master_link_leaves_the_vip_with_the_backup(
+    lab: PairLab, implementation: str
+) -> None:
+    """30 flaps of 0.2 s on the preferred master's link: the backup takes over once and
+    keeps the VIP while the preferred node's link is unsettled (issue 18: CARP left nobody
+    holding for 9.6-10.8 s of 12.2 s). Nobody holds only for one takeover."""
+    lab.start_pair(implementation)
+    nobody = _flap(lab, "h1")
+    takeover = 3.2 if implementation == "ifvip" else 3.61  # master-down + skew of h2
+    assert nobody <= takeover + 0.5, f"nobody held the VIP for {nobody:.2f} s"
+    # Once the link is stable again, the preferred node takes the VIP back.
+    assert until(lambda: lab.holders() == ("h1",), 12) is not None

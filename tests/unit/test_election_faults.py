@@ -225,3 +225,30 @@ def test_vrrp_demoted_master_in_fault_keeps_fault_after_backoff_if_still_demoted
     assert machine.state is election_vrrp.State.FAULT
     machine, _ = election_vrrp.step(machine, Promote(), 42.0)
     assert machine.state is election_vrrp.State.BACKUP
+
+
+# ------------------------------------------------------------------ CARP: a flapping link
+
+
+def test_carp_preempts_only_after_its_link_was_up_a_whole_master_down_interval() -> None:
+    """A preferred node whose carrier flaps must not take the VIP back on every brief
+    link-up (issue 18: nobody held it for 10 s of 12): it preempts once the link has been
+    up for a master-down interval, and hearing the master meanwhile keeps it BACKUP."""
+    machine = carp_backup(preempt=True)
+    machine, _ = election.step(machine, election.LinkChanged(up=False), 1.0)
+    machine, _ = election.step(machine, election.LinkChanged(up=True), 1.4)
+    slower = AdvertReceived(PEER, 1, 100)
+    early, actions = election.step(machine, slower, 2.0)
+    assert early.state is State.BACKUP
+    assert armed(actions, Timer.MASTER_DOWN) == [2.0 + machine.master_down_interval()]
+    settled = 1.4 + machine.master_down_interval()
+    late, actions = election.step(early, slower, settled)
+    assert late.state is State.MASTER
+
+
+def test_a_bow_out_is_taken_even_right_after_a_link_up() -> None:
+    machine = carp_backup(preempt=True)
+    machine, _ = election.step(machine, election.LinkChanged(up=False), 1.0)
+    machine, _ = election.step(machine, election.LinkChanged(up=True), 1.4)
+    machine, _ = election.step(machine, AdvertReceived(PEER, *BOW_OUT), 1.5)
+    assert machine.state is State.MASTER
