@@ -955,6 +955,7 @@ def _run_daemon(main: Any) -> None:
     """asyncio.run(main); a socket of ours that cannot be opened exits 1 with one line."""
     import asyncio
 
+    from ifvip.daemon.config import EX_CONFIG, ConfigProblems
     from ifvip.daemon.operations import OperationsError
 
     try:
@@ -962,6 +963,10 @@ def _run_daemon(main: Any) -> None:
     except OperationsError as exc:
         click.echo(f"ifvip run: {exc}", err=True)
         sys.exit(EXIT_FAILURE)
+    except ConfigProblems as problems:  # refused before anything was touched
+        for problem in problems.problems:
+            click.echo(f"ifvip run: {problem}", err=True)
+        sys.exit(EX_CONFIG)
 
 
 def _first_address(interface: str) -> str | None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import ipaddress
 import json
 import logging
@@ -108,6 +109,32 @@ class StateDir:
 
     def journal(self, key: str) -> VipJournal:
         return VipJournal(self.path / f"vips.{key.replace('/', '.')}.json")
+
+    def lock_group(self, key: str) -> int:
+        """Hold the instance lock of group `key` for as long as the returned descriptor stays
+        open: a second daemon for the same group with this state dir would take the first
+        one's VIPs for leftovers of a crash and act as MASTER beside it. flock(2), on a
+        descriptor of its own: closing other descriptors of the file cannot drop it, and
+        children do not inherit it. Raises GroupBusy naming the holder's PID."""
+        path = self.path / f"lock.{key.replace('/', '.')}"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise GroupBusy(holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+
+class GroupBusy(Exception):  # noqa: N818 - a state, not an error of ours
+    """Another running ifvip holds this group's instance lock; `pid` is its process."""
+
+    def __init__(self, pid: str) -> None:
+        super().__init__(pid)
+        self.pid = pid
 
 
 @dataclass(frozen=True)

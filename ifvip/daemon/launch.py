@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ifvip.daemon.actions import (
     SCRIPT_TIMEOUT,
     EngineRole,
+    GroupBusy,
     Role,
     Roles,
     ScriptRole,
@@ -268,10 +269,61 @@ async def run_plan(
     """Run every group of `plan` in one loop until SIGTERM/SIGINT; on SIGHUP, `build()`
     (run in a thread: it reads files and may ask netlink) gives the new plan."""
     state = StateDir.open(plan.state_dir)
+    locks = GroupLocks(state)
+    current: dict[GroupKey, GroupDef] = plan.groups()
+    busy = [problem for key in current if (problem := locks.take(key)) is not None]
+    if busy:
+        locks.release_all()
+        raise ConfigProblems(busy)
+    try:
+        return await _run_locked(plan, state, locks, current, build, netns, notifier, watchdog)
+    finally:
+        locks.release_all()
+
+
+class GroupLocks:
+    """The instance lock of every running group (StateDir.lock_group)."""
+
+    def __init__(self, state: StateDir) -> None:
+        self.state = state
+        self.held: dict[GroupKey, int] = {}
+
+    def take(self, key: GroupKey) -> str | None:
+        """None once held, else the sentence that refuses the group."""
+        protocol, interface, number = key
+        name = f"{'vhid' if protocol == 'carp' else 'vrid'} {number} on {interface}"
+        try:
+            self.held[key] = self.state.lock_group(f"{protocol}.{netns_id()}.{interface}.{number}")
+        except GroupBusy as busy:
+            return (
+                f"{name} is run by another ifvip (pid {busy.pid}) with state dir "
+                f"{self.state.path}: a second one would fight it for the VIP"
+            )
+        return None
+
+    def release(self, key: GroupKey) -> None:
+        fd = self.held.pop(key, None)
+        if fd is not None:
+            os.close(fd)
+
+    def release_all(self) -> None:
+        for key in list(self.held):
+            self.release(key)
+
+
+async def _run_locked(
+    plan: Plan,
+    state: StateDir,
+    locks: GroupLocks,
+    current: dict[GroupKey, GroupDef],
+    build: Callable[[], Plan] | None,
+    netns: str | None,
+    notifier: Notifier | None,
+    watchdog: float | None,
+) -> list[GroupSnapshot]:
     async with Kernel(netns) as kernel:
         daemon = Daemon(kernel, netns=netns, notifier=notifier, watchdog=watchdog)
         builder = Builder(kernel, state, plan.engines, plan.script_timeout)
-        current: dict[GroupKey, GroupDef] = plan.groups()
         running: dict[GroupKey, Group] = {
             key: builder.add(daemon, definition) for key, definition in current.items()
         }
@@ -294,9 +346,14 @@ async def run_plan(
             builder.engines = new_plan.engines or builder.engines
             builder.script_timeout = new_plan.script_timeout
             await _retire(daemon, ops, [running.pop(k) for k in diff.changed + diff.removed])
+            for key in diff.removed:
+                locks.release(key)
             for key in diff.changed + diff.added:
                 if daemon.stopping:
                     break
+                if key not in locks.held and (refused := locks.take(key)) is not None:
+                    log.error("reload: %s", refused)
+                    continue
                 group = builder.add(daemon, new[key])
                 await daemon.launch(group)
                 running[key] = group
