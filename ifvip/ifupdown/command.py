@@ -129,6 +129,18 @@ def mapping_error(script: str) -> str | None:
     return os.strerror(13)
 
 
+def _settled(state: StateDir, prog: str, err: IO[str]) -> Callable[[str], str | None]:
+    def lookup(physical: str) -> str | None:
+        return state.settled_logical(physical, waiting=lambda said: _say(err, prog, said))
+
+    return lookup
+
+
+def _say(err: IO[str], prog: str, message: str) -> None:
+    err.write(f"{prog}: {message}\n")
+    err.flush()
+
+
 def prepare(
     opts: Options,
     *,
@@ -160,10 +172,11 @@ def prepare(
     try:
         state = StateDir.open(opts.state_dir, create=not opts.no_act)
         configured = state.configured()
-        lookup = state.logical
         # Reading fails early here rather than half-way through the targets.
         for physical, _logical in configured:
-            lookup(physical)
+            state.logical(physical)
+        # A target's state is read under its lock (ifupdown waits for a running command).
+        lookup = state.logical if opts.no_act else _settled(state, prog, err)
     except StateError as exc:
         err.write(f"{prog}: {exc}\n")
         return EXIT_FAILURE

@@ -75,6 +75,7 @@ from ifvip.ifupdown.plan import (
 from ifvip.ifupdown.state import LOCK_TIMEOUT, StateDir, StateError
 
 JOURNAL_VERSION: Final = 1
+_LOCK_POLL: Final = 0.05  # seconds between two tries of a busy per-interface lock
 # A delete that finds nothing: the thing is already gone, which is what ifdown wants.
 _GONE: Final = frozenset({errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV})
 _DELETES: Final = (DelAddress, DelRoute, DelRule, DelLink, FlushAddresses)
@@ -147,11 +148,30 @@ def _signals(enabled: bool, *, cancel: bool = True) -> Iterator[None]:
             loop.remove_signal_handler(number)
 
 
-async def _locked(state: StateDir, physical: str, timeout: float) -> contextlib.ExitStack:
-    """Take the per-interface lock without blocking the event loop."""
-    stack = contextlib.ExitStack()
-    await asyncio.to_thread(stack.enter_context, state.lock(physical, timeout=timeout))
-    return stack
+@contextlib.asynccontextmanager
+async def _locked(
+    state: StateDir, physical: str, timeout: float, say: Callable[[str], None]
+) -> AsyncIterator[None]:
+    """Hold the per-interface lock for the whole block, waiting for it as ifupdown does
+    (`waiting for lock on PATH`, then wait), without blocking the event loop; at most
+    `timeout` seconds. A cancelled wait takes nothing."""
+    held = state.try_lock(physical)
+    if held is None:
+        say(f"waiting for lock on {state.lock_path(physical)}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while held is None:
+            if loop.time() >= deadline:
+                raise StateError(
+                    f"timed out after {timeout:.0f} s waiting for lock on "
+                    f"{state.lock_path(physical)}"
+                )
+            await asyncio.sleep(_LOCK_POLL)
+            held = state.try_lock(physical)
+    try:
+        yield
+    finally:
+        held.release()
 
 
 class _Run:
@@ -360,7 +380,7 @@ async def ifup(
             for plan in plans:
                 target = f"{plan.physical}={plan.logical}"
                 try:
-                    with await _locked(state, plan.physical, lock_timeout):
+                    async with _locked(state, plan.physical, lock_timeout, run.say):
                         if not force and state.logical(plan.physical) is not None:
                             if not quiet_already:
                                 run.say(f"interface {plan.physical} already configured")
@@ -453,7 +473,7 @@ async def ifdown(
             for plan in plans:
                 target = f"{plan.physical}={plan.logical}"
                 try:
-                    with await _locked(state, plan.physical, lock_timeout):
+                    async with _locked(state, plan.physical, lock_timeout, run.say):
                         if not force and state.logical(plan.physical) is None:
                             run.say(f"interface {plan.physical} not configured")
                             result.skipped.append(target)
