@@ -748,6 +748,10 @@ def run(
         GroupConfig,
         build_carp_group,
         carp_groups_from_interfaces,
+        host_problems,
+        managed_problems,
+        read_interfaces,
+        vhid_in_file,
     )
     from ifvip.daemon.launch import Plan, engine_factory, run_plan, systemd_notifier
 
@@ -794,10 +798,24 @@ def run(
                 ignoreifstate=ignoreifstate,
                 lifetime=vip_lifetime,
             )
+            if interfaces_file:
+                managed = read_interfaces(interfaces_file)
+                if problems := managed_problems(managed, interfaces_file, manage):
+                    raise ConfigProblems(problems)
             engines = engine_factory(ifstate_dir, script_timeout) if manage else None
             if engines is not None and interfaces_file:
                 engines(interfaces_file)
             ops, policy = _operations(dict(operations), "vrrp", state_dir, links, [vrrp.vips])
+            if vrrp.priority != 255:  # the address owner has the VIPs as its own (RFC 5798)
+                problems = host_problems(
+                    interface=vrrp.interface,
+                    srcip=None,
+                    vips=vrrp.vips,
+                    addresses=_host_addresses(),
+                    ours=_journaled(state_dir),
+                )
+                if problems:
+                    raise ConfigProblems(problems)
             StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
             return Plan(
                 state_dir,
@@ -808,12 +826,9 @@ def run(
                 script_timeout=script_timeout,
             )
         configs: list[GroupConfig]
+        defn: Any = read_interfaces(interfaces_file) if interfaces_file else None
         if interfaces_file and not manage:
-            from ifvip.interfaces.loader import load
-
-            defn = load(interfaces_file)
-            if defn.errors:
-                raise ConfigProblems([str(e) for e in defn.errors])
+            assert defn is not None
             configs = carp_groups_from_interfaces(defn, interfaces_file, links=links)
             if not configs:
                 raise ConfigProblems(
@@ -859,6 +874,11 @@ def run(
                     garp_repeat=garp_repeat,
                 )
             ]
+        if defn is not None and interfaces_file and manage:
+            problems = managed_problems(defn, interfaces_file, manage)
+            problems += vhid_in_file(defn, interfaces_file, configs[0].interface, configs[0].vhid)
+            if problems:
+                raise ConfigProblems(problems)
         engines = engine_factory(ifstate_dir, script_timeout)
         if any(c.needs_engine for c in configs):
             for path in {c.interfaces_file for c in configs if c.interfaces_file}:
@@ -866,6 +886,16 @@ def run(
         ops, policy = _operations(
             dict(operations), "carp", state_dir, links, [c.vips for c in configs]
         )
+        # Last, what the kernel has (read once, nothing changed): the host's own addresses.
+        problems = []
+        addresses, ours = _host_addresses(), _journaled(state_dir)
+        for c in configs:
+            found = host_problems(
+                interface=c.interface, srcip=c.srcip, vips=c.vips, addresses=addresses, ours=ours
+            )
+            problems += [f"({c.name}) {p}" for p in found] if len(configs) > 1 else found
+        if problems:
+            raise ConfigProblems(problems)
         StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
         return Plan(
             state_dir,
@@ -943,16 +973,51 @@ def _operations(
 
 
 def _run_daemon(main: Any) -> None:
-    """asyncio.run(main); a socket of ours that cannot be opened exits 1 with one line."""
+    """asyncio.run(main); a socket of ours that cannot be opened (a port in use, a path
+    another ifvip serves) is a configuration problem: one line, exit 78, before any group
+    has touched the network."""
     import asyncio
 
+    from ifvip.daemon.config import EX_CONFIG
     from ifvip.daemon.operations import OperationsError
 
     try:
         asyncio.run(main)
     except OperationsError as exc:
         click.echo(f"ifvip run: {exc}", err=True)
-        sys.exit(EXIT_FAILURE)
+        sys.exit(EX_CONFIG)
+
+
+def _host_addresses() -> list[Any]:
+    """Every address of the namespace, read once at start-up (config.HostAddress)."""
+    import asyncio
+
+    from ifvip.daemon.config import HostAddress
+    from ifvip.ifupdown.netlink import INFINITY_LIFE, Kernel
+
+    async def read() -> list[Any]:
+        async with Kernel() as kernel:
+            found = await kernel.addresses()
+        return [HostAddress(a.ifname, a.address, a.valid == INFINITY_LIFE) for a in found]
+
+    return asyncio.run(read())
+
+
+def _journaled(state_dir: str) -> set[str]:
+    """The VIPs ifvip's journals in `state_dir` list ("ADDRESS/LEN"): a VIP an earlier run
+    left (with --vip-lifetime 0, permanent) is not the host's own address."""
+    import glob
+    import json
+
+    found: set[str] = set()
+    for path in glob.glob(os.path.join(glob.escape(state_dir), "vips.*.json")):
+        try:
+            with open(path) as handle:
+                entries = json.load(handle)
+            found.update(str(address) for _device, address in entries)
+        except (OSError, ValueError, TypeError):
+            continue
+    return found
 
 
 def _first_address(interface: str) -> str | None:

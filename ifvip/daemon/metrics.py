@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import platform
 from collections.abc import Iterable, Iterator
 from typing import Final
@@ -257,9 +258,16 @@ class MetricsServer:
         self._connections = Connections()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.address, self.port, reuse_address=True
-        )
+        try:
+            self._server = await asyncio.start_server(
+                self._serve, self.address, self.port, reuse_address=True
+            )
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            # asyncio words it "error while attempting to bind on address ...": the reason
+            # alone, as the option and address are named by the caller.
+            raise OSError(exc.errno, os.strerror(exc.errno)) from None
         self.port = self._server.sockets[0].getsockname()[1]  # the real one when 0 was asked
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
