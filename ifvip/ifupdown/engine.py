@@ -50,7 +50,7 @@ import contextlib
 import errno
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
@@ -131,21 +131,39 @@ async def _kernel(kernel: Kernel | None) -> AsyncIterator[Kernel]:
 
 @contextlib.contextmanager
 def _signals(enabled: bool, *, cancel: bool = True) -> Iterator[None]:
-    """SIGTERM and SIGHUP cancel the running ifup (which then undoes its work); an ifdown
-    (`cancel` False) finishes regardless, since half a down helps nobody."""
+    """SIGTERM, SIGHUP and SIGINT cancel the running ifup, once: it then undoes its work,
+    and further signals are held off until the undo is done (a second Ctrl-C must not
+    leave half an undo). An ifdown (`cancel` False) finishes regardless of SIGTERM and
+    SIGHUP, since half a down helps nobody; SIGINT stays as it was for it."""
     if not enabled:
         yield
         return
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(number, task.cancel if cancel else lambda: None)
+    numbers = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT) if cancel else (
+        signal.SIGTERM, signal.SIGHUP)  # fmt: skip
+    previous = {number: signal.getsignal(number) for number in numbers}
+    fired = False
+
+    def first_only() -> None:
+        nonlocal fired
+        if cancel and not fired:
+            fired = True
+            task.cancel()
+
+    for number in numbers:
+        loop.add_signal_handler(number, first_only)
     try:
         yield
     finally:
-        for number in (signal.SIGTERM, signal.SIGHUP):
+        for number in numbers:
             loop.remove_signal_handler(number)
+            # Interrupted, the command only says so and exits: more signals are ignored
+            # for that moment, so that the exit status and message are the undo's.
+            handler = signal.SIG_IGN if fired else previous[number]
+            with contextlib.suppress(TypeError, ValueError):
+                signal.signal(number, handler)  # asyncio.run's SIGINT handler, if not fired
 
 
 @contextlib.asynccontextmanager
@@ -220,12 +238,12 @@ class _Run:
                 await self._apply_steps(part, steps, applied, record)
         except _StanzaFailedError as failure:
             self.say(failure.message)
-            await self.undo([op for _, op in applied])
+            await _to_the_end(self.undo([op for _, op in applied]))
             raise
         except (asyncio.CancelledError, Exception):
             # SIGINT/SIGTERM (ifupdown's "interrupted"), or a journal that cannot be
             # written: leave nothing half-done either.
-            await asyncio.shield(self.undo([op for _, op in applied]))
+            await _to_the_end(self.undo([op for _, op in applied]))
             raise
 
     async def _apply_steps(
@@ -271,9 +289,9 @@ class _Run:
             for op in reversed(ops)
             if (inverse := op.inverse()) is not None and _identity(inverse) not in self.removed
         ]
-        for inverse, result in zip(
-            inverses, await self.executor.apply_batch(inverses), strict=True
-        ):
+        # One batch, nothing read first: an undo records nothing (no address dump per delete).
+        results = await self.executor.apply_batch(inverses, record=False)
+        for inverse, result in zip(inverses, results, strict=True):
             self.show(inverse)
             if isinstance(result, OpError) and not _gone(inverse, result):
                 self.say(f"cannot undo {inverse.render()}: {result.reason}")
@@ -326,6 +344,24 @@ class _Run:
                     self.say(f"{op.where()}: {op.render().strip()}: {result.reason}")
             elif (key := _identity(op)) is not None:
                 self.removed.add(key)  # deleted, or found already gone: not again
+
+
+async def _to_the_end(undo: Coroutine[Any, Any, None]) -> None:
+    """Run an undo to its end whatever comes: a second SIGINT/SIGTERM (or the daemon
+    cancelling again) while it runs is held off until it is done, then the cancellation
+    goes on. Half an undo is what the undo exists to prevent."""
+    task = asyncio.ensure_future(undo)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
 
 
 def _batchable(op: Op) -> bool:
