@@ -1227,8 +1227,12 @@ def ifup(**kw: Any) -> None:
     If any command or hook of an interface fails, everything this ifup did to it is
     undone, newest first, and the failing stanza line is named. Hooks run under /bin/sh
     with ifupdown's environment; well-known ip/route/sysctl hook commands are done
-    natively and recorded, so ifdown undoes them. -n prints the plan to stderr as ifupdown
-    -n does. Any error in the interfaces file stops everything before anything is applied.
+    natively and recorded, so ifdown undoes them. What a hook run by the shell does by
+    itself (files, processes, addresses its own script adds) is not undone. -n prints the
+    plan to stderr as ifupdown -n does. Any error in the interfaces file stops everything
+    before anything is applied. Another ifup/ifdown of the same interface is waited for
+    ("waiting for lock on ..."), as ifupdown does; a second SIGINT/SIGTERM during the undo
+    of an interrupted ifup waits for the undo's end.
     """
     _ifupdown(True, **kw)
 
