@@ -891,7 +891,11 @@ def run(
         addresses, ours = _host_addresses(), _journaled(state_dir)
         for c in configs:
             found = host_problems(
-                interface=c.interface, srcip=c.srcip, vips=c.vips, addresses=addresses, ours=ours
+                interface=c.interface,
+                srcip=c.srcip,
+                vips=c.added_vips,  # a script's VIP, up since the last run, is not refused
+                addresses=addresses,
+                ours=ours,
             )
             problems += [f"({c.name}) {p}" for p in found] if len(configs) > 1 else found
         if problems:

@@ -123,6 +123,14 @@ class GroupConfig:
         scripts = self.upscript is not None or self.downscript is not None
         return bool(self.manage) or (self.ucarp_stanza is not None and not scripts)
 
+    @property
+    def added_vips(self) -> tuple[Vip, ...]:
+        """The VIPs ifvip itself adds on MASTER and deletes on BACKUP and at exit (the
+        others are the scripts' or the managed stanzas' business), as launch.carp_role."""
+        if self.needs_engine or self.upscript is not None or self.downscript is not None:
+            return self.explicit_vips
+        return self.vips
+
     def master_down_interval(self) -> float:
         return self.advbase * self.deadratio + (self.advskew * 1_000_000 // 256) / 1_000_000
 
@@ -473,9 +481,9 @@ def host_problems(
     """What the kernel's addresses at start-up say against a group (pure: the caller reads
     them once, before anything is touched):
 
-    - a VIP that is a permanent address of the host (not one an ifvip journal in the state
-      directory lists, `ours`: "ADDRESS/LEN"): BACKUP and exit would delete the host's own
-      address;
+    - a VIP ifvip adds and deletes itself (`vips`: not a script's) that is a permanent
+      address of the host (not one an ifvip journal in the state directory lists, `ours`:
+      "ADDRESS/LEN"): BACKUP and exit would delete the host's own address;
     - `srcip` (given: CARP's -s) that is not an address of `interface`: adverts could not
       leave from it (ucarp refuses it too)."""
     problems = []

@@ -283,3 +283,16 @@ def test_ucarp_stanzas_sharing_a_vhid_or_missing_their_ucarp_stanza(tmp_path: Pa
         f"--vhid: 42 on eth0 is also the ucarp-vid of {path}:2:1 in F"
     ]
     assert vhid_in_file(defn, "F", "eth0", 43) == vhid_in_file(defn, "F", "eth2", 42) == []
+
+
+def test_only_the_vips_ifvip_adds_itself_are_checked_against_the_host() -> None:
+    """A group with scripts adds its VIP through them (and a SIGHUP or a restart finds it
+    up, permanent): only its --vip ones are ifvip's to delete."""
+    base = dict(
+        interface="lo", srcip="198.51.100.1", vhid="42", password="pw", passfile=None,
+        addr="198.51.100.100", vips=["203.0.113.7/24"],
+    )  # fmt: skip
+    plain = build_carp_group(**base)  # type: ignore[arg-type]
+    scripted = build_carp_group(**base, upscript="/bin/true", downscript="/bin/true")  # type: ignore[arg-type]
+    assert [str(v) for v in plain.added_vips] == ["198.51.100.100/32", "203.0.113.7/24"]
+    assert [str(v) for v in scripted.added_vips] == ["203.0.113.7/24"]
