@@ -829,6 +829,11 @@ def run(
         defn: Any = read_interfaces(interfaces_file) if interfaces_file else None
         if interfaces_file and not manage:
             assert defn is not None
+            given = int(vhid) if vhid is not None and vhid.strip().isdigit() else None
+            if given is not None:  # a -v beside the file's groups: which one is meant?
+                problems = vhid_in_file(defn, interfaces_file, interface, given)
+                if problems:
+                    raise ConfigProblems(problems)
             configs = carp_groups_from_interfaces(defn, interfaces_file, links=links)
             if not configs:
                 raise ConfigProblems(

@@ -425,13 +425,14 @@ def managed_problems(defn: InterfacesFile, path: str, manage: Sequence[str]) -> 
     return [f"--manage: no stanza '{name}' in {path}" for name in manage if not defn.stanzas(name)]
 
 
-def vhid_in_file(defn: InterfacesFile, path: str, interface: str, vhid: int) -> list[str]:
-    """A command-line group whose interface and vhid a `ucarp-vid` stanza of the file also
-    has: two speakers (Debian's ucarp hook runs one for the stanza) in one group."""
+def vhid_in_file(defn: InterfacesFile, path: str, interface: str | None, vhid: int) -> list[str]:
+    """A command-line group whose interface (None: any) and vhid a `ucarp-vid` stanza of
+    the file also has: two speakers (Debian's ucarp hook runs one for the stanza) in one
+    group, or, without --manage, a -v that the file's groups silently replace."""
     found = []
     for stanza in defn.ifaces:
         vid = stanza.get("ucarp-vid")
-        if vid is None or stanza.name != interface:
+        if vid is None or interface not in (None, stanza.name):
             continue
         try:
             number = int(vid, 0)
@@ -439,7 +440,8 @@ def vhid_in_file(defn: InterfacesFile, path: str, interface: str, vhid: int) -> 
             continue
         if number == vhid:
             found.append(
-                f"--vhid: {vhid} on {interface} is also the ucarp-vid of {stanza.origin} in {path}"
+                f"--vhid: {vhid} on {stanza.name} is also the ucarp-vid of {stanza.origin} "
+                f"in {path}"
             )
     return found
 

@@ -211,6 +211,12 @@ def _run_file(tmp_path: Path, text: str, *argv: str) -> Any:
             id="the same vhid in the file and on the command line",
         ),
         pytest.param(
+            UCARP_STANZA.format(vid=42) + "\niface lo:ucarp inet manual\n",
+            ("-v", "42"),
+            "--vhid: 42 on lo is also the ucarp-vid of ",
+            id="-v of a ucarp-vid group of the file, without --manage",
+        ),
+        pytest.param(
             "iface lo:1 inet manual\n",
             (*VRRP, "--manage", "lo:2"),
             "--manage: no stanza 'lo:2' in ",
