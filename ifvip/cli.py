@@ -755,6 +755,10 @@ def run(
         GroupConfig,
         build_carp_group,
         carp_groups_from_interfaces,
+        host_problems,
+        managed_problems,
+        read_interfaces,
+        vhid_in_file,
     )
     from ifvip.daemon.ifup import engine_factory
     from ifvip.daemon.launch import Plan, run_plan, systemd_notifier, warn_debian_ucarp_hook
@@ -802,10 +806,24 @@ def run(
                 ignoreifstate=ignoreifstate,
                 lifetime=vip_lifetime,
             )
+            if interfaces_file:
+                managed = read_interfaces(interfaces_file)
+                if problems := managed_problems(managed, interfaces_file, manage):
+                    raise ConfigProblems(problems)
             engines = engine_factory(ifstate_dir, script_timeout) if manage else None
             if engines is not None and interfaces_file:
                 engines(interfaces_file)
             ops, policy = _operations(dict(operations), "vrrp", state_dir, links, [vrrp.vips])
+            if vrrp.priority != 255:  # the address owner has the VIPs as its own (RFC 5798)
+                problems = host_problems(
+                    interface=vrrp.interface,
+                    srcip=None,
+                    vips=vrrp.vips,
+                    addresses=_host_addresses(),
+                    ours=_journaled(state_dir),
+                )
+                if problems:
+                    raise ConfigProblems(problems)
             StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
             return Plan(
                 state_dir,
@@ -816,12 +834,14 @@ def run(
                 script_timeout=script_timeout,
             )
         configs: list[GroupConfig]
+        defn: Any = read_interfaces(interfaces_file) if interfaces_file else None
         if interfaces_file and not manage:
-            from ifvip.interfaces.loader import load
-
-            defn = load(interfaces_file)
-            if defn.errors:
-                raise ConfigProblems([str(e) for e in defn.errors])
+            assert defn is not None
+            given = int(vhid) if vhid is not None and vhid.strip().isdigit() else None
+            if given is not None:  # a -v beside the file's groups: which one is meant?
+                problems = vhid_in_file(defn, interfaces_file, interface, given)
+                if problems:
+                    raise ConfigProblems(problems)
             configs = carp_groups_from_interfaces(defn, interfaces_file, links=links)
             if not configs:
                 raise ConfigProblems(
@@ -868,6 +888,11 @@ def run(
                     garp_repeat=garp_repeat,
                 )
             ]
+        if defn is not None and interfaces_file and manage:
+            problems = managed_problems(defn, interfaces_file, manage)
+            problems += vhid_in_file(defn, interfaces_file, configs[0].interface, configs[0].vhid)
+            if problems:
+                raise ConfigProblems(problems)
         engines = engine_factory(ifstate_dir, script_timeout)
         if any(c.needs_engine for c in configs):
             for path in {c.interfaces_file for c in configs if c.interfaces_file}:
@@ -875,6 +900,20 @@ def run(
         ops, policy = _operations(
             dict(operations), "carp", state_dir, links, [c.vips for c in configs]
         )
+        # Last, what the kernel has (read once, nothing changed): the host's own addresses.
+        problems = []
+        addresses, ours = _host_addresses(), _journaled(state_dir)
+        for c in configs:
+            found = host_problems(
+                interface=c.interface,
+                srcip=c.srcip,
+                vips=c.added_vips,  # a script's VIP, up since the last run, is not refused
+                addresses=addresses,
+                ours=ours,
+            )
+            problems += [f"({c.name}) {p}" for p in found] if len(configs) > 1 else found
+        if problems:
+            raise ConfigProblems(problems)
         StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
         return Plan(
             state_dir,
@@ -952,7 +991,9 @@ def _operations(
 
 
 def _run_daemon(main: Any) -> None:
-    """asyncio.run(main); a socket of ours that cannot be opened exits 1 with one line."""
+    """asyncio.run(main); a socket of ours that cannot be opened (a port in use, a path
+    another ifvip serves) is a configuration problem: one line, exit 78, before any group
+    has touched the network."""
     import asyncio
 
     from ifvip.daemon.config import EX_CONFIG, ConfigProblems
@@ -962,11 +1003,43 @@ def _run_daemon(main: Any) -> None:
         asyncio.run(main)
     except OperationsError as exc:
         click.echo(f"ifvip run: {exc}", err=True)
-        sys.exit(EXIT_FAILURE)
+        sys.exit(EX_CONFIG)
     except ConfigProblems as problems:  # refused before anything was touched
         for problem in problems.problems:
             click.echo(f"ifvip run: {problem}", err=True)
         sys.exit(EX_CONFIG)
+
+
+def _host_addresses() -> list[Any]:
+    """Every address of the namespace, read once at start-up (config.HostAddress)."""
+    import asyncio
+
+    from ifvip.daemon.config import HostAddress
+    from ifvip.ifupdown.netlink import INFINITY_LIFE, Kernel
+
+    async def read() -> list[Any]:
+        async with Kernel() as kernel:
+            found = await kernel.addresses()
+        return [HostAddress(a.ifname, a.address, a.valid == INFINITY_LIFE) for a in found]
+
+    return asyncio.run(read())
+
+
+def _journaled(state_dir: str) -> set[str]:
+    """The VIPs ifvip's journals in `state_dir` list ("ADDRESS/LEN"): a VIP an earlier run
+    left (with --vip-lifetime 0, permanent) is not the host's own address."""
+    import glob
+    import json
+
+    found: set[str] = set()
+    for path in glob.glob(os.path.join(glob.escape(state_dir), "vips.*.json")):
+        try:
+            with open(path) as handle:
+                entries = json.load(handle)
+            found.update(str(address) for _device, address in entries)
+        except (OSError, ValueError, TypeError):
+            continue
+    return found
 
 
 def _first_address(interface: str) -> str | None:
@@ -1179,8 +1252,12 @@ def ifup(**kw: Any) -> None:
     If any command or hook of an interface fails, everything this ifup did to it is
     undone, newest first, and the failing stanza line is named. Hooks run under /bin/sh
     with ifupdown's environment; well-known ip/route/sysctl hook commands are done
-    natively and recorded, so ifdown undoes them. -n prints the plan to stderr as ifupdown
-    -n does. Any error in the interfaces file stops everything before anything is applied.
+    natively and recorded, so ifdown undoes them. What a hook run by the shell does by
+    itself (files, processes, addresses its own script adds) is not undone. -n prints the
+    plan to stderr as ifupdown -n does. Any error in the interfaces file stops everything
+    before anything is applied. Another ifup/ifdown of the same interface is waited for
+    ("waiting for lock on ..."), as ifupdown does; a second SIGINT/SIGTERM during the undo
+    of an interrupted ifup waits for the undo's end.
     """
     _ifupdown(True, **kw)
 

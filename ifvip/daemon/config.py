@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
@@ -122,6 +122,14 @@ class GroupConfig:
         """Whether MASTER means ifup/ifdown of stanzas (and not the stanza's own scripts)."""
         scripts = self.upscript is not None or self.downscript is not None
         return bool(self.manage) or (self.ucarp_stanza is not None and not scripts)
+
+    @property
+    def added_vips(self) -> tuple[Vip, ...]:
+        """The VIPs ifvip itself adds on MASTER and deletes on BACKUP and at exit (the
+        others are the scripts' or the managed stanzas' business), as launch.carp_role."""
+        if self.needs_engine or self.upscript is not None or self.downscript is not None:
+            return self.explicit_vips
+        return self.vips
 
     def master_down_interval(self) -> float:
         return self.advbase * self.deadratio + (self.advskew * 1_000_000 // 256) / 1_000_000
@@ -260,11 +268,7 @@ def build_carp_group(
             )
         except ValueError:
             problems.append(f"--addr: '{addr}' is not an IPv4 address")
-    for text in vips:
-        try:
-            parsed.append(Vip.parse(text, default_len=None))
-        except ValueError:
-            problems.append(f"--vip: '{text}' is not ADDRESS/LEN[@DEV]")
+    parsed += parse_vips(vips, links, problems)
     if addr is None and not vips:
         problems.append("--addr: the virtual address is required (ucarp -a, or --vip)")
     base = _int(advbase, "advbase", 0, 255, problems, auto_base=True)
@@ -295,6 +299,8 @@ def build_carp_group(
                 raise ValueError
         except ValueError:
             problems.append(f"--garp-repeat: '{garp_repeat}' is not a number of seconds")
+    if source is not None and source in {vip.interface.ip for vip in parsed}:
+        problems.append(f"--addr: {source} is the source address (-s) itself, not a virtual one")
     if problems:
         raise ConfigProblems(problems)
     assert source is not None and number is not None and secret is not None
@@ -328,6 +334,23 @@ def build_carp_group(
     )
 
 
+def parse_vips(texts: Sequence[str], links: Sequence[str] | None, problems: list[str]) -> list[Vip]:
+    """`--vip ADDRESS/LEN[@DEV]` values; a DEV that does not exist is refused now, not at
+    the first MASTER (`links`: the interface names that exist; None: unchecked)."""
+    parsed: list[Vip] = []
+    for text in texts:
+        try:
+            vip = Vip.parse(text, default_len=None)
+        except ValueError:
+            problems.append(f"--vip: '{text}' is not ADDRESS/LEN[@DEV]")
+            continue
+        if vip.device is not None and links is not None and vip.device not in links:
+            problems.append(f"--vip: {text}: no such interface '{vip.device}'")
+            continue
+        parsed.append(vip)
+    return parsed
+
+
 FALSE_WORDS: Final = frozenset({"no", "off", "false", "0"})
 
 
@@ -339,6 +362,7 @@ def carp_groups_from_interfaces(
     `ucarp-master` is no/off/false/0, and MASTER meaning `ifup IFACE:ucarp`."""
     groups: list[GroupConfig] = []
     problems: list[str] = []
+    seen: dict[tuple[str, int], str] = {}  # (interface, vhid) -> where it was first
     for stanza in defn.ifaces:
         vid = stanza.get("ucarp-vid")
         if vid is None or stanza.family != "inet":
@@ -347,6 +371,14 @@ def carp_groups_from_interfaces(
         missing = [o for o in ("ucarp-vip", "ucarp-password") if stanza.get(o) is None]
         if missing:
             problems.append(f"{where}: ucarp-vid needs {' and '.join(missing)}")
+            continue
+        scripts = stanza.get("ucarp-upscript") or stanza.get("ucarp-downscript")
+        if not scripts and not defn.stanzas(f"{stanza.name}:ucarp"):
+            # MASTER means `ifup IFACE:ucarp`: without that stanza it would add nothing.
+            problems.append(
+                f"{where}: ucarp-vid needs an 'iface {stanza.name}:ucarp' stanza "
+                "(what MASTER brings up) or ucarp-upscript"
+            )
             continue
         address = stanza.get("address")
         master = stanza.get("ucarp-master")
@@ -376,9 +408,105 @@ def carp_groups_from_interfaces(
             )
         except ConfigProblems as exc:
             problems += [f"{where}: {p}" for p in exc.problems]
+            continue
+        key = (groups[-1].interface, groups[-1].vhid)
+        if key in seen:
+            problems.append(
+                f"{where}: ucarp-vid {key[1]} on {key[0]} is already the group of {seen[key]}"
+            )
+        seen.setdefault(key, where)
     if problems:
         raise ConfigProblems(problems)
     return groups
+
+
+def managed_problems(defn: InterfacesFile, path: str, manage: Sequence[str]) -> list[str]:
+    """`--manage NAME` must name stanzas of the file (MASTER would otherwise add nothing)."""
+    return [f"--manage: no stanza '{name}' in {path}" for name in manage if not defn.stanzas(name)]
+
+
+def vhid_in_file(defn: InterfacesFile, path: str, interface: str | None, vhid: int) -> list[str]:
+    """A command-line group whose interface (None: any) and vhid a `ucarp-vid` stanza of
+    the file also has: two speakers (Debian's ucarp hook runs one for the stanza) in one
+    group, or, without --manage, a -v that the file's groups silently replace."""
+    found = []
+    for stanza in defn.ifaces:
+        vid = stanza.get("ucarp-vid")
+        if vid is None or interface not in (None, stanza.name):
+            continue
+        try:
+            number = int(vid, 0)
+        except ValueError:
+            continue
+        if number == vhid:
+            found.append(
+                f"--vhid: {vhid} on {stanza.name} is also the ucarp-vid of {stanza.origin} "
+                f"in {path}"
+            )
+    return found
+
+
+def read_interfaces(path: str) -> InterfacesFile:
+    """The `--interfaces` file, read for `ifvip run`; one that cannot be read, or has
+    errors, is a ConfigProblems (not "no stanza has ucarp-vid")."""
+    from ifvip.interfaces.loader import load  # noqa: PLC0415 - the parser, when needed
+
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigProblems([f"--interfaces: cannot read {path}: {exc.strerror}"]) from None
+    defn = load(path)
+    if defn.errors:
+        raise ConfigProblems([str(e) for e in defn.errors])
+    return defn
+
+
+@dataclass(frozen=True)
+class HostAddress:
+    """An address the kernel has at start-up: on which link, and whether it is permanent
+    (no lifetime: configured by the host, not a VIP added with a lifetime)."""
+
+    link: str
+    address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+    permanent: bool
+
+
+def host_problems(
+    *,
+    interface: str,
+    srcip: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+    vips: Sequence[Vip],
+    addresses: Sequence[HostAddress],
+    ours: Collection[str] = (),
+) -> list[str]:
+    """What the kernel's addresses at start-up say against a group (pure: the caller reads
+    them once, before anything is touched):
+
+    - a VIP ifvip adds and deletes itself (`vips`: not a script's) that is a permanent
+      address of the host (not one an ifvip journal in the state directory lists, `ours`:
+      "ADDRESS/LEN"): BACKUP and exit would delete the host's own address;
+    - `srcip` (given: CARP's -s) that is not an address of `interface`: adverts could not
+      leave from it (ucarp refuses it too)."""
+    problems = []
+    for vip in vips:
+        for host in addresses:
+            if (
+                host.permanent
+                and host.address.ip == vip.interface.ip
+                and str(vip.interface) not in ours
+                and str(host.address) not in ours
+            ):
+                problems.append(
+                    f"--vip: {vip.interface.ip} is already an address of {host.link} (the "
+                    "host's own: ifvip would delete it on BACKUP and at exit)"
+                )
+                break
+    if srcip is not None and not any(
+        h.link == interface and h.address.ip == srcip for h in addresses
+    ):
+        problems.append(f"--srcip: {srcip} is not an address of {interface}")
+    return problems
 
 
 # ------------------------------------------------------------------------- reload (SIGHUP)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import platform
 from collections.abc import Iterable, Iterator
 from typing import Final
@@ -60,6 +61,7 @@ from ifvip.daemon.status import (
     PRIORITY_ZERO_SENT,
     RELEASE_MASTER,
     TRANSITIONS,
+    AcceptErrors,
     Connections,
     GroupStatus,
     Snapshot,
@@ -273,13 +275,23 @@ class MetricsServer:
         self._connections = Connections()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.address, self.port, reuse_address=True
-        )
+        try:
+            self._server = await asyncio.start_server(
+                self._serve, self.address, self.port, reuse_address=True, limit=LINE_MAX
+            )
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            # asyncio words it "error while attempting to bind on address ...": the reason
+            # alone, as the option and address are named by the caller.
+            raise OSError(exc.errno, os.strerror(exc.errno)) from None
         self.port = self._server.sockets[0].getsockname()[1]  # the real one when 0 was asked
+        AcceptErrors.install(asyncio.get_running_loop())
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async with self._connections.handling(writer):
+        async with self._connections.handling(writer) as admitted:
+            if not admitted:
+                return
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT):
                     request = await reader.readline()

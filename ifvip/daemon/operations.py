@@ -57,7 +57,7 @@ SIGUSR2_SOURCE = "sigusr2"
 
 
 class OperationsError(Exception):
-    """A socket of ours cannot be opened; `str()` names the option (the CLI exits 1)."""
+    """A socket of ours cannot be opened; `str()` names the option (the CLI exits 78)."""
 
 
 @dataclass(frozen=True)

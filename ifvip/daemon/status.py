@@ -41,7 +41,10 @@ DUMP_NAME: Final = "status.json"
 DEFAULT_STATE_DIR: Final = "/run/ifvip"
 NAMED_NETNS: Final = "/run/netns"  # where `ip netns add` mounts named namespaces
 REQUEST_MAX: Final = 256
+REQUEST_LINE_MAX: Final = 4096  # bytes read for one request line; longer is refused
 CLIENT_TIMEOUT: Final = 5.0
+CONNECTIONS_MAX: Final = 64  # connections served at once per server; more are closed at once
+ACCEPT_LOG_INTERVAL: Final = 60.0  # seconds between two log lines of failing accept()s
 UNIX_PATH_MAX: Final = 107  # sun_path holds 108 bytes with the terminating NUL
 HANDLER_START_ITERATIONS: Final = 5
 SCHEMA: Final = 1
@@ -353,20 +356,92 @@ def reachable(path: str) -> Iterator[str]:
 # ------------------------------------------------------------------------- server
 
 
-class Connections:
-    """The handler tasks of one asyncio stream server, so that closing it ends every one."""
+class AcceptErrors:
+    """asyncio logs every failing accept() (EMFILE when a flood of connections uses the
+    process's descriptors) as an error with a traceback, again and again: thousands of
+    lines a minute. This loop exception handler says it in one line, at most once per
+    `interval` seconds with how many there were; everything else goes to the handler
+    that was there before."""
 
-    def __init__(self) -> None:
+    MESSAGE: Final = "socket.accept() out of system resource"
+
+    def __init__(
+        self,
+        previous: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None,
+        *,
+        interval: float = ACCEPT_LOG_INTERVAL,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.previous = previous
+        self.interval = interval
+        self.log = log or _warning
+        self.count = 0  # failures since the last line
+        self.last: float | None = None
+
+    @classmethod
+    def install(cls, loop: asyncio.AbstractEventLoop) -> AcceptErrors:
+        """Install once per loop (both servers call it); return the handler in place."""
+        current = loop.get_exception_handler()
+        if isinstance(current, AcceptErrors):
+            return current
+        handler = cls(current)
+        loop.set_exception_handler(handler)
+        return handler
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != self.MESSAGE:
+            if self.previous is not None:
+                self.previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        self.count += 1
+        now = loop.time()
+        if self.last is not None and now - self.last < self.interval:
+            return
+        exc = context.get("exception")
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = context.get("socket")
+        name = getattr(where, "getsockname", lambda: "?")()
+        self.log(
+            f"cannot accept connections on {name}: {reason} ({self.count} time"
+            f"{'s' if self.count != 1 else ''}"
+            + (f" in {self.interval:g} s" if self.last is not None else "")
+            + "); too many clients"
+        )
+        self.count = 0
+        self.last = now
+
+
+def _warning(message: str) -> None:
+    import logging  # noqa: PLC0415 - only when there is something to say
+
+    logging.getLogger("ifvip").warning("%s", message)
+
+
+class Connections:
+    """The handler tasks of one asyncio stream server, so that closing it ends every one,
+    and at most `limit` of them at once: a flood of idle clients (slowloris) is closed as
+    it comes instead of taking every descriptor of the process."""
+
+    def __init__(self, limit: int = CONNECTIONS_MAX) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.limit = limit
+        self.refused = 0  # connections closed at once for being over the limit
 
     @contextlib.asynccontextmanager
-    async def handling(self, writer: asyncio.StreamWriter) -> AsyncIterator[None]:
-        """Around one connection's handler: tracked while it runs, its writer always closed."""
+    async def handling(self, writer: asyncio.StreamWriter) -> AsyncIterator[bool]:
+        """Around one connection's handler: tracked while it runs, its writer always
+        closed. Yields False when the server already serves `limit` connections: the
+        handler then returns at once (the connection is closed)."""
         task = asyncio.current_task()
-        if task is not None:
+        admitted = len(self._tasks) < self.limit
+        if not admitted:
+            self.refused += 1
+        elif task is not None:
             self._tasks.add(task)
         try:
-            yield
+            yield admitted
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):
@@ -404,10 +479,13 @@ class StatusServer:
         old = os.umask(0o177)  # the socket is born 0600: no window with wider rights
         try:
             with reachable(self.path) as name:
-                self._server = await asyncio.start_unix_server(self._serve, path=name)
+                self._server = await asyncio.start_unix_server(
+                    self._serve, path=name, limit=REQUEST_LINE_MAX
+                )
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
+        AcceptErrors.install(asyncio.get_running_loop())
 
     def _clear_stale(self) -> None:
         try:
@@ -429,9 +507,17 @@ class StatusServer:
         raise OSError(errno.EADDRINUSE, f"another ifvip serves {self.path}")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async with self._connections.handling(writer):
+        async with self._connections.handling(writer) as admitted:
+            if not admitted:
+                return
             try:
-                request = await asyncio.wait_for(reader.readline(), CLIENT_TIMEOUT)
+                try:
+                    request = await asyncio.wait_for(reader.readline(), CLIENT_TIMEOUT)
+                except ValueError:  # no newline within REQUEST_LINE_MAX bytes
+                    answer = {"error": f"request over {REQUEST_LINE_MAX} bytes; send 'status'"}
+                    writer.write((json.dumps(answer) + "\n").encode())
+                    await writer.drain()
+                    return
                 command = request[:REQUEST_MAX].strip().decode("ascii", "replace")
                 if command in ("", "status"):
                     writer.write(self.provider().to_json().encode())

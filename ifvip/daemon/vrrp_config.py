@@ -27,6 +27,7 @@ from ifvip.daemon.config import (
     ConfigProblems,
     Secret,
     Vip,
+    parse_vips,
     read_password,
 )
 from ifvip.election_vrrp import VrrpParams, master_down_interval_us
@@ -182,12 +183,7 @@ def build_vrrp_group(
     elif links is not None and interface not in links:
         problems.append(f"--interface: no such interface '{interface}'")
 
-    parsed: list[Vip] = []
-    for text in vips:
-        try:
-            parsed.append(Vip.parse(text, default_len=None))
-        except ValueError:
-            problems.append(f"--vip: '{text}' is not ADDRESS/LEN[@DEV]")
+    parsed = parse_vips(vips, links, problems)
     if not vips:
         problems.append("--vip: a VRRP group needs at least one virtual address")
     families = {v.interface.version for v in parsed}

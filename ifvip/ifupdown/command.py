@@ -120,6 +120,18 @@ def source_messages(defn: InterfacesFile) -> list[str]:
     return messages
 
 
+def _settled(state: StateDir, prog: str, err: IO[str]) -> Callable[[str], str | None]:
+    def lookup(physical: str) -> str | None:
+        return state.settled_logical(physical, waiting=lambda said: _say(err, prog, said))
+
+    return lookup
+
+
+def _say(err: IO[str], prog: str, message: str) -> None:
+    err.write(f"{prog}: {message}\n")
+    err.flush()
+
+
 def prepare(
     opts: Options,
     *,
@@ -127,8 +139,13 @@ def prepare(
     run_mapping: MappingRunner,
     available: Callable[[str], bool],
     err: IO[str],
+    wait_for_locks: bool = False,
 ) -> Invocation | int:
-    """Read, check and select: the invocation, or the exit status when it stops here."""
+    """Read, check and select: the invocation, or the exit status when it stops here.
+
+    `wait_for_locks` (the command line's): a target's state is read under its lock, as
+    ifupdown reads it, waiting for another ifup/ifdown of it first; blocking, so not for
+    a caller on an event loop (the engine itself waits for the lock without blocking)."""
     prog = opts.prog
     defn = load(opts.path, no_loopback=opts.no_loopback)
     if opts.verbose:
@@ -152,10 +169,11 @@ def prepare(
     try:
         state = StateDir.open(opts.state_dir, create=not opts.no_act)
         configured = state.configured()
-        lookup = state.logical
         # Reading fails early here rather than half-way through the targets.
         for physical, _logical in configured:
-            lookup(physical)
+            state.logical(physical)
+        # A target's state is read under its lock (ifupdown waits for a running command).
+        lookup = _settled(state, prog, err) if wait_for_locks else state.logical
     except StateError as exc:
         err.write(f"{prog}: {exc}\n")
         return EXIT_FAILURE
@@ -200,7 +218,14 @@ def run(
 ) -> int:
     """The whole command; returns the exit status."""
     out = err if err is not None else sys.stderr
-    inv = prepare(opts, system=system, run_mapping=run_mapping, available=available, err=out)
+    inv = prepare(
+        opts,
+        system=system,
+        run_mapping=run_mapping,
+        available=available,
+        err=out,
+        wait_for_locks=not opts.no_act,
+    )
     if isinstance(inv, int):
         return inv
     if opts.no_act:

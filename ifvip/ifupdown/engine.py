@@ -50,7 +50,7 @@ import contextlib
 import errno
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
@@ -75,6 +75,7 @@ from ifvip.ifupdown.plan import (
 from ifvip.ifupdown.state import LOCK_TIMEOUT, StateDir, StateError
 
 JOURNAL_VERSION: Final = 1
+_LOCK_POLL: Final = 0.05  # seconds between two tries of a busy per-interface lock
 # A delete that finds nothing: the thing is already gone, which is what ifdown wants.
 _GONE: Final = frozenset({errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV})
 _DELETES: Final = (DelAddress, DelRoute, DelRule, DelLink, FlushAddresses)
@@ -130,28 +131,65 @@ async def _kernel(kernel: Kernel | None) -> AsyncIterator[Kernel]:
 
 @contextlib.contextmanager
 def _signals(enabled: bool, *, cancel: bool = True) -> Iterator[None]:
-    """SIGTERM and SIGHUP cancel the running ifup (which then undoes its work); an ifdown
-    (`cancel` False) finishes regardless, since half a down helps nobody."""
+    """SIGTERM, SIGHUP and SIGINT cancel the running ifup, once: it then undoes its work,
+    and further signals are held off until the undo is done (a second Ctrl-C must not
+    leave half an undo). An ifdown (`cancel` False) finishes regardless of SIGTERM and
+    SIGHUP, since half a down helps nobody; SIGINT stays as it was for it."""
     if not enabled:
         yield
         return
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(number, task.cancel if cancel else lambda: None)
+    numbers = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT) if cancel else (
+        signal.SIGTERM, signal.SIGHUP)  # fmt: skip
+    previous = {number: signal.getsignal(number) for number in numbers}
+    fired = False
+
+    def first_only() -> None:
+        nonlocal fired
+        if cancel and not fired:
+            fired = True
+            task.cancel()
+
+    for number in numbers:
+        loop.add_signal_handler(number, first_only)
     try:
         yield
     finally:
-        for number in (signal.SIGTERM, signal.SIGHUP):
+        for number in numbers:
             loop.remove_signal_handler(number)
+            # Interrupted, the command only says so and exits: more signals are ignored
+            # for that moment, so that the exit status and message are the undo's.
+            handler = signal.SIG_IGN if fired else previous[number]
+            with contextlib.suppress(TypeError, ValueError):
+                signal.signal(number, handler)  # asyncio.run's SIGINT handler, if not fired
 
 
-async def _locked(state: StateDir, physical: str, timeout: float) -> contextlib.ExitStack:
-    """Take the per-interface lock without blocking the event loop."""
-    stack = contextlib.ExitStack()
-    await asyncio.to_thread(stack.enter_context, state.lock(physical, timeout=timeout))
-    return stack
+@contextlib.asynccontextmanager
+async def _locked(
+    state: StateDir, physical: str, timeout: float, say: Callable[[str], None]
+) -> AsyncIterator[None]:
+    """Hold the per-interface lock for the whole block, waiting for it as ifupdown does
+    (`waiting for lock on PATH`, then wait), without blocking the event loop; at most
+    `timeout` seconds. A cancelled wait takes nothing."""
+    held = state.try_lock(physical)
+    if held is None:
+        say(f"waiting for lock on {state.lock_path(physical)}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while held is None:
+            if loop.time() >= deadline:
+                raise StateError(
+                    f"timed out after {timeout:.0f} s waiting for lock on "
+                    f"{state.lock_path(physical)}"
+                )
+            await asyncio.sleep(_LOCK_POLL)
+            held = state.try_lock(physical)
+    try:
+        yield
+    finally:
+        held.release()
 
 
 class _Run:
@@ -200,12 +238,12 @@ class _Run:
                 await self._apply_steps(part, steps, applied, record)
         except _StanzaFailedError as failure:
             self.say(failure.message)
-            await self.undo([op for _, op in applied])
+            await _to_the_end(self.undo([op for _, op in applied]))
             raise
         except (asyncio.CancelledError, Exception):
             # SIGINT/SIGTERM (ifupdown's "interrupted"), or a journal that cannot be
             # written: leave nothing half-done either.
-            await asyncio.shield(self.undo([op for _, op in applied]))
+            await _to_the_end(self.undo([op for _, op in applied]))
             raise
 
     async def _apply_steps(
@@ -251,9 +289,9 @@ class _Run:
             for op in reversed(ops)
             if (inverse := op.inverse()) is not None and _identity(inverse) not in self.removed
         ]
-        for inverse, result in zip(
-            inverses, await self.executor.apply_batch(inverses), strict=True
-        ):
+        # One batch, nothing read first: an undo records nothing (no address dump per delete).
+        results = await self.executor.apply_batch(inverses, record=False)
+        for inverse, result in zip(inverses, results, strict=True):
             self.show(inverse)
             if isinstance(result, OpError) and not _gone(inverse, result):
                 self.say(f"cannot undo {inverse.render()}: {result.reason}")
@@ -308,6 +346,24 @@ class _Run:
                 self.removed.add(key)  # deleted, or found already gone: not again
 
 
+async def _to_the_end(undo: Coroutine[Any, Any, None]) -> None:
+    """Run an undo to its end whatever comes: a second SIGINT/SIGTERM (or the daemon
+    cancelling again) while it runs is held off until it is done, then the cancellation
+    goes on. Half an undo is what the undo exists to prevent."""
+    task = asyncio.ensure_future(undo)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
+
+
 def _batchable(op: Op) -> bool:
     # A replace reads the route it overwrites first, so it is not sent blind.
     return isinstance(op, _BATCH) and not (isinstance(op, AddRoute) and op.replace)
@@ -360,7 +416,7 @@ async def ifup(
             for plan in plans:
                 target = f"{plan.physical}={plan.logical}"
                 try:
-                    with await _locked(state, plan.physical, lock_timeout):
+                    async with _locked(state, plan.physical, lock_timeout, run.say):
                         if not force and state.logical(plan.physical) is not None:
                             if not quiet_already:
                                 run.say(f"interface {plan.physical} already configured")
@@ -453,7 +509,7 @@ async def ifdown(
             for plan in plans:
                 target = f"{plan.physical}={plan.logical}"
                 try:
-                    with await _locked(state, plan.physical, lock_timeout):
+                    async with _locked(state, plan.physical, lock_timeout, run.say):
                         if not force and state.logical(plan.physical) is None:
                             run.say(f"interface {plan.physical} not configured")
                             result.skipped.append(target)

@@ -197,7 +197,9 @@ class NetlinkExecutor:
             code = getattr(exc, "errno", None)
             raise OpError(op, getattr(exc, "strerror", None) or str(exc), code) from None
 
-    async def apply_batch(self, ops: Sequence[Op], *, stop: bool = False) -> list[Op | OpError]:
+    async def apply_batch(
+        self, ops: Sequence[Op], *, stop: bool = False, record: bool | None = None
+    ) -> list[Op | OpError]:
         """Apply `ops` in order, sending runs of netlink ops together; one result per op.
 
         Without `stop` a failed op does not stop the others (ifdown, and the undo of a
@@ -205,7 +207,17 @@ class NetlinkExecutor:
         is the last one tried: every op after it is left undone (taken back if it was sent
         in the same batch), its result an OpError saying it was not applied; so exactly
         the ops before the failure are applied, as if they had run one by one.
+
+        `record` False, for these ops only: nothing read for the journal (an undo records
+        nothing), so address deletes go in the batch too instead of each reading the
+        link's addresses first.
         """
+        if record is not None and record != self.record:
+            self.record, saved = record, self.record
+            try:
+                return await self.apply_batch(ops, stop=stop)
+            finally:
+                self.record = saved
         results: list[Op | OpError] = []
         index = 0
         while index < len(ops):

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,15 @@ _POLL: Final = 0.05
 
 class StateError(Exception):
     """The state directory cannot be used (permissions, read-only, lock timeout)."""
+
+
+# The per-interface locks this process holds: path -> the one descriptor that holds it.
+# An fcntl lock belongs to the process and goes when the process closes *any* descriptor
+# of the file, so while a lock is held every read and write of that `ifstate.PHYS` goes
+# through its descriptor, and nothing else opens the file. `_HELD_GUARD` makes "is it
+# held here? then use it, else open, read, close" one step with respect to taking a lock.
+_HELD: dict[str, int] = {}
+_HELD_GUARD = threading.Lock()
 
 
 def _file_name(physical: str) -> str:
@@ -76,13 +86,37 @@ class StateDir:
 
     def logical(self, physical: str) -> str | None:
         """The logical name `physical` is up as, from `ifstate.PHYS` (None: not configured)."""
+        path = str(self.path / f"ifstate.{_file_name(physical)}")
         try:
-            text = (self.path / f"ifstate.{_file_name(physical)}").read_text()
+            with _HELD_GUARD:
+                fd = _HELD.get(path)
+                if fd is not None:
+                    text = _read_fd(fd)
+                else:
+                    with open(path) as handle:
+                        text = handle.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StateError(f"cannot read interface state: {exc.strerror}") from exc
         return text.strip() or None
+
+    def settled_logical(
+        self,
+        physical: str,
+        *,
+        timeout: float = LOCK_TIMEOUT,
+        waiting: Callable[[str], None] | None = None,
+    ) -> str | None:
+        """`logical()` read under the interface's lock, as ifupdown reads it: while another
+        ifup/ifdown runs on the interface its answer is not final, so wait for it first
+        (`waiting` is told, as by `lock()`). A lock that cannot be taken (no write access,
+        time out) leaves the plain reading: the engine locks, and says why, before it acts."""
+        try:
+            with self.lock(physical, timeout=timeout, waiting=waiting):
+                return self.logical(physical)
+        except StateError:
+            return self.logical(physical)
 
     def record(self, physical: str, logical: str | None) -> None:
         """Mark `physical` up as `logical` (or down, with None) in both state files."""
@@ -101,8 +135,16 @@ class StateDir:
                 tmp = self.path / ".ifstate.tmp"
                 tmp.write_text("".join(f"{p}={lg}\n" for p, lg in pairs))
                 os.replace(tmp, self.path / "ifstate")
-            iface_file = self.path / f"ifstate.{_file_name(physical)}"
-            iface_file.write_text(f"{logical}\n" if logical is not None else "")
+            path = str(self.path / f"ifstate.{_file_name(physical)}")
+            data = (f"{logical}\n" if logical is not None else "").encode()
+            with _HELD_GUARD:
+                fd = _HELD.get(path)
+                if fd is not None:  # through the lock's own descriptor, as ifupdown does
+                    os.ftruncate(fd, 0)
+                    _write_fd(fd, data)
+                else:
+                    with open(path, "wb") as handle:
+                        handle.write(data)
         except OSError as exc:
             raise StateError(f"cannot write state in {self.path}: {exc.strerror}") from exc
 
@@ -113,18 +155,59 @@ class StateDir:
             yield
 
     @contextlib.contextmanager
-    def lock(self, physical: str, *, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-        """Hold ifupdown's per-interface lock (a write lock on `ifstate.PHYS`)."""
-        path = self.path / f"ifstate.{_file_name(physical)}"
+    def lock(
+        self,
+        physical: str,
+        *,
+        timeout: float = LOCK_TIMEOUT,
+        waiting: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
+        """Hold ifupdown's per-interface lock (a write lock on `ifstate.PHYS`) for the
+        whole block, through one descriptor kept open (`logical()`/`record()` use it).
+
+        Busy (another process, or another task of this one): `waiting` is told
+        `waiting for lock on PATH` once, as ifupdown prints it, and the lock is waited
+        for, at most `timeout` seconds."""
+        held = self.try_lock(physical)
+        if held is None:
+            if waiting is not None:
+                waiting(f"waiting for lock on {self.lock_path(physical)}")
+            deadline = time.monotonic() + timeout
+            while held is None:
+                if time.monotonic() >= deadline:
+                    raise StateError(
+                        f"timed out after {timeout:.0f} s waiting for lock on "
+                        f"{self.lock_path(physical)}"
+                    )
+                time.sleep(_POLL)
+                held = self.try_lock(physical)
         try:
-            handle = open(path, "a+")  # noqa: SIM115 - closed in the finally below
-        except OSError as exc:
-            raise StateError(f"failed to open lockfile {path}: {exc.strerror}") from exc
-        try:
-            _lock(handle.fileno(), str(path), timeout)
             yield
         finally:
-            handle.close()
+            held.release()
+
+    def lock_path(self, physical: str) -> str:
+        return str(self.path / f"ifstate.{_file_name(physical)}")
+
+    def try_lock(self, physical: str) -> HeldLock | None:
+        """Take the per-interface lock if it is free now (None: busy); release() it."""
+        path = self.lock_path(physical)
+        with _HELD_GUARD:
+            if path in _HELD:  # another task of this process holds it
+                return None
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise StateError(f"failed to open lockfile {path}: {exc.strerror}") from exc
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)  # it held no lock: closing it drops nothing of ours
+                if exc.errno in (11, 13):  # EAGAIN, EACCES: held by another process
+                    return None
+                raise StateError(f"failed to lock lockfile {path}: {exc.strerror}") from exc
+            _HELD[path] = fd
+            return HeldLock(path, fd)
 
     # ---------------------------------------------------------------- journal
 
@@ -202,6 +285,35 @@ class StateDir:
     def drop_journal(self, physical: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._journal_path(physical).unlink()
+
+
+@dataclass
+class HeldLock:
+    """A per-interface lock this process holds, through its one descriptor."""
+
+    path: str
+    fd: int
+
+    def release(self) -> None:
+        with _HELD_GUARD:
+            if _HELD.get(self.path) == self.fd:
+                del _HELD[self.path]
+                os.close(self.fd)
+
+
+def _read_fd(fd: int) -> str:
+    chunks = []
+    offset = 0
+    while chunk := os.pread(fd, 4096, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks).decode()
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    offset = 0
+    while offset < len(data):
+        offset += os.pwrite(fd, data[offset:], offset)
 
 
 def _lock(fd: int, name: str, timeout: float) -> None:

@@ -7,6 +7,10 @@ depended on (the files read, each `source` expansion, each `source-directory` li
 sources.py) and is used again only while every look-up still gives the same answer. The
 cache lives in a directory owned by the caller and closed to others (it holds pickles);
 anything unexpected means a fresh read.
+
+Readings of big files (over `SOURCE_MAX` bytes in all) are not kept: pickling a model
+holds a memo of every object in it, and /run is memory, so a 48 MB file would cost
+hundreds of MB more at each miss and hit than reading it again does.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from typing import Final
 from ifvip import __version__
 from ifvip.interfaces.model import InterfacesFile
 
-FORMAT: Final = 1
+FORMAT: Final = 2  # 2: Origin and Option have slots
+SOURCE_MAX: Final = 8 << 20  # bytes of interfaces files (all of a reading) worth a cache entry
+PICKLE_MAX: Final = 64 << 20  # an entry bigger than a SOURCE_MAX reading pickles to: not ours
 
 
 def cache_dir() -> str:
@@ -57,8 +63,9 @@ def lookup(path: str, *, no_loopback: bool, directory: str | None = None) -> Int
         return None
     try:
         with open(_entry(directory, path, no_loopback), "rb") as cached:
-            data = cached.read()
-        defn = pickle.loads(data)
+            if os.fstat(cached.fileno()).st_size > PICKLE_MAX:
+                return None
+            defn = pickle.load(cached)
     except Exception:
         return None
     if not isinstance(defn, InterfacesFile) or not defn.dependencies:
@@ -74,6 +81,8 @@ def store(defn: InterfacesFile, *, no_loopback: bool, directory: str | None = No
 
     directory = directory or cache_dir()
     try:
+        if sum(os.stat(name).st_size for name in defn.files) > SOURCE_MAX:
+            return
         os.makedirs(directory, mode=0o700, exist_ok=True)
         if not _private(directory):
             return

@@ -16,6 +16,7 @@ ifupdown, do not become part of the model.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from ifvip.interfaces.sources import Dependency, file_dependency, source_directo
 
 DEFAULT_PATH: Final = "/etc/network/interfaces"
 LOOPBACK: Final = "lo"
+_BATCH_LINES: Final = 2048  # logical lines parsed at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,20 +62,30 @@ class LogicalLine:
         return Origin(path, line, col + offset - base)
 
 
+def _physical_lines(text: str) -> Iterator[str]:
+    """The lines of `text` as fgets() gives them, one at a time (no list of a whole big
+    file): split at newlines, a last empty piece dropped, each cut at a NUL byte (fgets()
+    stops there as strlen() sees it: the rest of such a line is lost)."""
+    start, size = 0, len(text)
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            if start < size:
+                yield text[start:].split("\0", 1)[0]
+            return
+        yield text[start:end].split("\0", 1)[0]
+        start = end + 1
+
+
 def logical_lines(text: str) -> Iterator[LogicalLine]:
     """Split file text into logical lines the way ifupdown's get_line() does."""
-    raw = text.split("\n")
-    if raw and raw[-1] == "":
-        raw.pop()
-    # fgets() stops at a NUL byte as strlen() sees it: the rest of such a line is lost.
-    raw = [line.split("\0", 1)[0] for line in raw]
-    i, lineno = 0, 0
+    raw = _physical_lines(text)
+    lineno = 0
     while True:
         while True:
-            if i >= len(raw):
+            line = next(raw, None)
+            if line is None:
                 return
-            line = raw[i]
-            i += 1
             lineno += 1
             stripped = line.lstrip(C_SPACE_CHARS)
             if not stripped.startswith("#"):
@@ -83,14 +95,14 @@ def logical_lines(text: str) -> Iterator[LogicalLine]:
         text_ = stripped
         while text_.endswith("\\"):
             text_ = text_[:-1]
-            if i >= len(raw):
+            following = next(raw, None)
+            if following is None:
                 if not text_:
                     return
                 lineno += 1
                 continue
             segments.append((len(text_), lineno + 1, 1))
-            text_ += raw[i]
-            i += 1
+            text_ += following
             lineno += 1
         text_ = text_.rstrip(C_SPACE_CHARS)
         if text_:
@@ -174,9 +186,19 @@ class _FileReader:
         )
 
     def read(self, text: str) -> None:
-        lines = list(logical_lines(text))
-        if not lines:
-            return
+        # A statement is one logical line, so the lines go to the parser in batches: the
+        # same statements as one parse of the whole file, without holding every line and
+        # statement of a big file at once (memory stays the model's plus one batch).
+        batch: list[LogicalLine] = []
+        for line in logical_lines(text):
+            batch.append(line)
+            if len(batch) >= _BATCH_LINES:
+                self._read_batch(batch)
+                batch = []
+        if batch:
+            self._read_batch(batch)
+
+    def _read_batch(self, lines: list[LogicalLine]) -> None:
         joined = "".join(line.text + "\n" for line in lines)
         starts, offset = [], 0
         for line in lines:
@@ -296,6 +318,7 @@ class _FileReader:
             family = family or template.family
             method = method or template.method
         assert family is not None and method is not None
+        name, family, method = sys.intern(name), sys.intern(family), sys.intern(method)
         stanza = _MutableIface(name, family, method, here, template_name, options)
         if family in ("inet", "inet6") and method == "loopback":
             self.b.has_loopback = True
@@ -326,7 +349,8 @@ class _FileReader:
         if current is None:
             self.error(here, "misplaced option")
             return
-        name = HOOK_ALIASES.get(name, name)
+        # One string per option name, not one per line of a big file.
+        name = sys.intern(HOOK_ALIASES.get(name, name))
         if not st.rest.text:
             self.error(here, "option with empty value")
             return
@@ -407,7 +431,9 @@ def read_file(builder: _Builder, path: str, origin: Origin | None) -> None:
         )
         return
     builder.files.append(path)
-    _FileReader(builder, path, top=top).read(data.decode("utf-8", "surrogateescape"))
+    text = data.decode("utf-8", "surrogateescape")
+    del data  # a big file is not held twice while it is read
+    _FileReader(builder, path, top=top).read(text)
 
 
 def load(path: str = DEFAULT_PATH, *, no_loopback: bool = False) -> InterfacesFile:

@@ -16,7 +16,7 @@ HOOKS = ("pre-up", "up", "down", "post-down")
 HOOK_ALIASES = {"post-up": "up", "pre-down": "down"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a big file has a million of them
 class Origin:
     """Where something was written: the file as ifupdown names it, 1-based line and column."""
 
@@ -28,7 +28,7 @@ class Origin:
         return f"{self.path}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Option:
     """One option of a stanza, after ifupdown's aliasing and joining of repeated names."""
 

@@ -266,3 +266,54 @@ def test_sigterm_to_ifvip_ifup_undoes_it(tmp_path: Path) -> None:
         assert snapshot(ns).diff(before) == ""
         assert (state / "ifstate").read_text() == ""
         assert not (state / "ifvip-journal.eth0.jsonl").exists()
+
+
+def test_more_signals_during_the_undo_do_not_cut_it_short(tmp_path: Path) -> None:
+    """SIGTERM stops a big ifup; the SIGINTs and SIGTERMs that follow while it undoes its
+    work (an impatient operator, a supervisor) wait for the undo's end: nothing is left,
+    and "what it had done was undone" is true."""
+    marker = tmp_path / "hook-started"
+    config = tmp_path / "interfaces"
+    v4 = [f"198.51.100.{n}/24" for n in range(10, 250)]
+    v6 = [f"2001:db8:1::{n:x}/64" for n in range(0x100, 0x100 + 360)]
+    lines = [f"    up ip addr add {a} dev $IFACE" for a in v4]
+    lines += [f"    up ip -6 addr add {a} dev $IFACE nodad" for a in v6]
+    config.write_text(
+        "iface eth0 inet static\n    address 203.0.113.5/24\n"
+        + "\n".join(lines)
+        + f"\n    up touch {marker}; sleep 30\n"
+    )
+    state = tmp_path / "state"
+    with Twins(1) as twins:
+        (ns,) = twins.names
+        before = snapshot(ns)
+        argv = ["ip", "netns", "exec", ns, *IFVIP, "ifup", "-i", str(config)]
+        argv += [f"--state-dir={state}", "--no-scripts", "eth0"]
+        with subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        ) as child:
+            try:
+                deadline = time.monotonic() + 60
+                while not marker.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert marker.exists(), "the hook never started"
+                child.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + 120
+                sent = 0
+                while child.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    with contextlib.suppress(ProcessLookupError):
+                        child.send_signal(signal.SIGINT if sent % 2 else signal.SIGTERM)
+                    sent += 1
+                child.wait(timeout=20)
+                assert child.stderr is not None
+                err = child.stderr.read()
+                assert child.returncode == 1, err
+                assert "ifup: interrupted: what it had done was undone" in err
+                assert "Traceback" not in err
+            finally:
+                if child.poll() is None:
+                    child.kill()
+        assert snapshot(ns).diff(before) == ""
+        assert (state / "ifstate").read_text() == ""
+        assert not (state / "ifvip-journal.eth0.jsonl").exists()

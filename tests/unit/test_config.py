@@ -129,6 +129,10 @@ iface eth1 inet static
   ucarp-password other
   ucarp-master yes
   ucarp-nomcast yes
+
+iface eth1:ucarp inet static
+  address 203.0.113.100
+  netmask 255.255.255.0
 """
 
 
@@ -182,14 +186,113 @@ def test_every_option_reads_ifvip_and_ucarp_variables(env: dict[str, str], expec
     assert expected in result.output
 
 
-def test_an_unusable_state_dir_is_refused_before_anything_runs(tmp_path: Path) -> None:
+def test_an_unusable_state_dir_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
 
+    from ifvip import cli as cli_module
     from ifvip.cli import cli
+    from ifvip.daemon.config import HostAddress
 
+    # -s must be an address of the interface (read from the kernel): say lo has it.
+    own = [HostAddress("lo", _v4("198.51.100.1/24"), True)]
+    monkeypatch.setattr(cli_module, "_host_addresses", lambda: own)
     blocker = tmp_path / "file"
     blocker.write_text("")
     args = ["run", "-i", "lo", "-s", "198.51.100.1", "-v", "1", "-p", "x", "-a", "198.51.100.9"]
     result = CliRunner().invoke(cli, [*args, "--state-dir", str(blocker / "state")])
     assert result.exit_code == 78
     assert "--state-dir" in result.output and "Not a directory" in result.output
+
+
+def _v4(text: str) -> Any:
+    import ipaddress
+
+    return ipaddress.ip_interface(text)
+
+
+def test_host_problems_refuse_the_hosts_own_address_and_a_foreign_source() -> None:
+    import ipaddress
+
+    from ifvip.daemon.config import HostAddress, Vip, host_problems
+
+    addresses = [
+        HostAddress("eth0", _v4("198.51.100.1/24"), True),
+        HostAddress("eth0", _v4("198.51.100.100/24"), False),  # a VIP with its lifetime
+        HostAddress("eth1", _v4("203.0.113.9/24"), True),
+    ]
+    source = ipaddress.IPv4Address("198.51.100.1")
+
+    def problems(vip: str, *, srcip: Any = source, ours: tuple[str, ...] = ()) -> list[str]:
+        return host_problems(
+            interface="eth0",
+            srcip=srcip,
+            vips=[Vip.parse(vip)],
+            addresses=addresses,
+            ours=ours,
+        )
+
+    assert problems("198.51.100.100/24") == []
+    assert problems("203.0.113.9/24") == [
+        "--vip: 203.0.113.9 is already an address of eth1 (the host's own: ifvip would "
+        "delete it on BACKUP and at exit)"
+    ]
+    # Listed in an ifvip journal: left by an earlier run (--vip-lifetime 0), not the host's.
+    assert problems("203.0.113.9/24", ours=("203.0.113.9/24",)) == []
+    assert problems("198.51.100.100/24", srcip=ipaddress.IPv4Address("198.51.100.7")) == [
+        "--srcip: 198.51.100.7 is not an address of eth0"
+    ]
+    assert problems("198.51.100.100/24", srcip=None) == []  # VRRP: not checked
+
+
+def test_vips_on_a_device_that_does_not_exist_are_refused() -> None:
+    from ifvip.daemon.config import parse_vips
+
+    problems: list[str] = []
+    found = parse_vips(
+        ["198.51.100.7/24@eth0", "198.51.100.8/24@nosuch0"], ["lo", "eth0"], problems
+    )
+    assert [str(v) for v in found] == ["198.51.100.7/24@eth0"]
+    assert problems == ["--vip: 198.51.100.8/24@nosuch0: no such interface 'nosuch0'"]
+
+
+def test_ucarp_stanzas_sharing_a_vhid_or_missing_their_ucarp_stanza(tmp_path: Path) -> None:
+    from ifvip.daemon.config import carp_groups_from_interfaces, managed_problems, vhid_in_file
+    from ifvip.interfaces.loader import load
+
+    path = tmp_path / "interfaces"
+    path.write_text(UCARP_STANZAS.replace("ucarp-vid 7", "ucarp-vid 42").replace("eth1", "eth0"))
+    with pytest.raises(ConfigProblems) as error:
+        carp_groups_from_interfaces(load(str(path)), str(path))
+    assert error.value.problems == [
+        f"{path}:14:1: ucarp-vid 42 on eth0 is already the group of {path}:2:1"
+    ]
+    path.write_text(UCARP_STANZAS.replace("iface eth1:ucarp", "iface eth2:ucarp"))
+    with pytest.raises(ConfigProblems) as error:
+        carp_groups_from_interfaces(load(str(path)), str(path))
+    assert error.value.problems == [
+        f"{path}:14:1: ucarp-vid needs an 'iface eth1:ucarp' stanza (what MASTER brings up) "
+        "or ucarp-upscript"
+    ]
+    defn = load(str(path))
+    assert managed_problems(defn, "F", ["eth0:ucarp", "eth9"]) == [
+        "--manage: no stanza 'eth9' in F"
+    ]
+    assert vhid_in_file(defn, "F", "eth0", 42) == [
+        f"--vhid: 42 on eth0 is also the ucarp-vid of {path}:2:1 in F"
+    ]
+    assert vhid_in_file(defn, "F", "eth0", 43) == vhid_in_file(defn, "F", "eth2", 42) == []
+
+
+def test_only_the_vips_ifvip_adds_itself_are_checked_against_the_host() -> None:
+    """A group with scripts adds its VIP through them (and a SIGHUP or a restart finds it
+    up, permanent): only its --vip ones are ifvip's to delete."""
+    base = dict(
+        interface="lo", srcip="198.51.100.1", vhid="42", password="pw", passfile=None,
+        addr="198.51.100.100", vips=["203.0.113.7/24"],
+    )  # fmt: skip
+    plain = build_carp_group(**base)  # type: ignore[arg-type]
+    scripted = build_carp_group(**base, upscript="/bin/true", downscript="/bin/true")  # type: ignore[arg-type]
+    assert [str(v) for v in plain.added_vips] == ["198.51.100.100/32", "203.0.113.7/24"]
+    assert [str(v) for v in scripted.added_vips] == ["203.0.113.7/24"]

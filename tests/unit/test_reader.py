@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -271,3 +273,71 @@ def test_check_scopes_errors_to_their_interface(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "XXX" in result.output
     bad = _write(tmp_path, "iface eth0 inet static\n mtu\n", "bad")
     assert CliRunner().invoke(cli, ["check", "-i", bad]).exit_code == 1
+
+
+# ------------------------------------------------------------------------- big files
+
+
+def _corpus_inputs() -> list[Path]:
+    from tests.conftest import CORPUS, SHARED
+
+    found = []
+    for base in (CORPUS, SHARED / "corpus" / "realworld"):
+        if base.is_dir():
+            found += sorted(p for p in base.rglob("*") if p.suffix in (".eni", ".interfaces"))
+    return found
+
+
+def test_reading_in_batches_gives_the_same_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every corpus file read two logical lines at a time (continuations, sources and
+    errors across batch boundaries) gives the model one big batch gives."""
+    from ifvip.interfaces import loader
+
+    inputs = _corpus_inputs()
+    if not inputs:
+        pytest.skip("the shared corpus is not beside the checkout")
+    whole = {path: load(str(path)) for path in inputs}
+    monkeypatch.setattr(loader, "_BATCH_LINES", 2)
+    for path in inputs:
+        assert load(str(path)) == whole[path], path
+
+
+def test_a_big_file_is_parsed_a_batch_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory stays the model's plus one batch: the parser never gets the whole file."""
+    from ifvip.interfaces import loader
+
+    stanzas = [
+        f"iface eth0 inet static\n  address 198.51.100.{n % 200 + 10}/24\n"
+        f"  up ip route add 203.0.113.{n % 250}/32 via 198.51.100.1 table {n}\n"
+        for n in range(5000)
+    ]
+    path = _write(tmp_path, "auto eth0\n" + "\n".join(stanzas))
+    sizes: list[int] = []
+    parse = loader.parse_statements
+
+    def counted(text: str) -> Any:
+        sizes.append(text.count("\n"))
+        return parse(text)
+
+    monkeypatch.setattr(loader, "parse_statements", counted)
+    defn = load(path)
+    assert sum(sizes) == 1 + 3 * 5000
+    assert max(sizes) <= 4096, sizes
+    assert len(defn.ifaces) == 5000 + 1  # and the built-in lo
+    assert defn.ifaces[-1].get("up") == "ip route add 203.0.113.249/32 via 198.51.100.1 table 4999"
+
+
+def test_a_big_reading_is_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ifvip.interfaces import cache
+
+    monkeypatch.setattr(cache, "SOURCE_MAX", 64)
+    store = tmp_path / "cache"
+    small = _write(tmp_path, "iface eth0 inet manual\n", "small")
+    big = _write(tmp_path, "iface eth0 inet manual\n" + "  up true\n" * 20, "big")
+    for path in (small, big):
+        cache.store(load(path), no_loopback=False, directory=str(store))
+    assert cache.lookup(small, no_loopback=False, directory=str(store)) is not None
+    assert cache.lookup(big, no_loopback=False, directory=str(store)) is None
+    assert len(os.listdir(store)) == 1

@@ -94,6 +94,21 @@ CASES: list[tuple[str, list[str], str, tuple[str, ...]]] = [
     ("no password at all", _carp(drop=("-p",)), "--pass", ()),
     ("upscript not executable", _carp("-u", "/nonexistent/up"), "--upscript", ()),
     ("garp repeat negative", _carp("--garp-repeat", "-1"), "--garp-repeat", ()),
+    ("--vip on no such device", _carp("--vip", "198.51.100.101/24@nosuch0"), "--vip", ()),
+    ("VRRP --vip on no such device", [*VRRP, "--vip", "198.51.100.9/24@nosuch0"], "--vip", ()),
+    ("VIP equal to the source", _carp("-a", "198.51.100.1"), "--addr", ()),
+    (
+        "missing --interfaces file",
+        _carp("--interfaces", "/nonexistent/ifvip-interfaces"),
+        "--interfaces: cannot read /nonexistent/ifvip-interfaces: No such file",
+        (),
+    ),
+    (
+        "missing --interfaces file with --manage",
+        _carp("--interfaces", "/nonexistent/ifvip-interfaces", "--manage", "lo:1"),
+        "--interfaces: cannot read /nonexistent/ifvip-interfaces: No such file",
+        (),
+    ),
 ]
 
 
@@ -147,3 +162,72 @@ def test_a_passfile_password_over_19_bytes_is_not_shown(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", *argv])
     assert result.exit_code == EX_CONFIG
     assert "--pass" in result.output and LONG_CARP not in result.output
+
+
+UCARP_STANZA = """iface lo inet static
+    address 198.51.100.1/24
+    ucarp-vid {vid}
+    ucarp-vip 198.51.100.100
+    ucarp-password pw-Zq8
+"""
+
+
+def _run_file(tmp_path: Path, text: str, *argv: str) -> Any:
+    config = tmp_path / "interfaces"
+    config.write_text(text)
+    env = {k: None for k in os.environ if k.startswith(("IFVIP_", "UCARP_"))}
+    argv = ("--interfaces", str(config), *argv, "--state-dir", str(tmp_path / "state"))
+    return CliRunner().invoke(cli, ["run", *argv], env=env)
+
+
+@pytest.mark.usefixtures("no_daemon")
+@pytest.mark.parametrize(
+    ("text", "argv", "said"),
+    [
+        pytest.param(
+            UCARP_STANZA.format(vid=42)
+            + "\niface lo:ucarp inet manual\n\n"
+            + UCARP_STANZA.format(vid=42),
+            (),
+            "interfaces:9:1: ucarp-vid 42 on lo is already the group of ",
+            id="the same vhid twice in the file",
+        ),
+        pytest.param(
+            UCARP_STANZA.format(vid=42),
+            (),
+            "ucarp-vid needs an 'iface lo:ucarp' stanza",
+            id="ucarp-vid without its IFACE:ucarp stanza",
+        ),
+        pytest.param(
+            "iface lo:1 inet manual\n",
+            (*CARP, "--manage", "lo:2"),
+            "--manage: no stanza 'lo:2' in ",
+            id="--manage of no stanza",
+        ),
+        pytest.param(
+            UCARP_STANZA.format(vid=42) + "\niface lo:ucarp inet manual\n",
+            (*CARP, "--manage", "lo:ucarp"),
+            "--vhid: 42 on lo is also the ucarp-vid of ",
+            id="the same vhid in the file and on the command line",
+        ),
+        pytest.param(
+            UCARP_STANZA.format(vid=42) + "\niface lo:ucarp inet manual\n",
+            ("-v", "42"),
+            "--vhid: 42 on lo is also the ucarp-vid of ",
+            id="-v of a ucarp-vid group of the file, without --manage",
+        ),
+        pytest.param(
+            "iface lo:1 inet manual\n",
+            (*VRRP, "--manage", "lo:2"),
+            "--manage: no stanza 'lo:2' in ",
+            id="VRRP --manage of no stanza",
+        ),
+    ],
+)
+def test_an_interfaces_file_that_would_run_wrong_is_refused(
+    tmp_path: Path, text: str, argv: tuple[str, ...], said: str
+) -> None:
+    result = _run_file(tmp_path, text, *argv)
+    assert result.exit_code == EX_CONFIG, result.output
+    assert said in result.output, result.output
+    assert PASSWORD not in result.output

@@ -97,3 +97,56 @@ def test_read_only_state_dir_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "ifstate").mkdir()  # a directory where the file should be: any user fails
     with pytest.raises(StateError, match="cannot"):
         StateDir.open(tmp_path).record("eth0", "eth0")
+
+
+def _try_lock(path: str, result: multiprocessing.queues.Queue) -> None:  # type: ignore[name-defined]
+    held = StateDir.open(path).try_lock("eth0")
+    result.put(held is not None)
+
+
+def _busy_elsewhere(path: Path) -> bool:
+    ctx = multiprocessing.get_context("fork")
+    result = ctx.Queue()
+    child = ctx.Process(target=_try_lock, args=(str(path), result))
+    child.start()
+    child.join(10)
+    return not result.get(timeout=10)
+
+
+def test_lock_stays_held_while_the_state_is_read_and_written(tmp_path: Path) -> None:
+    """An fcntl lock goes when the process closes any descriptor of the file: reading and
+    writing `ifstate.eth0` under the lock must go through the lock's own descriptor."""
+    state = StateDir.open(tmp_path)
+    said: list[str] = []
+    with state.lock("eth0", waiting=said.append):
+        state.record("eth0", "work")
+        assert state.logical("eth0") == "work"
+        assert state.settled_logical("eth0", timeout=0.1) == "work"  # ours: no waiting
+        assert _busy_elsewhere(tmp_path)
+        state.record("eth0", None)
+        assert state.logical("eth0") is None
+        assert _busy_elsewhere(tmp_path)
+        # Another task of this process waits as well.
+        assert state.try_lock("eth0") is None
+    assert said == []
+    assert (tmp_path / "ifstate.eth0").read_text() == ""
+    assert not _busy_elsewhere(tmp_path)
+
+
+def test_lock_says_it_waits_as_ifupdown_does(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(tmp_path), ready, release))
+    holder.start()
+    said: list[str] = []
+    try:
+        assert ready.wait(10)
+        with (
+            pytest.raises(StateError, match="timed out"),
+            StateDir.open(tmp_path).lock("eth0", timeout=0.2, waiting=said.append),
+        ):
+            pass
+    finally:
+        release.set()
+        holder.join(10)
+    assert said == [f"waiting for lock on {tmp_path}/ifstate.eth0"]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -430,3 +434,136 @@ def test_a_busy_default_socket_is_a_warning_an_explicit_one_an_error(
     assert "no status socket" in caplog.text
     with pytest.raises(OperationsError, match=r"^--status-socket .*: another ifvip serves"):
         asyncio.run(start(OperationsConfig(state_dir=state_dir, status_socket=path)))
+
+
+# ------------------------------------------------------------------------- hostile clients
+
+
+def test_a_huge_request_line_gets_an_error_not_an_exception(
+    served: tuple[str, list[Snapshot]],
+) -> None:
+    path, current = served
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect(path)
+        client.sendall(b"s" * 100_000 + b"\n")
+        answer = json.loads(client.makefile("rb").readline())
+    assert answer == {"error": "request over 4096 bytes; send 'status'"}
+    assert fetch(path) == current[0]  # and the server goes on
+
+
+def test_idle_clients_over_the_limit_are_closed_at_once(
+    served: tuple[str, list[Snapshot]],
+) -> None:
+    """A slowloris flood holds CONNECTIONS_MAX handlers at most: the clients after that
+    are closed as they come instead of taking the daemon's descriptors."""
+    from ifvip.daemon.status import CONNECTIONS_MAX
+
+    path, current = served
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(CONNECTIONS_MAX):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            idle.append(client)
+            client.connect(path)
+            client.sendall(b"st")  # and never the end of the line
+        time.sleep(0.2)  # let the server take them all (not a measure: a settling wait)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as extra:
+            extra.settimeout(4)  # under CLIENT_TIMEOUT: a served client would wait 5 s
+            extra.connect(path)
+            assert extra.recv(100) == b""  # closed without an answer
+    finally:
+        for client in idle:
+            client.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the idle handlers end as their clients go
+        with contextlib.suppress(StatusUnreachable, ValueError):
+            if fetch(path, timeout=1) == current[0]:
+                break
+        time.sleep(0.05)
+    assert fetch(path) == current[0]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.other: list[dict[str, Any]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        self.other.append(context)
+
+
+def test_failing_accepts_are_one_line_a_minute_without_traceback() -> None:
+    from ifvip.daemon.status import AcceptErrors
+
+    said: list[str] = []
+    handler = AcceptErrors(None, interval=60, log=said.append)
+    clock = _Clock()
+    flood = {
+        "message": "socket.accept() out of system resource",
+        "exception": OSError(24, "Too many open files"),
+        "socket": None,
+    }
+    for _ in range(5000):
+        handler(clock, flood)  # type: ignore[arg-type]
+    clock.now += 61
+    handler(clock, flood)  # type: ignore[arg-type]
+    assert said == [
+        "cannot accept connections on ?: Too many open files (1 time); too many clients",
+        "cannot accept connections on ?: Too many open files (5000 times in 60 s); "
+        "too many clients",
+    ]
+    handler(clock, {"message": "something else"})  # type: ignore[arg-type]
+    assert clock.other == [{"message": "something else"}]
+
+
+FLOOD_SERVER = """
+import asyncio, logging, os, resource, sys
+from ifvip.daemon.status import Snapshot, StatusServer
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (40, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+
+async def main() -> None:
+    server = StatusServer(sys.argv[1], lambda: Snapshot("v", os.getpid(), 0.0, 0.0, ()))
+    await server.start()
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)  # until the test closes stdin
+    await server.close()
+
+asyncio.run(main())
+"""
+
+
+def test_a_flood_of_clients_does_not_flood_the_log(tmp_path: Path) -> None:
+    """1,100 idle clients against a daemon with few descriptors left: accept() fails with
+    EMFILE again and again; the log says so in a line, with no traceback."""
+    path = str(tmp_path / "ifvip.sock")
+    server = subprocess.Popen(
+        [sys.executable, "-c", FLOOD_SERVER, path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    clients: list[socket.socket] = []
+    try:
+        assert server.stdout is not None and server.stdout.readline() == "ready\n"
+        for _ in range(1100):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            clients.append(client)
+            client.setblocking(False)
+            with contextlib.suppress(BlockingIOError, ConnectionRefusedError, InterruptedError):
+                client.connect(path)
+        time.sleep(3)  # the server meets the flood for a while (not a measure)
+    finally:
+        for client in clients:
+            client.close()
+        _, err = server.communicate(timeout=30)  # closes its stdin: the server ends
+    lines = err.splitlines()
+    assert "Traceback" not in err, err[:3000]
+    assert len(lines) <= 2, err[:3000]
