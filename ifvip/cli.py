@@ -1199,6 +1199,9 @@ def _translate_images(args: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point; dispatches on argv[0] so `ifquery` links act as that command."""
+    from ifvip import tls
+
+    tls.defer()  # asyncio without OpenSSL until an https check needs it
     args = list(sys.argv[1:] if argv is None else argv)
     prog = os.path.basename(sys.argv[0]) if argv is None else "ifvip"
     if prog in IFUPDOWN_COMMANDS:
