@@ -19,8 +19,10 @@ import json
 import os
 import socket
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Any, Final
+
+from ifvip.record import record
 
 SOCKET_NAME: Final = "ifvip.sock"
 DEFAULT_STATE_DIR: Final = "/run/ifvip"
@@ -47,7 +49,7 @@ class StatusUnreachable(Exception):  # noqa: N818 - the daemon, not an error of 
     """The daemon's status socket cannot be reached; `str()` is the sentence to print."""
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class CheckStatus:
     name: str
     kind: str
@@ -58,7 +60,7 @@ class CheckStatus:
     judged: str = "check"  # "listener": a VIP check judged by the local listener (backup)
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class GroupStatus:
     protocol: str  # "carp" | "vrrp"
     name: str
@@ -99,7 +101,7 @@ class GroupStatus:
         return self.state in STABLE_STATES and self.settled
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Snapshot:
     version: str
     pid: int

@@ -29,9 +29,10 @@ import ipaddress
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias
+
+from ifvip.record import record
 
 AF_INET: Final = 2
 AF_INET6: Final = 10
@@ -91,7 +92,7 @@ def _pyroute2() -> Any:
     return rtnl
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Request:
     """One rtnetlink request for `Kernel.batch()`: a pyroute2 message with its type and
     flags (`NLM_F_CREATE|NLM_F_EXCL` for an add...); `what` names it in errors."""
@@ -110,7 +111,7 @@ class KernelError(Exception):
         self.errno = code
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class AddressInfo:
     ifname: str
     address: Address
@@ -136,7 +137,7 @@ class AddressInfo:
         return bool(self.flags & IFA_F_DADFAILED)
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class LinkInfo:
     name: str
     index: int
@@ -147,7 +148,7 @@ class LinkInfo:
     carrier: bool
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Route:
     """A route as `ip route` describes it; `dst` None is the default route."""
 
@@ -178,7 +179,7 @@ class Route:
         return RT_SCOPE_UNIVERSE
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Rule:
     family: int
     priority: int | None = None
