@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TextIO
 
 from ifvip import __version__
 
+TYPE_CHECKING = False  # typing is not imported at run time: `--version` does not need it
 if TYPE_CHECKING:
+    from typing import Any, Final, NoReturn, TextIO
+
     from ifvip.errors import ConfigError
     from ifvip.interfaces.model import InterfacesFile
     from ifvip.interfaces.patterns import SystemView
@@ -229,12 +231,21 @@ def _class_members(defn: InterfacesFile, allow: str | None) -> tuple[str, ...]:
 
 
 def live(targets: Sequence[str]) -> tuple[SystemView, MappingRunner]:
-    """The system view and mapping runner; sysfs is read only when a pattern needs it."""
+    """The system view and mapping runner; sysfs is read only when a pattern needs it,
+    and the runner's module (subprocess, pathlib) loads when a mapping runs."""
     from ifvip.interfaces.patterns import SystemView
-    from ifvip.interfaces.system import live_system, run_mapping
 
-    needs_links = any("/" in t.partition("=")[0] for t in targets)
-    return (live_system() if needs_links else SystemView()), run_mapping
+    if any("/" in t.partition("=")[0] for t in targets):
+        from ifvip.interfaces.system import live_system
+
+        return live_system(), _run_mapping
+    return SystemView(), _run_mapping
+
+
+def _run_mapping(*args: Any, **kwargs: Any) -> Any:
+    from ifvip.interfaces.system import run_mapping
+
+    return run_mapping(*args, **kwargs)
 
 
 def ifupdown(up: bool, **kw: Any) -> None:

@@ -14,10 +14,17 @@ The class stays a dataclass: `dataclasses.fields()`, `replace()`, `asdict()` and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any, TypeVar, dataclass_transform, overload
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing is not imported at run time (`ifvip status` needs none)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar, dataclass_transform
+
+    T = TypeVar("T")
+else:
+
+    def dataclass_transform(**_):  # for type checkers only (PEP 681)
+        return lambda function: function
+
 
 _COMPARE = "__record_compare__"
 _HASH = "__record_hash__"
@@ -70,14 +77,6 @@ def _make(cls: type[T], kw_only: bool) -> type[T]:
     made.__setattr__ = _setattr  # type: ignore[method-assign]
     made.__delattr__ = _delattr  # type: ignore[method-assign]
     return made
-
-
-@overload
-def record(cls: type[T], /) -> type[T]: ...
-
-
-@overload
-def record(*, kw_only: bool = True) -> Callable[[type[T]], type[T]]: ...
 
 
 @dataclass_transform(

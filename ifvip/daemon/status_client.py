@@ -17,12 +17,16 @@ import contextlib
 import datetime
 import json
 import os
-import socket
-from collections.abc import Iterator, Mapping
 from dataclasses import asdict, field
-from typing import Any, Final
 
 from ifvip.record import record
+
+import _socket as socket  # isort: skip  # socket.py's enums cost more than this module
+
+TYPE_CHECKING = False  # typing itself is not imported: `ifvip status` does not need it
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any, Final
 
 SOCKET_NAME: Final = "ifvip.sock"
 DEFAULT_STATE_DIR: Final = "/run/ifvip"

@@ -14,7 +14,7 @@ from _md5 import md5 as _md5  # type: ignore[import-not-found, unused-ignore]
 from _operator import _compare_digest as compare_digest
 from _sha1 import sha1 as _sha1  # type: ignore[import-not-found, unused-ignore]
 from _sha256 import sha256 as _sha256  # type: ignore[import-not-found, unused-ignore]
-from typing import Final, Protocol, cast
+from typing import Final
 
 __all__ = ["compare_digest", "hmac_sha1", "md5", "sha1", "sha256"]
 
@@ -23,22 +23,19 @@ _INNER: Final = bytes(x ^ 0x36 for x in range(256))  # RFC 2104 ipad, as a trans
 _OUTER: Final = bytes(x ^ 0x5C for x in range(256))  # opad
 
 
-class _Hash(Protocol):
-    def update(self, data: bytes, /) -> None: ...
-
-    def digest(self) -> bytes: ...
-
-
 def md5(data: bytes) -> bytes:
-    return cast(_Hash, _md5(data)).digest()
+    digest: bytes = _md5(data).digest()
+    return digest
 
 
 def sha1(data: bytes) -> bytes:
-    return cast(_Hash, _sha1(data)).digest()
+    digest: bytes = _sha1(data).digest()
+    return digest
 
 
 def sha256(data: bytes) -> bytes:
-    return cast(_Hash, _sha256(data)).digest()
+    digest: bytes = _sha256(data).digest()
+    return digest
 
 
 def hmac_sha1(key: bytes, message: bytes) -> bytes:
@@ -46,6 +43,6 @@ def hmac_sha1(key: bytes, message: bytes) -> bytes:
     if len(key) > _BLOCK:
         key = sha1(key)
     key = key.ljust(_BLOCK, b"\0")
-    inner = cast(_Hash, _sha1(key.translate(_INNER)))
+    inner = _sha1(key.translate(_INNER))
     inner.update(message)
     return sha1(key.translate(_OUTER) + inner.digest())
