@@ -3,7 +3,8 @@
     python bench/startup.py [--runs 11] [--python PYTHON]... [--idle 5]
 
 For each interpreter (this one, and each `--python`: a venv's python with ifvip installed,
-e.g. one made from Debian's /usr/bin/python3; the venv's `ifvip` script beside it is run),
+e.g. one made from Debian's /usr/bin/python3, or one with an older ifvip to compare; the
+venv's `ifvip` script beside it is run),
 in one interleaved run, median wall times in ms of:
   - a bare `python -c pass` of that interpreter (the floor of any Python command);
   - `ifvip --version`;
@@ -63,13 +64,25 @@ vrrp_instance VI_42 {
 """
 
 
-def timed(argv: Sequence[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, env=env, timeout=120, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr.decode()}")
-    return elapsed
+def tag_of(python: str) -> str:
+    """A short name for an interpreter: its venv and the directory the venv is in."""
+    venv = Path(python).parent.parent
+    return f"{venv.parent.name}/{venv.name}"
+
+
+def timed(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, the process and what it waited for)."""
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            errors.seek(0)
+            text = errors.read().decode(errors="replace")
+            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{text}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def rss_kib(pids: Sequence[int]) -> int:
@@ -110,12 +123,14 @@ def daemon(lab: Lab, host: str, argv: Sequence[str], log: Path) -> Iterator[int]
 class Table:
     def __init__(self) -> None:
         self.rows: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
 
-    def add(self, name: str, seconds: float) -> None:
-        self.rows.setdefault(name, []).append(seconds * 1000)
+    def add(self, name: str, seconds: tuple[float, float]) -> None:
+        self.rows.setdefault(name, []).append(seconds[0] * 1000)
+        self.cpu.setdefault(name, []).append(seconds[1] * 1000)
 
-    def median(self, name: str) -> float:
-        return statistics.median(self.rows[name])
+    def median(self, name: str, cpu: bool = False) -> float:
+        return statistics.median((self.cpu if cpu else self.rows)[name])
 
 
 def main() -> None:
@@ -153,7 +168,7 @@ def main() -> None:
             ("ifupdown ifquery", [str(IFUPDOWN / "ifquery"), *dmz, "eth1"], None)
         ]
         for python, ns in zip(pythons, twins.names[1:], strict=True):
-            tag = Path(python).parent.parent.name
+            tag = tag_of(python)
             ifvip = str(Path(python).with_name("ifvip"))
             commands += [
                 (f"{tag}: python -c pass", [python, "-c", "pass"], None),
@@ -187,7 +202,7 @@ def main() -> None:
         daemons["keepalived"] = [KEEPALIVED, "-P", "-n", "-l", "-D", "-G", "-f", str(conf)]
         daemons["keepalived"] += ["-p", str(work / "ka.pid"), "-r", str(work / "vrrp.pid")]
         for python in pythons:
-            tag = Path(python).parent.parent.name
+            tag = tag_of(python)
             ifvip = str(Path(python).with_name("ifvip"))
             state = f"--state-dir={work / ('idle-' + tag)}"
             daemons[f"{tag}: ifvip run (CARP)"] = [
@@ -207,26 +222,33 @@ def main() -> None:
 
 def report(table: Table, rss: dict[str, int], pythons: Sequence[str], runs: int) -> None:
     updown = table.median("ifupdown ifup") + table.median("ifupdown ifdown")
-    print(f"start-up, wall time in ms, median of {runs} runs (interleaved)")
-    print(f"{'row':<46} {'median':>8} {'min':>7} {'max':>7}  ratio")
+    updown_cpu = table.median("ifupdown ifup", True) + table.median("ifupdown ifdown", True)
+    print(f"start-up in ms, median of {runs} runs (interleaved): wall time, and CPU time")
+    print(f"{'row':<50} {'wall':>7} {'min':>7} {'max':>7}  {'ratio':<10} {'CPU':>6}  ratio")
     for name, values in table.rows.items():
-        ratio = ""
+        ratio = cpu_ratio = ""
         tag = name.split(":")[0]
         bare = f"{tag}: python -c pass"
+        cpu = table.median(name, True)
         if name.endswith(("--version", "status", "ifquery")) and bare in table.rows:
             ratio = f"{statistics.median(values) / table.median(bare):.1f}x bare"
+            cpu_ratio = f"{cpu / table.median(bare, True):.1f}x bare"
         print(
-            f"{name:<46} {statistics.median(values):8.1f} {min(values):7.1f} "
-            f"{max(values):7.1f}  {ratio}"
+            f"{name:<50} {statistics.median(values):7.1f} {min(values):7.1f} "
+            f"{max(values):7.1f}  {ratio:<10} {cpu:6.1f}  {cpu_ratio}"
         )
-    print(f"{'ifupdown ifup + ifdown':<46} {updown:8.1f}")
+    print(f"{'ifupdown ifup + ifdown':<50} {updown:7.1f} {'':27} {updown_cpu:6.1f}")
     for python in pythons:
-        tag = Path(python).parent.parent.name
+        tag = tag_of(python)
         total = table.median(f"{tag}: ifvip ifup") + table.median(f"{tag}: ifvip ifdown")
-        print(f"{tag + ': ifvip ifup + ifdown':<46} {total:8.1f}  {total / updown:.2f}x ifupdown")
-    print("\nidle daemons, VmRSS (MB = 10^6 bytes)")
+        cpu = table.median(f"{tag}: ifvip ifup", True) + table.median(f"{tag}: ifvip ifdown", True)
+        print(
+            f"{tag + ': ifvip ifup + ifdown':<50} {total:7.1f} {'':15} "
+            f"{total / updown:.2f}x ifupdown {cpu:6.1f}  {cpu / updown_cpu:.2f}x ifupdown"
+        )
+    print("\nidle daemons, VmRSS: kB as /proc shows it (the issue's MB are these / 1000), MiB")
     for name, kib in rss.items():
-        print(f"{name:<46} {kib * 1024 / 1e6:6.1f} MB  {kib / 1024:6.1f} MiB  ({kib} kB)")
+        print(f"{name:<50} {kib:8d} kB  {kib / 1024:6.1f} MiB")
 
 
 if __name__ == "__main__":
