@@ -66,3 +66,29 @@ def test_positional_records() -> None:
     match Positional(1):
         case Positional(a, b):
             assert (a, b) == (1, 2)
+
+
+@record
+class WithFactory:
+    items: list[int] = dataclasses.field(default_factory=list)
+    later: int = dataclasses.field(default=7, init=False)
+    doubled: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "doubled", self.doubled * 2)
+
+
+def test_init_as_a_dataclass_makes_it() -> None:
+    first, second = WithFactory(), WithFactory(doubled=2)
+    assert first.items == [] and first.items is not second.items
+    assert (first.later, second.doubled) == (7, 4)
+    with pytest.raises(TypeError, match="missing 1 required argument: 'name'"):
+        Child()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        Child(name="x", nope=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="takes 3 positional arguments but 4 were given"):
+        Positional(1, 2, 3)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="multiple values for argument 'a'"):
+        Positional(1, a=2)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        WithFactory(later=1)  # type: ignore[call-arg]
