@@ -7,9 +7,11 @@
 #     ifvip run -i eth0 -s 198.51.100.1 -v 42 -o /run/secrets/carp-pass \
 #       -a 198.51.100.100 --masklen 24 -P -z
 #
-# No --privileged: NET_ADMIN adds and removes addresses, routes and links and writes the
-# network sysctls; NET_RAW opens the protocol-112 and ARP/NA sockets. The host network is
-# required: the virtual address lives on the host's interface.
+# No --privileged: NET_ADMIN adds and removes addresses, routes and links (netlink); NET_RAW
+# opens the protocol-112 and ARP/NA sockets. The host network is required: the virtual
+# address lives on the host's interface. /proc/sys stays read-only in the container: an
+# `accept_dad` 0 hook becomes nodad addresses, any other sysctl hook fails the ifup before
+# anything is applied (set those on the host; deploy/README.md).
 #
 # The base is a build argument so that a locally built Debian base can stand in for the
 # public one (tests/netns/test_image.py builds it with debootstrap); both are Debian 12.

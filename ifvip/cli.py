@@ -140,11 +140,14 @@ def ifquery(
 def check(path: str, no_loopback: bool, as_json: bool) -> None:
     """Validate an interfaces file: every error and warning as path:line:col: message.
 
-    Exits 1 if there is any error, in the file or in any file it sources.
+    Exits 1 if the file is refused as a whole (what makes ifupdown refuse it). An error
+    scoped to one interface (an invalid value, a repeated option, `auto X` without a
+    stanza) is reported too, but ifup fails only that interface: the exit status is 0.
     """
     import json
 
     from ifvip.interfaces.check import check as run_check
+    from ifvip.interfaces.check import file_errors
     from ifvip.interfaces.loader import load
 
     defn = load(path, no_loopback=no_loopback)
@@ -176,7 +179,7 @@ def check(path: str, no_loopback: bool, as_json: bool) -> None:
             f"{stanzas} stanza(s) in {len(defn.files)} file(s)",
             err=True,
         )
-    sys.exit(EXIT_FAILURE if errors else 0)
+    sys.exit(EXIT_FAILURE if file_errors(problems) else 0)
 
 
 def _env(*names: str) -> list[str]:
@@ -683,8 +686,12 @@ def run(
     (--protocol vrrp).
 
     Becoming MASTER adds the virtual addresses (or runs the up script, or ifups the
-    --manage stanzas); becoming BACKUP removes them. Added VIPs carry a lifetime that every
-    advert refreshes, so the kernel drops them if ifvip dies. SIGTERM/SIGINT release and
+    --manage stanzas); becoming BACKUP removes them, and the start removes what the
+    stanzas declare even without a journal. Every address MASTER brings up (VIPs, the
+    stanzas' addresses) carries a lifetime that every advert refreshes, so the kernel drops
+    them if ifvip dies. A MASTER action that fails (a VIP, an ifup, an up script) is a
+    fault: the group bows out and sits out a backoff (30 s, doubling to 10 min), and
+    `ifvip status` names the failing line and exits 1. SIGTERM/SIGINT release and
     send a bow-out advert; SIGHUP reloads the configuration (unchanged groups keep running
     untouched); SIGUSR2 demotes until a second SIGUSR2; SIGUSR1 logs the state and
     counters. Every option also reads IFVIP_<OPTION> (and the UCARP_* names of the
@@ -701,7 +708,8 @@ def run(
         build_carp_group,
         carp_groups_from_interfaces,
     )
-    from ifvip.daemon.launch import Plan, engine_factory, run_plan, systemd_notifier
+    from ifvip.daemon.ifup import engine_factory
+    from ifvip.daemon.launch import Plan, run_plan, systemd_notifier, warn_debian_ucarp_hook
 
     del shutdown
     logging.basicConfig(
@@ -771,6 +779,7 @@ def run(
                 raise ConfigProblems(
                     [f"--interfaces: no stanza in {interfaces_file} has ucarp-vid"]
                 )
+            warn_debian_ucarp_hook(configs)
         else:
             iface, source = interface, srcip
             if not iface or not source:
@@ -943,7 +952,8 @@ def status(as_json: bool, socket_path: str | None, state_dir: str) -> None:
     """Show every group of a running `ifvip run`: state, since when, master, priority or
     skew, VIPs, managed stanzas, checks and counters.
 
-    Exits 1 with a sentence saying why when no daemon answers.
+    Exits 1 with a sentence saying why when no daemon answers, and 1 after the status when
+    a group has a fault (its MASTER action failed): the image's HEALTHCHECK reports it.
     """
     from ifvip import fastpath
 

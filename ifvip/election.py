@@ -14,6 +14,13 @@ it beats (a peer that thinks it is master, e.g. after a partition heals) sends o
 at once, as keepalived does for VRRP, so the loser (ucarp too: it backs off on a preferred
 master's advert) yields within a round trip instead of up to one interval. At most one
 answer per advert heard and `ANSWERS_PER_INTERVAL` between two scheduled adverts.
+
+A bow-out beats preemption: a backup takes over at once from a master that bows out,
+whether it preempts or not (preemption's hold is for a live master that is merely slower).
+A MASTER action that fails (the VIPs, the managed ifup, the up-script: `RoleResult(ok=False)`)
+is a fault, not a MASTER: the group bows out and is not eligible again for a backoff that
+starts at `FAULT_BACKOFF_FIRST` and doubles up to `FAULT_BACKOFF_MAX` while the action keeps
+failing; a MASTER action that succeeds resets it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ SUPPRESSED_SKEW: Final = 240  # advskew while sends keep failing (§3.9)
 SEND_ERRORS_MAX: Final = 3
 HANDBACK_MARGIN: Final = 0.1  # seconds beyond the old master's interval (hold_on_preempt)
 ANSWERS_PER_INTERVAL: Final = 3  # immediate adverts to losing masters between two scheduled
+FAULT_BACKOFF_FIRST: Final = 30.0  # seconds a group that failed its MASTER action sits out
+FAULT_BACKOFF_MAX: Final = 600.0
 
 
 class State(StrEnum):
@@ -53,6 +62,8 @@ class Timer(StrEnum):
     GARP_LOWER_PRIO = "garp-lower-prio"
     # CARP with hold_on_preempt: the longest a preempting node waits for the old master.
     HANDBACK = "handback"
+    # Both: the end of the backoff after a failed MASTER action.
+    FAULT_BACKOFF = "fault-backoff"
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,12 @@ class CarpParams:
             raise ValueError("advbase 0 with advskew 0 is not allowed")
         if self.deadratio < 1:
             raise ValueError(f"deadratio {self.deadratio} must be at least 1")
+
+
+def fault_backoff(failures: int) -> float:
+    """Seconds a group sits out after its `failures`-th MASTER action failure in a row."""
+    doublings = min(max(failures - 1, 0), 10)
+    return min(FAULT_BACKOFF_FIRST * (1 << doublings), FAULT_BACKOFF_MAX)
 
 
 def skew_seconds(advskew: int) -> float:
@@ -141,8 +158,25 @@ class SendResult:
     ok: bool
 
 
+@dataclass(frozen=True)
+class RoleResult:
+    """How the MASTER job ended (VIPs added, managed stanzas up, up-script run); `reason`
+    names what failed (the failing line of an ifup) when `ok` is False."""
+
+    ok: bool
+    reason: str = ""
+
+
 Event: TypeAlias = (
-    Start | AdvertReceived | TimerFired | LinkChanged | Demote | Promote | Shutdown | SendResult
+    Start
+    | AdvertReceived
+    | TimerFired
+    | LinkChanged
+    | Demote
+    | Promote
+    | Shutdown
+    | SendResult
+    | RoleResult
 )
 
 
@@ -215,6 +249,13 @@ class Machine:
     transitions: int = 0
     handback: bool = False  # MASTER by the election, the VIPs not taken yet (hold_on_preempt)
     answers: int = 0  # immediate adverts sent since the last scheduled one
+    fault: str | None = None  # a failed MASTER action, while its backoff runs
+    failures: int = 0  # MASTER action failures in a row
+
+    @property
+    def eligible(self) -> bool:
+        """May become master: link up, not demoted, no fault backoff running."""
+        return self.link_up and not self.demoted and self.fault is None
 
     @property
     def advskew(self) -> int:
@@ -322,6 +363,8 @@ def step(machine: Machine, event: Event, now: float) -> tuple[Machine, list[Acti
             if machine.state is State.MASTER and machine.handback:
                 return _take(machine)
             return machine, []
+        case TimerFired(timer=Timer.FAULT_BACKOFF):
+            return _fault_over(machine, now)
         case LinkChanged(up=up):
             return _link(machine, up, now)
         case Demote(reason=reason):
@@ -332,6 +375,8 @@ def step(machine: Machine, event: Event, now: float) -> tuple[Machine, list[Acti
             return _shutdown(machine)
         case SendResult(ok=ok):
             return _send_result(machine, ok), []
+        case RoleResult(ok=ok, reason=reason):
+            return _role_result(machine, ok, reason, now)
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -340,7 +385,7 @@ def _start(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
     # ucarp runs the downscript on start unless -n (§3.1): it clears a stale VIP.
     if not machine.params.neutral:
         actions.append(BecomeBackup(initial=True))
-    if machine.link_up and not machine.demoted:
+    if machine.eligible:
         actions += _arm_master_down(machine, now)
     return machine, actions
 
@@ -350,6 +395,8 @@ def _master_down(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
         return machine, []
     if machine.demoted:
         return machine, [Log("info", f"{machine.prefix()} demoted: not taking over")]
+    if machine.fault is not None:
+        return machine, [Log("info", f"{machine.prefix()} fault backoff: not taking over")]
     return _become_master(machine, now, "master down timer expired")
 
 
@@ -359,14 +406,15 @@ def _advert(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machi
     theirs = (advert.advbase, advert.advskew)
     ours = machine._tv()
     if machine.state is State.BACKUP:
-        if machine.demoted or not machine.link_up:
+        if not machine.eligible:
             return machine, []
-        if machine.params.preempt and _slower(theirs, ours):
-            return _preempt(machine, advert, now)
-        # A peer slower than our whole master-down time is leaving (BSD bow-out 255/255).
+        # A peer slower than our whole master-down time is leaving (BSD bow-out 255/255):
+        # take over now, preempting or not; preemption's hold is for a live, slower master.
         down = (machine.params.advbase * machine.params.deadratio, machine.advskew)
         if _slower(theirs, down):
             return _become_master(machine, now, "peer is going to time out (bow-out)")
+        if machine.params.preempt and _slower(theirs, ours):
+            return _preempt(machine, advert, now)
         return machine, _arm_master_down(machine, now)
     # MASTER
     equal = theirs == ours
@@ -416,7 +464,7 @@ def _link(machine: Machine, up: bool, now: float) -> tuple[Machine, list[Action]
             actions += more
         return machine, [*actions, CancelTimer(Timer.MASTER_DOWN)]
     actions = [Log("info", f"{machine.prefix()} link up")]
-    if machine.state is State.BACKUP and not machine.demoted:
+    if machine.state is State.BACKUP and machine.eligible:
         actions += _arm_master_down(machine, now)
     return machine, actions
 
@@ -439,7 +487,7 @@ def _promote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[A
         return machine, []
     machine = replace(machine, demoted=False)
     actions: list[Action] = [Log("info", f"{machine.prefix()} {reason}")]
-    if machine.state is State.BACKUP and machine.link_up:
+    if machine.state is State.BACKUP and machine.eligible:
         actions += _arm_master_down(machine, now)
     return machine, actions
 
@@ -456,6 +504,43 @@ def _shutdown(machine: Machine) -> tuple[Machine, list[Action]]:
         machine, more = change_state(machine, State.BACKUP, "shutdown")
         actions += [*more, BecomeBackup()]
     return machine, [*actions, Exit()]
+
+
+def _role_result(
+    machine: Machine, ok: bool, reason: str, now: float
+) -> tuple[Machine, list[Action]]:
+    if ok:
+        return replace(machine, failures=0), []
+    if machine.state is not State.MASTER:
+        return machine, []  # the tenure it was for has ended already
+    failures = machine.failures + 1
+    backoff = fault_backoff(failures)
+    machine = replace(machine, fault=reason or "MASTER action failed", failures=failures)
+    actions: list[Action] = [
+        Log(
+            "error",
+            f"{machine.prefix()} MASTER action failed: {machine.fault}; bowing out, "
+            f"eligible again in {backoff:g} s",
+        ),
+        SendAdvert(*BOW_OUT),
+    ]
+    machine, more = _become_backup(machine, now, "fault: MASTER action failed", arm=False)
+    return machine, [
+        *actions,
+        *more,
+        CancelTimer(Timer.MASTER_DOWN),
+        ArmTimer(Timer.FAULT_BACKOFF, now + backoff),
+    ]
+
+
+def _fault_over(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
+    if machine.fault is None:
+        return machine, []
+    machine = replace(machine, fault=None)
+    actions: list[Action] = [Log("info", f"{machine.prefix()} fault backoff over: eligible")]
+    if machine.state is State.BACKUP and machine.eligible:
+        actions += _arm_master_down(machine, now)
+    return machine, actions
 
 
 def _send_result(machine: Machine, ok: bool) -> Machine:

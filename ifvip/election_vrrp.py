@@ -25,7 +25,8 @@ default here) and the winner re-announces when it hears the loser yield (a prior
 heard as master re-announces too); two owners: the master
 lowers itself to 254; on becoming master: advert, VIPs, `garp_master_repeat` announcements
 and a second burst `garp_master_delay` later; on leaving as master: one priority-0 advert.
-FAULT (link down, or demoted by SIGUSR2 / a failing weight-0 check) removes the VIPs, and a
+FAULT (link down, or demoted by SIGUSR2 / a failing weight-0 check, or a MASTER action that
+failed: `RoleResult(ok=False)`, for a backoff as election.py's) removes the VIPs, and a
 master entering it sends priority 0 first, as keepalived does.
 """
 
@@ -47,11 +48,13 @@ from ifvip.election import (
     LinkChanged,
     Log,
     Promote,
+    RoleResult,
     SendResult,
     Shutdown,
     Start,
     Timer,
     TimerFired,
+    fault_backoff,
 )
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -256,6 +259,8 @@ class VrrpMachine:
     link_up: bool = True
     demoted: bool = False
     transitions: int = 0
+    fault: str | None = None  # a failed MASTER action, while its backoff runs
+    failures: int = 0  # MASTER action failures in a row
 
     @property
     def priority(self) -> int:
@@ -341,11 +346,32 @@ def step(machine: VrrpMachine, event: Event, now: float) -> tuple[VrrpMachine, l
             return _shutdown(machine)
         case SendResult():
             return machine, []
+        case RoleResult(ok=ok, reason=reason):
+            return _role_result(machine, ok, reason, now)
     raise TypeError(f"unknown event {event!r}")
 
 
 def _faulty(machine: VrrpMachine) -> bool:
-    return not machine.link_up or machine.demoted
+    return not machine.link_up or machine.demoted or machine.fault is not None
+
+
+def _role_result(
+    machine: VrrpMachine, ok: bool, reason: str, now: float
+) -> tuple[VrrpMachine, list[Action]]:
+    if ok:
+        return replace(machine, failures=0), []
+    if machine.state is not State.MASTER:
+        return machine, []  # the tenure it was for has ended already
+    failures = machine.failures + 1
+    backoff = fault_backoff(failures)
+    machine = replace(machine, fault=reason or "MASTER action failed", failures=failures)
+    log = Log(
+        "error",
+        f"{machine.prefix()} MASTER action failed: {machine.fault}; eligible again in "
+        f"{backoff:g} s",
+    )
+    machine, actions = _faults(machine, now, "fault: MASTER action failed")
+    return machine, [log, *actions, ArmTimer(Timer.FAULT_BACKOFF, now + backoff)]
 
 
 def _start(machine: VrrpMachine, now: float) -> tuple[VrrpMachine, list[Action]]:
@@ -575,6 +601,10 @@ def _master_received(
 
 def _timer(machine: VrrpMachine, timer: Timer, now: float) -> tuple[VrrpMachine, list[Action]]:
     p = machine.params
+    if timer is Timer.FAULT_BACKOFF:
+        if machine.fault is None:
+            return machine, []
+        return _faults(replace(machine, fault=None), now, "fault backoff over")
     if timer is Timer.MASTER_DOWN:
         if machine.state is not State.BACKUP:
             return machine, []

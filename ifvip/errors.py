@@ -14,6 +14,9 @@ class ConfigError(Exception):
     col: int
     msg: str
     warning: bool = False
+    # The interface an error is scoped to: ifup fails that interface and brings up the
+    # others, as ifupdown does. None: the error concerns the file as a whole.
+    interface: str | None = None
 
     def __str__(self) -> str:
         kind = "warning: " if self.warning else ""

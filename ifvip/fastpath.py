@@ -151,8 +151,8 @@ def fail(prog: str, message: str, out: Echo = echo) -> NoReturn:
 
 
 def say_diagnostics(prog: str, diagnostics: Sequence[ConfigError], out: Echo = echo) -> None:
-    for diagnostic in diagnostics:
-        out(f"{prog}: {diagnostic}", err=True)
+    for diagnostic in diagnostics:  # ifupdown's `FILE:LINE: message` form
+        out(f"{prog}: {diagnostic.path}:{diagnostic.line}: {diagnostic.msg}", err=True)
 
 
 # ------------------------------------------------------------------------- commands
@@ -300,6 +300,8 @@ def status(*, as_json: bool, socket_path: str | None, state_dir: str, out: Echo 
     except StatusUnreachable as exc:
         fail("ifvip status", str(exc), out)
     out(snapshot.to_json() if as_json else render_table(snapshot), nl=False)
+    if snapshot.faults:  # a group's MASTER action failed: the image's HEALTHCHECK sees it
+        sys.exit(EXIT_FAILURE)
 
 
 # ------------------------------------------------------------------------- parsing

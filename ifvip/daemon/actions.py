@@ -17,6 +17,12 @@ adding it, so a later start removes what a crashed run left (`recover()`), and b
 adds each address with a finite valid/preferred lifetime that every sent advert extends
 (`refresh()`): the kernel itself removes the VIP of a daemon that was SIGKILLed or stopped.
 
+A MASTER action that fails raises: the VIP that cannot be added, the managed ifup that fails
+(`ifup.ActionError`, its failing line), the up-script that exits non-zero or runs over its
+time. The runtime hands that to the election as a fault: the group bows out and sits out a
+backoff (election.py), so no host stays MASTER while serving nothing. `EngineRole` gives the
+addresses its ifups add the same advert-refreshed lifetime as `VipRole`'s (daemon/ifup.py).
+
 The runtime calls a role's coroutines one at a time per group, in the order the election
 asked for them, never on the path that sends adverts. A user's hook never holds ifvip's own
 work hostage: `Roles` adds VIPs (and policy routes) before it runs scripts or ifups, removes
@@ -35,6 +41,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,11 +79,15 @@ class Role(Protocol):
 
 
 class InterfacesEngine(Protocol):
-    """The ifup/ifdown engine, in-process: bring one logical interface up or down."""
+    """The ifup/ifdown engine, in-process: bring one logical interface up or down
+    (daemon/ifup.py). `up` raises on failure, with the failing line; `lifetime` (seconds)
+    bounds the life of the addresses it adds, and `refresh` extends it."""
 
-    async def up(self, logical: str) -> None: ...
+    async def up(self, logical: str, lifetime: int | None = None) -> None: ...
 
     async def down(self, logical: str) -> None: ...
+
+    async def refresh(self, logical: str, lifetime: int) -> None: ...
 
 
 # ------------------------------------------------------------------------- journal
@@ -161,29 +172,31 @@ class VipRole:
         self.journal.write([(dev, str(vip.interface)) for dev, vip in self.vips])
         self.holding = True
         for device, vip in self.vips:
-            await self._put(device, vip, first=True)
+            try:
+                await self._put(device, vip)
+            except KernelError as exc:
+                raise RuntimeError(f"cannot add {vip.interface} on {device}: {exc}") from None
 
-    async def _put(self, device: str, vip: Vip, *, first: bool) -> None:
+    async def _put(self, device: str, vip: Vip) -> None:
         life = self.lifetime
-        try:
-            await self.kernel.add_address(
-                device,
-                vip.interface,
-                label=device if vip.interface.version == 4 else None,
-                preferred=life,
-                valid=life,
-                replace=True,
-                nodad=vip.interface.version == 6,
-            )
-        except KernelError as exc:
-            level = logging.ERROR if first else logging.DEBUG
-            log.log(level, "%s cannot add %s on %s: %s", self.prefix, vip.interface, device, exc)
+        await self.kernel.add_address(
+            device,
+            vip.interface,
+            label=device if vip.interface.version == 4 else None,
+            preferred=life,
+            valid=life,
+            replace=True,
+            nodad=vip.interface.version == 6,
+        )
 
     async def refresh(self) -> None:
         if not self.holding or self.lifetime is None:
             return
         for device, vip in self.vips:
-            await self._put(device, vip, first=False)
+            try:
+                await self._put(device, vip)
+            except KernelError as exc:
+                log.debug("%s cannot refresh %s on %s: %s", self.prefix, vip.interface, device, exc)
 
     async def backup(self, initial: bool) -> None:
         self.holding = False
@@ -220,11 +233,14 @@ class ScriptRole:
 
     async def master(self) -> None:
         if self.upscript:
-            await self._run(self.upscript)
+            await self._run(self.upscript)  # a failure is the group's fault (see above)
 
     async def backup(self, initial: bool) -> None:
         if self.downscript:
-            await self._run(self.downscript)
+            try:
+                await self._run(self.downscript)
+            except RuntimeError as exc:
+                log.error("%s %s", self.prefix, exc)
 
     def addresses(self) -> list[IPAddress]:
         return [ipaddress.ip_address(self.addr)]
@@ -238,20 +254,18 @@ class ScriptRole:
             # Its own process group: a kill reaches what the script started too.
             process = await asyncio.create_subprocess_exec(*argv, env=env, start_new_session=True)
         except OSError as exc:
-            log.error("%s cannot run %s: %s", self.prefix, path, exc.strerror)
-            return
+            raise RuntimeError(f"cannot run {path}: {exc.strerror}") from None
         try:
             code = await asyncio.wait_for(process.wait(), self.timeout)
         except TimeoutError:
             await _kill_group(process)
-            log.error("%s %s ran over %g s and was killed", self.prefix, path, self.timeout)
-            return
+            raise RuntimeError(f"{path} ran over {self.timeout:g} s and was killed") from None
         except asyncio.CancelledError:
             await _kill_group(process)
             log.warning("%s %s was still running and was killed", self.prefix, path)
             raise
         if code != 0:
-            log.warning("%s %s exited with %d", self.prefix, path, code)
+            raise RuntimeError(f"{path} exited with {code}")
 
 
 async def _kill_group(process: asyncio.subprocess.Process) -> None:
@@ -266,28 +280,48 @@ async def _kill_group(process: asyncio.subprocess.Process) -> None:
 
 @dataclass
 class EngineRole:
-    """ifup the managed stanzas on MASTER, ifdown them (last first) on BACKUP and at exit."""
+    """ifup the managed stanzas on MASTER, ifdown them (last first) on BACKUP and at exit.
+
+    The addresses the ifups add live `lifetime` seconds unless an advert refreshes them.
+    After a silence longer than that (a frozen daemon that is master again), some may have
+    expired and taken routes with them: the stanzas are brought down and up again."""
 
     prefix: str
     engine: InterfacesEngine
     logicals: Sequence[str]
     announce: Sequence[IPAddress] = ()
+    lifetime: int | None = None  # seconds; None: permanent addresses
     hook: ClassVar[bool] = True  # ifup runs the stanza's hooks: after ifvip's own work
+    _refreshed: float | None = None  # monotonic time of the last ifup or refresh
 
     async def recover(self) -> None:
         return None
 
     async def refresh(self) -> None:
-        return None
+        if self._refreshed is None or self.lifetime is None:
+            return
+        if time.monotonic() - self._refreshed >= self.lifetime:
+            log.warning(
+                "%s silent for longer than the addresses' lifetime: bringing the managed "
+                "stanzas down and up again",
+                self.prefix,
+            )
+            await self.backup(False)
+            await self.master()
+            return
+        for logical in self.logicals:
+            await self.engine.refresh(logical, self.lifetime)
+        self._refreshed = time.monotonic()
 
     async def master(self) -> None:
+        # One failing stanza fails the MASTER action: the group bows out and its BACKUP
+        # step takes down what the stanzas before it brought up.
         for logical in self.logicals:
-            try:
-                await self.engine.up(logical)
-            except Exception as exc:  # one failing stanza must not stop the rest
-                log.error("%s ifup %s failed: %s", self.prefix, logical, exc)
+            await self.engine.up(logical, self.lifetime)
+        self._refreshed = time.monotonic()
 
     async def backup(self, initial: bool) -> None:
+        self._refreshed = None
         for logical in reversed(self.logicals):
             try:
                 await self.engine.down(logical)

@@ -16,7 +16,6 @@ new ones started. A configuration with problems logs each one and changes nothin
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 from collections.abc import Callable, MutableMapping, Sequence
@@ -26,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Final
 from ifvip.daemon.actions import (
     SCRIPT_TIMEOUT,
     EngineRole,
-    InterfacesEngine,
     Role,
     Roles,
     ScriptRole,
@@ -35,6 +33,7 @@ from ifvip.daemon.actions import (
     netns_id,
 )
 from ifvip.daemon.config import ConfigProblems, GroupConfig, diff_groups, vip_lifetime
+from ifvip.daemon.ifup import EngineFactory, engine_factory
 from ifvip.daemon.notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
 from ifvip.daemon.operations import Operations, OperationsConfig
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
@@ -47,83 +46,26 @@ if TYPE_CHECKING:  # policy routing (and its planner) loads only when --rtable a
 
 log = logging.getLogger("ifvip")
 
-ENGINE_MODULE: Final = "ifvip.ifupdown.engine"
 SYSLOG_SOCKET: Final = "/dev/log"
-IFSTATE_DIR: Final = "/run/network"  # ifupdown's state, shared with ifvip ifup/ifdown
-
-EngineFactory = Callable[[str], InterfacesEngine]  # interfaces file → engine
 
 
-class CommandEngine:
-    """`ifup`/`ifdown` of one target, in-process, exactly as `ifvip ifup`/`ifvip ifdown`."""
-
-    def __init__(
-        self, path: str, state_dir: str | None = None, hook_timeout: float = SCRIPT_TIMEOUT
-    ) -> None:
-        self.path = path
-        self.state_dir = state_dir or IFSTATE_DIR
-        self.hook_timeout = hook_timeout  # seconds one if-*.d hook or up/down command may run
-
-    async def up(self, logical: str) -> None:
-        await self._run(True, logical)
-
-    async def down(self, logical: str) -> None:
-        # ifdown names the physical interface; the state says which logical one is up.
-        await self._run(False, logical.split("=", 1)[0])
-
-    async def _run(self, up: bool, target: str) -> None:
-        from ifvip.ifupdown import engine  # noqa: PLC0415 - pyroute2 and the planner
-        from ifvip.ifupdown.command import Options, installed, prepare  # noqa: PLC0415
-        from ifvip.interfaces.system import live_system, run_mapping  # noqa: PLC0415
-
-        out = io.StringIO()
-        opts = Options(up=up, path=self.path, state_dir=self.state_dir, targets=(target,))
-        inv = prepare(
-            opts, system=live_system(), run_mapping=run_mapping, available=installed, err=out
-        )
-        if isinstance(inv, int) or inv.refused:
-            raise RuntimeError(_said(out) or f"{opts.prog} {target}: refused")
-        call = engine.ifup if up else engine.ifdown
-        for entry in inv.entries:
-            if entry.plan is None:
-                continue
-            result = await call(
-                [entry.plan],
-                state_dir=self.state_dir,
-                prog=opts.prog,
-                err=out,
-                hook_timeout=self.hook_timeout,
-            )
-            if result.exit_code:
-                raise RuntimeError(_said(out))
-        for line in out.getvalue().splitlines():
-            log.info("%s", line)
+DEBIAN_UCARP_HOOK: Final = "/etc/network/if-up.d/ucarp"
 
 
-def _said(out: io.StringIO) -> str:
-    return "; ".join(line for line in out.getvalue().splitlines() if line)
-
-
-def engine_factory(
-    state_dir: str | None = None, hook_timeout: float = SCRIPT_TIMEOUT
-) -> EngineFactory:
-    """The in-process ifup/ifdown engine, or a config error when it is not available.
-
-    The engine (the planner, the interfaces reader) is imported on the first call, when a
-    group manages stanzas: a daemon that only moves VIPs never loads it."""
-
-    def make(path: str) -> InterfacesEngine:
-        import importlib  # noqa: PLC0415
-
-        try:
-            importlib.import_module(ENGINE_MODULE)
-        except ImportError:
-            raise ConfigProblems(
-                [f"--manage: managed stanzas need the ifup engine ({ENGINE_MODULE})"]
-            ) from None
-        return CommandEngine(path, state_dir, hook_timeout)
-
-    return make
+def warn_debian_ucarp_hook(configs: Sequence[GroupConfig], hook: str = DEBIAN_UCARP_HOOK) -> bool:
+    """Say so when Debian's ucarp package is installed beside groups from `ucarp-*` stanzas:
+    its if-up.d hook starts a ucarp of its own for each of them on `ifup IFACE`, a second
+    speaker for the same VHID, holding the VIP against ifvip's. True if it warned."""
+    if not configs or not os.access(hook, os.X_OK):
+        return False
+    names = ", ".join(f"{c.interface} (vhid {c.vhid})" for c in configs)
+    log.warning(
+        "%s (Debian's ucarp package) starts a second speaker for the ucarp-* stanzas of %s "
+        "on every ifup: remove the ucarp package, or its hook, where ifvip runs them",
+        hook,
+        names,
+    )
+    return True
 
 
 def detach(facility: str | None) -> None:
@@ -167,7 +109,15 @@ def carp_role(
         logicals = config.manage or (config.ucarp_stanza or "",)
         addr = config.vips[0].interface.ip if config.vips else None
         announce = (addr,) if addr is not None else ()
-        parts.append(EngineRole(prefix, engines(config.interfaces_file), tuple(logicals), announce))
+        parts.append(
+            EngineRole(
+                prefix,
+                engines(config.interfaces_file),
+                tuple(logicals),
+                announce,
+                vip_lifetime(config),
+            )
+        )
     elif config.upscript or config.downscript:
         parts.append(_scripts(config, prefix, script_timeout))
     vips = config.vips if not parts else config.explicit_vips
@@ -284,7 +234,7 @@ class Builder:
 
             prefix = f"(vrid {config.vrid})"
             speaker = VrrpSpeaker(config)
-            role = vrrp_role(config, self.kernel, self.state, self.engines)
+            role = vrrp_role(config, self.kernel, self.state, self.engines, self.script_timeout)
         if definition.policy is not None:
             from ifvip.daemon.policy import policy_role  # noqa: PLC0415 - see TYPE_CHECKING
 

@@ -22,15 +22,17 @@ over:
 and ifvip's own: ``ifvip_up``, ``ifvip_build_info{version,python}``, ``ifvip_ready``,
 ``ifvip_group_info{iname,intf,vrid,protocol}``, ``ifvip_is_master``,
 ``ifvip_transitions_total``, ``ifvip_state_since_timestamp_seconds``, ``ifvip_priority``
-(VRRP), ``ifvip_advskew`` (CARP), ``ifvip_demoted``, ``ifvip_dropped_total{reason}``,
+(VRRP), ``ifvip_advskew`` (CARP), ``ifvip_demoted``, ``ifvip_fault{reason}`` (1 while a
+failed MASTER action keeps the group out), ``ifvip_dropped_total{reason}``,
 ``ifvip_announcements_sent_total`` and ``ifvip_check_status{iname,vrid,check,kind}``
 (1 healthy, 0 failing).
 
 `MetricsServer` serves them on the asyncio loop (so the provider reads the runtime's state
 on the loop's own thread, never concurrently with it), bound to the given address only:
-`GET /metrics`, `GET /healthz` (200 while the loop answers: the process is alive) and
-`GET /readyz` (200 when every group is configured, past INIT and not in a transition; 503
-with the reason otherwise).
+`GET /metrics`, `GET /healthz` (200 while the loop answers and no group has a fault; 503
+naming each failed MASTER action otherwise) and `GET /readyz` (200 when every group is
+configured, past INIT, not in a transition and without a fault; 503 with the reason
+otherwise).
 """
 
 from __future__ import annotations
@@ -119,6 +121,11 @@ class SnapshotCollector(Collector):
         demoted = GaugeMetricFamily(
             "ifvip_demoted", "1 while demoted (checks, SIGUSR2)", labels=group_labels
         )
+        fault = GaugeMetricFamily(
+            "ifvip_fault",
+            "1 while a failed MASTER action keeps the group out (reason: the failing line)",
+            labels=[*group_labels, "reason"],
+        )
         since = GaugeMetricFamily(
             "ifvip_state_since_timestamp_seconds",
             "Unix time of the last state change",
@@ -160,6 +167,7 @@ class SnapshotCollector(Collector):
                 state.add_metric([*short, address], STATE_NUMBERS.get(g.state, 0))
             is_master.add_metric(short, int(g.state == "MASTER"))
             demoted.add_metric(short, int(bool(g.demoted_by)))
+            fault.add_metric([*short, g.fault or ""], int(g.fault is not None))
             if g.since is not None:
                 since.add_metric(short, g.since)
             if g.priority is not None:
@@ -176,7 +184,7 @@ class SnapshotCollector(Collector):
                     counters[name].add_metric(common, g.counter(counter))
             for c in g.checks:
                 checks.add_metric([g.name, str(g.vrid), c.name, c.kind], int(c.healthy))
-        yield from (group_info, state, is_master, demoted, since, priority, advskew)
+        yield from (group_info, state, is_master, demoted, fault, since, priority, advskew)
         yield from (transitions, auth, announcements, dropped, checks)
         yield from counters.values()
 
@@ -233,12 +241,20 @@ def answer(method: str, target: str, provider: SnapshotProvider) -> bytes:
     if path == "/metrics":
         return _response("200 OK", render(provider), CONTENT_TYPE_PLAIN_0_0_4, head)
     if path == "/healthz":
+        faults = provider().faults
+        if faults:
+            body = "".join(f"fault: {f}\n" for f in faults).encode()
+            return _response("503 Service Unavailable", body, text, head)
         return _response("200 OK", b"ok\n", text, head)
     if path == "/readyz":
         snapshot = provider()
         if snapshot.ready:
             return _response("200 OK", b"ready\n", text, head)
-        waiting = [f"{g.name} {g.state}" for g in snapshot.groups if not g.stable]
+        waiting = [
+            f"{g.name} {g.state}" + (f" (fault: {g.fault})" if g.fault else "")
+            for g in snapshot.groups
+            if not g.stable
+        ]
         reason = ", ".join(waiting) if snapshot.groups else "no group configured"
         return _response("503 Service Unavailable", f"not ready: {reason}\n".encode(), text, head)
     if path == "/":

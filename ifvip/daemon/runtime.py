@@ -61,6 +61,7 @@ from ifvip.election import (
     LinkChanged,
     Log,
     Promote,
+    RoleResult,
     SendResult,
     Shutdown,
     Start,
@@ -90,6 +91,7 @@ class GroupSnapshot:
     link_up: bool
     counters: dict[str, int]
     addresses: tuple[str, ...]
+    fault: str | None = None  # the MASTER action that failed, while its backoff runs
 
 
 @dataclass
@@ -206,7 +208,7 @@ class Group:
             case CancelTimer(timer=timer):
                 self._cancel(timer)
             case BecomeMaster():
-                self._master_job = self._job(self.role.master())
+                self._master_job = self._job(self._master())
                 self._repeat_announcements()
             case BecomeBackup(initial=initial):
                 self._stop_repeating()
@@ -258,7 +260,28 @@ class Group:
 
     async def _refresh(self) -> None:
         self._refresh_pending = False
-        await self.role.refresh()
+        try:
+            await self.role.refresh()
+        except Exception as exc:  # e.g. re-bringing up stanzas after a freeze failed
+            self.feed(RoleResult(ok=False, reason=str(exc) or type(exc).__name__))
+
+    async def _master(self) -> None:
+        """The MASTER job. How it ended goes back to the machine: a failure is a fault (the
+        group bows out and sits out a backoff), never a MASTER that serves nothing."""
+        try:
+            await self.role.master()
+        except Exception as exc:
+            log.debug("%s MASTER action failed", self.prefix, exc_info=True)
+            self._master_ended()
+            self.feed(RoleResult(ok=False, reason=str(exc) or type(exc).__name__))
+            return
+        self._master_ended()
+        self.feed(RoleResult(ok=True))
+
+    def _master_ended(self) -> None:
+        # The release the machine may now ask for must not cancel this very job.
+        if self._master_job is asyncio.current_task():
+            self._master_job = None
 
     async def _announce(self) -> None:
         assert self.link is not None
@@ -367,6 +390,7 @@ class Group:
             link_up=self.link_up,
             counters=dict(self.counters),
             addresses=tuple(str(a) for a in self.role.addresses()),
+            fault=self.speaker.fault(self.machine),
         )
 
 

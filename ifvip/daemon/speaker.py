@@ -13,7 +13,8 @@ speaker is a small object with
   `SendResult`, and whatever `receive()` returns) and carries out the shared actions
   (`ArmTimer`/`CancelTimer` with any hashable timer key, `BecomeMaster`, `BecomeBackup`,
   `Announce`, `Log`, `Exit`). Any other action is handed to `outgoing()`;
-- `state_of(machine)`: the state name (`"MASTER"`, `"BACKUP"`, ...), and `demoted(machine)`;
+- `state_of(machine)`: the state name (`"MASTER"`, `"BACKUP"`, ...), `demoted(machine)`, and
+  `fault(machine)`: the MASTER action that failed, while the group sits out its backoff;
 - `receive(packet)`: wire checks on one received packet (the codec's `decode()`, TTL 255,
   own source, group id, authentication) returning `Accepted(events)` or
   `Dropped(reason, message)`. The runtime counts each drop as `dropped_<reason>` and logs
@@ -102,6 +103,8 @@ class Speaker(Protocol):
 
     def demoted(self, machine: Any) -> bool: ...
 
+    def fault(self, machine: Any) -> str | None: ...
+
     def receive(self, packet: Received) -> Accepted | Dropped: ...
 
     def outgoing(self, action: Any, mac: str) -> Outgoing | None: ...
@@ -147,6 +150,9 @@ class CarpSpeaker:
 
     def demoted(self, machine: Machine) -> bool:
         return machine.demoted
+
+    def fault(self, machine: Machine) -> str | None:
+        return machine.fault
 
     def receive(self, packet: Received) -> Accepted | Dropped:
         """ucarp's receive checks (§1.8), in its order; meaning is left to the election."""

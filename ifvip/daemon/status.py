@@ -128,12 +128,14 @@ def speaker_facts(speaker: Any, machine: Any) -> dict[str, Any]:
         return facts
     config = getattr(speaker, "config", None)
     if isinstance(config, GroupConfig) and isinstance(machine, Machine):
+        # With managed stanzas the stanzas bring -a's address up: ifvip adds only --vip's.
+        vips = config.explicit_vips if config.needs_engine else config.vips
         return {
             "protocol": "carp",
             "vrid": config.vhid,
             "advskew": machine.advskew,
             "advert_interval": machine.interval(),
-            "vips": tuple(str(v) for v in config.vips),
+            "vips": tuple(str(v) for v in vips),
             "managed": config.manage or ((config.ucarp_stanza,) if config.ucarp_stanza else ()),
         }
     from ifvip.daemon.vrrp_config import VrrpConfig  # noqa: PLC0415 - VRRP only
@@ -169,12 +171,13 @@ def group_status(
         priority=facts.get("priority"),
         advskew=facts.get("advskew"),
         advert_interval=facts.get("advert_interval"),
-        vips=tuple(facts.get("vips", ())) or snap.addresses,
+        vips=tuple(facts.get("vips", ())),
         managed=tuple(facts.get("managed", ())),
         demoted_by=sources,
         settled=not getattr(group, "_jobs", ()),
         checks=checks,
         counters=dict(snap.counters),
+        fault=snap.fault,
     )
 
 

@@ -82,6 +82,7 @@ class GroupStatus:
     settled: bool = True  # no MASTER/BACKUP job (VIPs, ifup/ifdown, scripts) is running
     checks: tuple[CheckStatus, ...] = ()
     counters: Mapping[str, int] = field(default_factory=dict)
+    fault: str | None = None  # the MASTER action that failed (its line), while backing off
 
     @property
     def drops(self) -> dict[str, int]:
@@ -102,7 +103,7 @@ class GroupStatus:
 
     @property
     def stable(self) -> bool:
-        return self.state in STABLE_STATES and self.settled
+        return self.state in STABLE_STATES and self.settled and self.fault is None
 
 
 @record(kw_only=False)
@@ -115,8 +116,14 @@ class Snapshot:
 
     @property
     def ready(self) -> bool:
-        """Configured and stable: every group is past INIT with no transition running."""
+        """Configured and stable: every group is past INIT with no transition running and no
+        fault."""
         return bool(self.groups) and all(g.stable for g in self.groups)
+
+    @property
+    def faults(self) -> list[str]:
+        """`vhid 42: path:line: command: reason` for each group whose MASTER action failed."""
+        return [f"{g.name}: {g.fault}" for g in self.groups if g.fault is not None]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -327,6 +334,8 @@ def render_table(snapshot: Snapshot, now: float | None = None) -> str:
     lines = _table(rows)
     for g in snapshot.groups:
         details = []
+        if g.fault is not None:
+            details.append(f"FAULT: MASTER action failed: {g.fault}")
         if g.demoted_by:
             details.append(f"demoted by: {', '.join(g.demoted_by)}")
         if g.managed:

@@ -39,7 +39,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ifvip.daemon.actions import EngineRole, Role, Roles, ScriptRole, StateDir, VipRole, netns_id
+from ifvip.daemon.actions import (
+    SCRIPT_TIMEOUT,
+    EngineRole,
+    Role,
+    Roles,
+    ScriptRole,
+    StateDir,
+    VipRole,
+    netns_id,
+)
 from ifvip.daemon.config import GroupConfig
 from ifvip.daemon.runtime import Daemon, GroupSnapshot
 from ifvip.daemon.speaker import Accepted, CarpSpeaker, ChannelSpec, Dropped, Outgoing
@@ -163,6 +172,9 @@ class VrrpSpeaker:
 
     def demoted(self, machine: VrrpMachine) -> bool:
         return machine.demoted
+
+    def fault(self, machine: VrrpMachine) -> str | None:
+        return machine.fault
 
     def status_facts(self, machine: VrrpMachine) -> dict[str, Any]:
         """What `ifvip status` shows for this group (status.speaker_facts)."""
@@ -415,14 +427,27 @@ def pick_source(found: Sequence[Any], family: int, vips: Sequence[IPAddress]) ->
 # ------------------------------------------------------------------ roles and launch
 
 
-def vrrp_role(config: VrrpConfig, kernel: Kernel, state: StateDir, engines: Any = None) -> Role:
-    """What MASTER means: ifup --manage stanzas, -u/-d scripts, and ifvip's own VIPs."""
+def vrrp_role(
+    config: VrrpConfig,
+    kernel: Kernel,
+    state: StateDir,
+    engines: Any = None,
+    script_timeout: float = SCRIPT_TIMEOUT,
+) -> Role:
+    """What MASTER means: ifup --manage stanzas, -u/-d scripts (bounded by
+    `--script-timeout`, as CARP's), and ifvip's own VIPs."""
     prefix = f"(vrid {config.vrid})"
     parts: list[Role] = []
     if config.manage:
         assert config.interfaces_file is not None and engines is not None
         parts.append(
-            EngineRole(prefix, engines(config.interfaces_file), config.manage, config.addresses())
+            EngineRole(
+                prefix,
+                engines(config.interfaces_file),
+                config.manage,
+                config.addresses(),
+                vrrp_lifetime(config),
+            )
         )
     if config.upscript or config.downscript:
         parts.append(
@@ -433,6 +458,7 @@ def vrrp_role(config: VrrpConfig, kernel: Kernel, state: StateDir, engines: Any 
                 config.upscript,
                 config.downscript,
                 config.xparam,
+                script_timeout,
             )
         )
     key = f"vrrp.{netns_id()}.{config.interface}.{config.family}.{config.vrid}"
@@ -465,7 +491,8 @@ async def run_vrrp(
     Returns the groups' last snapshots.
     """
     from ifvip.daemon.actions import Roles  # noqa: PLC0415
-    from ifvip.daemon.launch import carp_role, engine_factory  # noqa: PLC0415
+    from ifvip.daemon.ifup import engine_factory  # noqa: PLC0415
+    from ifvip.daemon.launch import carp_role  # noqa: PLC0415
     from ifvip.daemon.operations import Operations, OperationsConfig  # noqa: PLC0415
     from ifvip.daemon.policy import policy_role  # noqa: PLC0415
 

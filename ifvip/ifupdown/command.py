@@ -1,10 +1,11 @@
 """`ifup`/`ifdown` as commands: read, check, select, then print (`-n`) or apply.
 
-ifvip is strict where ifupdown is not (DESIGN.md §4): any error in the interfaces file or
-in a file it sources, and any stanza of the targets that ifvip cannot carry out (an
-unsupported method, a missing required option), stops the command before anything is
-applied, with exit status 1 and every problem as `path:line:col: message`. Otherwise the
-messages and the exit status are ifupdown's (specs/ifupdown.md §11, §12).
+ifvip is strict where ifupdown is not (DESIGN.md §4), at the scope of the failure: an
+error that makes ifupdown refuse the file stops the command before anything is applied;
+a stanza whose options are invalid (or that misses a required option) fails that
+interface only, nothing of it applied and every problem said as `path:line:col: message`,
+and the other interfaces come up, exit status 1 as ifupdown's. Otherwise the messages and
+the exit status are ifupdown's (specs/ifupdown.md §11, §12).
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
 
-from ifvip.ifupdown.dryrun import print_invocation, print_plan
+from ifvip.ifupdown.dryrun import print_invocation
 from ifvip.ifupdown.invocation import Invocation, Request, select
 from ifvip.ifupdown.methods import IF_DIR, Settings
 from ifvip.ifupdown.state import DEFAULT_STATE_DIR, StateDir, StateError
 from ifvip.interfaces.cache import load
-from ifvip.interfaces.check import check
+from ifvip.interfaces.check import check, file_errors, invalid_stanzas
 from ifvip.interfaces.model import InterfacesFile
 from ifvip.interfaces.patterns import SystemView
 from ifvip.interfaces.query import MappingRunner
+from ifvip.interfaces.system import mapping_error
 
 EXIT_FAILURE: Final = 1
 HELPERS: Final = {
@@ -118,17 +120,6 @@ def source_messages(defn: InterfacesFile) -> list[str]:
     return messages
 
 
-def mapping_error(script: str) -> str | None:
-    """Why a mapping script cannot be executed, as ifupdown says it (None: it can)."""
-    if os.access(script, os.X_OK):
-        return None
-    try:
-        os.stat(script)
-    except OSError as exc:
-        return exc.strerror
-    return os.strerror(13)
-
-
 def prepare(
     opts: Options,
     *,
@@ -143,18 +134,19 @@ def prepare(
     if opts.verbose:
         for message in source_messages(defn):
             err.write(f"{prog}: {message}\n")
+    problems = file_errors(check(defn))
     for diagnostic in defn.diagnostics:
-        if diagnostic.warning:  # ifupdown's own warnings, in its format
+        # ifupdown's own warnings and parse errors, in its `FILE:LINE: message` form (an
+        # error scoped to a stanza is said when that interface fails).
+        if diagnostic.warning or diagnostic in problems:
             err.write(f"{prog}: {diagnostic.path}:{diagnostic.line}: {diagnostic.msg}\n")
-        else:
-            err.write(f"{prog}: {diagnostic}\n")
     if not defn.ifupdown_ok:
         err.write(f'{prog}: couldn\'t read interfaces file "{opts.path}"\n')
         return EXIT_FAILURE
-    problems = [p for p in check(defn) if not p.warning and p not in defn.diagnostics]
-    if defn.errors or problems:
+    if problems:
         for problem in problems:
-            err.write(f"{prog}: {problem}\n")
+            if problem not in defn.diagnostics:
+                err.write(f"{prog}: {problem}\n")
         err.write(f"{prog}: {opts.path} has errors: nothing was done\n")
         return EXIT_FAILURE
     try:
@@ -178,6 +170,9 @@ def prepare(
         caller_env=opts.caller_env,
         available=available,
         rt_tables=read_rt_tables(),
+        # A dry run prints a stanza with invalid values as ifupdown's -n does (neither
+        # validates them); the real ifup fails it before applying anything of it.
+        invalid={} if opts.no_act or not opts.up else invalid_stanzas(defn),
     )
     request = Request(
         up=opts.up,
@@ -210,20 +205,6 @@ def run(
         return inv
     if opts.no_act:
         return asyncio.run(print_invocation(inv, out, prog=opts.prog, verbose=opts.verbose))
-    if inv.refused:
-        # Refused before anything is applied: say why, for every target concerned.
-        for entry in inv.entries:
-            if entry.refusal is not None and entry.plan is not None:
-                refusal_only = entry.plan.__class__(
-                    physical=entry.plan.physical,
-                    logical=entry.plan.logical,
-                    mode=entry.plan.mode,
-                )
-                asyncio.run(
-                    print_plan(refusal_only, out, prog=opts.prog, verbose=False, entry=entry)
-                )
-        out.write(f"{opts.prog}: nothing was done\n")
-        return EXIT_FAILURE
     try:
         return asyncio.run(_apply(inv, opts, out))
     except asyncio.CancelledError:
@@ -265,6 +246,19 @@ async def _apply(inv: Invocation, opts: Options, out: IO[str]) -> int:
                 status = 1
             if entry.plan is None:
                 continue
+            if entry.refusal is not None:
+                # This interface fails, nothing of it applied; the others still come up.
+                refusal = entry.refusal
+                for message in refusal.messages:
+                    text = message if refusal.error is None else str(refusal.error)
+                    out.write(f"{opts.prog}: {text}\n")
+                word = "up" if opts.up else "down"
+                out.write(f"{opts.prog}: failed to bring {word} {entry.plan.physical}\n")
+                status = 1
+                continue
+            for stanza in entry.plan.stanzas:
+                for message in stanza.messages:
+                    out.write(f"{opts.prog}: {message}\n")
             call = engine.ifup if opts.up else engine.ifdown
             kwargs = {"quiet_already": entry.quiet_already} if opts.up else {}
             result = await call(

@@ -36,6 +36,8 @@ async def print_plan(
     for stanza in plan.stanzas:
         if verbose:
             say(f"configuring interface {plan.physical}={plan.logical} ({stanza.family})")
+        for message in stanza.messages:
+            say(message)
         await _print_steps(executor, stanza.steps)
     refusal = entry.refusal if entry is not None else None
     if refusal is not None:

@@ -22,10 +22,11 @@ from ifvip.interfaces.patterns import SystemView, fnmatch, match_any
 from ifvip.interfaces.query import (
     MappingRunner,
     RenameConflictError,
-    apply_mappings,
     expand_targets,
     ignored,
     known,
+    mapping_failure,
+    run_mappings,
     split_target,
 )
 
@@ -200,14 +201,17 @@ def _one(
         for mapping in defn.mappings:
             if any(fnmatch(p, logical) for p in mapping.patterns) and settings.verbose:
                 entry.before.append(f"running mapping script {mapping.script} on {logical}")
-        mapped = apply_mappings(defn, physical, logical, run_mapping)
-        if mapped is None:
-            script = next((m.script for m in defn.mappings if match_any(m.patterns, logical)), "?")
-            reason = mapping_error(script or "")
-            if reason is not None:
-                entry.before.append(f'executing "{script}" failed: {reason}')
-            entry.before.append(f"error trying to executing mapping script {script} on {logical}")
+        mapped, stopped = run_mappings(defn, physical, logical, run_mapping)
+        if not mapped:
+            script = stopped.script if stopped is not None else None
+            entry.before.extend(mapping_failure(script, physical, mapped, mapping_error))
             entry.failed = True
+            inv.entries.append(entry)
+            return True
+        ran = any(match_any(m.patterns, logical) for m in defn.mappings)
+        if ran and not defn.stanzas(mapped):
+            # ifupdown: a name the script maps to and no stanza defines is skipped, not failed.
+            entry.before.append(f"ignoring unknown interface {physical}={mapped}")
             inv.entries.append(entry)
             return True
         logical = mapped
@@ -229,8 +233,11 @@ def _one(
             if stanza.name.startswith(physical + ".") and "." not in physical:
                 vlan = stanza.name
                 done = {e.plan.physical for e in inv.entries if e.plan is not None}
-                if vlan not in done and all(
-                    e.target.partition("=")[0] != vlan for e in inv.entries
+                # ifupdown -n records nothing, so a VLAN already taken down is still up in
+                # its state and goes down again before its link: print it twice as it does.
+                if request.no_act or (
+                    vlan not in done
+                    and all(e.target.partition("=")[0] != vlan for e in inv.entries)
                 ):
                     _add(
                         defn,

@@ -11,8 +11,9 @@ prints it as an empty line.
 the link-level step, then for each stanza of the logical name, in file order, `pre-up`
 lines, `if-pre-up.d`, the method, `up` lines, `if-up.d` (ifdown: `if-down.d`, `down`
 lines, the method, `if-post-down.d`, `post-down` lines, then the link-level step).
-Methods ifvip does not apply (ppp, wvdial, bootp, ipv4ll, can, ipx) are refused here,
-before anything runs.
+The methods that drive other programs (ppp, wvdial, bootp, ipv4ll, ipx) and CAN's
+`ip link set ... type can` lines have no native form: they run as ifupdown runs them,
+under /bin/sh with ifupdown's environment.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ from ifvip.interfaces.options import effective_options, method_spec
 from ifvip.interfaces.patterns import match_any
 
 IF_DIR: Final = "/etc/network"
+# The stage of a method's down line that runs under /bin/sh: run even with a journal.
+SHELL_STAGE: Final = "method-shell"
 
 
 class PlanError(Exception):
@@ -85,6 +88,8 @@ class Settings:
     # Which helper programs exist (dhclient, udhcpc, dhcpcd, wait-for-ll6.sh, settle-dad.sh).
     available: Callable[[str], bool] = lambda _program: False
     rt_tables: Mapping[str, int] = field(default_factory=dict)
+    # Stanzas (by origin) whose options are invalid: ifup fails them, applying nothing.
+    invalid: Mapping[Origin, Sequence[ConfigError]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,7 @@ class Line:
     when: Condition | None = None
     origin: str | None = None  # the option whose line the op is attributed to
     shell: bool = False  # no native form: run the text under /bin/sh
+    quiet: bool = False  # ifupdown -n never prints it (settle-dad.sh), whatever its op
 
 
 # ---------------------------------------------------------------- value helpers
@@ -759,7 +765,9 @@ def _methods() -> dict[tuple[str, str], tuple[list[Line], list[Line]]]:
                 _default_route(6, AddRoute, replace=True),
                 origin="gateway",
             ),
-            Line("/lib/ifupdown/settle-dad.sh", _wait_dad, _settle_dad, origin="address"),
+            Line(
+                "/lib/ifupdown/settle-dad.sh", _wait_dad, _settle_dad, origin="address", quiet=True
+            ),
         ],
         [
             Line(
@@ -887,7 +895,64 @@ def _methods() -> dict[tuple[str, str], tuple[list[Line], list[Line]]]:
         ],
         [Line("ip -6 tunnel del %iface%", _tunnel_del)],
     )
+    _shell_methods(table)
     return table
+
+
+def _sh(template: str, when: Condition | None = None) -> Line:
+    """A method line with no native form: ifupdown's text, run by /bin/sh with its env."""
+    return Line(template, when=when, shell=True)
+
+
+def _shell_methods(table: dict[tuple[str, str], tuple[list[Line], list[Line]]]) -> None:
+    """The methods that drive other programs (pppd, wvdial, bootpc, avahi-autoipd,
+    ipx_interface) or a CAN link: ifupdown 0.8.41's lines, run as ifupdown runs them."""
+    table["inet", "bootp"] = (
+        [
+            _sh(
+                "bootpc [[--bootfile %bootfile%]] --dev %iface% [[--server %server%]]"
+                "            [[--hwaddr %hwaddr%]] --returniffail --serverbcast"
+            )
+        ],
+        [Line("ip link set dev %iface% down", _link_down, _is_link)],
+    )
+    table["inet", "ppp"] = (
+        [_sh("pon [[%provider%]] [[unit %unit%]] [[%options%]]")],
+        [_sh("poff [[%provider%]]")],
+    )
+    wvdial = (
+        "start-stop-daemon {} -x /usr/bin/wvdial                       -p /run/wvdial.%iface%.pid"
+    )
+    table["inet", "wvdial"] = (
+        [_sh(wvdial.format("--start") + " -b -m -- [[ %provider% ]]")],
+        [_sh(wvdial.format("--stop") + " -s 2")],
+    )
+    table["inet", "ipv4ll"] = (
+        [_sh("avahi-autoipd -D %iface%")],
+        [_sh("avahi-autoipd --kill %iface%")],
+    )
+    can = "[[ ip link set %iface% type can {} %{}% ]]"
+    table["can", "static"] = (
+        [
+            _sh("ip link set %iface% type can bitrate %bitrate%"),
+            *(
+                _sh(can.format(word, option))
+                for word, option in (
+                    ("loopback", "loopback"),
+                    ("listen-only", "listenonly"),
+                    ("triple-sampling", "triple"),
+                    ("one-shot", "oneshot"),
+                    ("berr-reporting", "berr"),
+                    ("restart-ms", "restart-ms"),
+                )
+            ),
+            Line("ip link set %iface% up", _link_up(mtu=False, mac=False)),
+        ],
+        [Line("ip link set %iface% down", _link_down)],
+    )
+    ipx_del = [_sh("ipx_interface del %iface% %frame%")]
+    table["ipx", "static"] = ([_sh("ipx_interface add %iface% %frame% %netnum%")], ipx_del)
+    table["ipx", "dynamic"] = ([_sh("ipx_interface add %iface% %frame%")], ipx_del)
 
 
 METHODS: Final = _methods()
@@ -922,7 +987,13 @@ def _line_op(line: Line, ctx: Context, phase: str) -> Op | None:
             op = None
     if op is None:
         return Shell(
-            command=text, env=ctx.env, phase=phase, text=text, origin=origin, ignore_failure=ignore
+            command=text,
+            env=ctx.env,
+            phase=phase,
+            text=text,
+            origin=origin,
+            ignore_failure=ignore,
+            quiet=line.quiet,
         )
     import dataclasses  # noqa: PLC0415
 
@@ -941,8 +1012,7 @@ def check_method(ctx: Context, up: bool) -> list[str]:
         try:
             expand(line.template.lstrip("-"), ctx.get)
         except MissingVariableError as exc:
-            if exc.name not in missing:
-                missing.append(exc.name)
+            missing.extend(name for name in exc.names if name not in missing)
     return missing
 
 
@@ -960,9 +1030,7 @@ def unsupported(stanza: Iface) -> ConfigError | None:
         origin.path,
         origin.line,
         origin.col,
-        f"{stanza.name}: method {stanza.family} {stanza.method} is not supported by ifvip ifup "
-        "(supported: inet static/manual/loopback/dhcp/tunnel, inet6 static/manual/loopback/"
-        "auto/dhcp/v4tunnel/6to4/tunnel)",
+        f"{stanza.name}: method {stanza.family} {stanza.method} cannot be brought up",
     )
 
 
@@ -1032,16 +1100,21 @@ def plan_stanza(
     problem = unsupported(stanza)
     if problem is not None:
         raise PlanError([problem.msg], problem)
+    invalid = settings.invalid.get(stanza.origin) if up else None
+    if invalid:
+        raise PlanError([str(e) for e in invalid])
     mode = "start" if up else "stop"
     first, second = (PRE_UP, POST_UP) if up else (PRE_DOWN, POST_DOWN)
     ctx1 = stanza_context(defn, stanza, physical, settings, mode=mode, phase=first)
     missing = check_method(ctx1, up)
-    if missing:
-        messages = [f"missing required variable: {name}" for name in missing]
-        messages.append(
+    said = [f"missing required variable: {name}" for name in missing]
+    if missing and up:
+        said.append(
             f"missing required configuration variables for interface {stanza.name}/{stanza.family}"
         )
-        raise PlanError(messages)
+        raise PlanError(said)
+    # ifdown is never refused: like ifupdown, it says what is missing, then again for each
+    # line it skips for that reason, and runs the others.
     ctx2 = _with_env(ctx1, second, mode)
     skip = scripts_skipped(defn, stanza.name, settings)
     exit_on_error = up and not settings.ignore_errors
@@ -1070,9 +1143,17 @@ def plan_stanza(
 
     def method(ctx: Context, phase: str) -> None:
         for line in method_lines(stanza.family, stanza.method, up) or []:
-            op = _line_op(line, ctx, phase)
+            try:
+                op = _line_op(line, ctx, phase)
+            except MissingVariableError as exc:
+                said.extend(f"missing required variable: {name}" for name in exc.names)
+                continue
             if op is not None:
-                steps.append(Step(op, phase, "method"))
+                # An ifdown with a journal replaces the "method" steps by the inverses of
+                # what ifup applied; a shell line's effect has no recorded inverse (pon's
+                # pppd, a value the shell cut at '#'), so its down line always runs.
+                shell = not up and isinstance(op, Shell)
+                steps.append(Step(op, phase, SHELL_STAGE if shell else "method"))
 
     if up:
         hook_lines("pre-up", ctx1, PRE_UP)
@@ -1086,7 +1167,9 @@ def plan_stanza(
         method(ctx1, PRE_DOWN)
         scripts("post-down", ctx2, POST_DOWN)
         hook_lines("post-down", ctx2, POST_DOWN)
-    return StanzaPlan(stanza.name, stanza.family, stanza.method, stanza.origin, tuple(steps))
+    return StanzaPlan(
+        stanza.name, stanza.family, stanza.method, stanza.origin, tuple(steps), tuple(said)
+    )
 
 
 # ---------------------------------------------------------------- the link-level step

@@ -705,6 +705,9 @@ class StanzaPlan:
     method: str
     origin: Origin | None
     steps: tuple[Step, ...]
+    # What ifdown says about the stanza and goes on (ifupdown's `missing required
+    # variable` when down): printed after `configuring interface`, without `ifdown: `.
+    messages: tuple[str, ...] = ()
 
 
 @record(kw_only=False)

@@ -18,9 +18,10 @@ from typing import TypeAlias
 class MissingVariableError(Exception):
     """A variable outside `[[...]]` is unset or empty."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, names: tuple[str, ...] = ()) -> None:
         super().__init__(name)
         self.name = name
+        self.names = names or (name,)  # every one the template misses, in order
 
 
 Lookup = Callable[[str], "str | None"]
@@ -33,14 +34,14 @@ _Node: TypeAlias = "str | tuple[str, str, str] | list[_Node]"
 def expand(template: str, lookup: Lookup) -> str:
     """Expand `template`; raises MissingVariableError for a required variable that is unset."""
     text, missing = _run(_compile(template), lookup)
-    if missing is not None:
-        raise MissingVariableError(missing)
+    if missing:
+        raise MissingVariableError(missing[0], tuple(missing))
     return text
 
 
-def _run(nodes: list[_Node], lookup: Lookup) -> tuple[str, str | None]:
+def _run(nodes: list[_Node], lookup: Lookup) -> tuple[str, list[str]]:
     out: list[str] = []
-    missing: str | None = None
+    missing: list[str] = []
     for node in nodes:
         if isinstance(node, str):
             out.append(node)
@@ -48,12 +49,12 @@ def _run(nodes: list[_Node], lookup: Lookup) -> tuple[str, str | None]:
             name, source, target = node
             value = lookup(name)
             if not value:
-                missing = missing or name
+                missing.append(name)
                 continue
             out.append(value.replace(source, target) if source else value)
         else:
             inner, inner_missing = _run(node, lookup)
-            if inner_missing is None:
+            if not inner_missing:
                 out.append(inner)
     return "".join(out), missing
 

@@ -2,12 +2,19 @@
 
 The loader already reports ifupdown's own parse errors and repeated options. This module
 adds the checks driven by the option schema: required options, values of the wrong shape
-(addresses, netmasks, MTUs...), interface names the kernel cannot hold, methods ifvip
-cannot apply, and options the method does not know (a warning: if-*.d scripts may use them).
+(addresses, netmasks, MTUs...), interface names the kernel cannot hold, end-of-line
+comments in values (a warning: ifupdown applies what the shell leaves of them), what makes
+`ifup -a` fail in ifupdown as in ifvip (`auto X` without a stanza for X, a loopback that
+is not `lo`), and options the method does not know (a warning: if-*.d scripts may use them).
+
+The scope of an error is the interface when it concerns one stanza (`ConfigError.interface`
+is set): ifup fails that interface and brings up the others, as ifupdown does. Only errors
+that make ifupdown refuse the file as a whole refuse it (`file_errors`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -24,6 +31,7 @@ from ifvip.interfaces.options import (
     common_option,
     method_spec,
 )
+from ifvip.interfaces.patterns import fnmatch
 
 IFNAMSIZ: Final = 16  # the kernel's limit, NUL included: names hold at most 15 bytes
 UCARP_PASSWORD_MAX: Final = 19  # ucarp refuses longer passwords (specs/carp.md §1)
@@ -110,8 +118,25 @@ _VALID: Final[dict[Kind, Callable[[str], bool]]] = {
 }
 
 
-def _error(origin: Origin, msg: str, *, warning: bool = False) -> ConfigError:
-    return ConfigError(origin.path, origin.line, origin.col, msg, warning=warning)
+def _error(
+    origin: Origin, msg: str, *, warning: bool = False, interface: str | None = None
+) -> ConfigError:
+    return ConfigError(
+        origin.path, origin.line, origin.col, msg, warning=warning, interface=interface
+    )
+
+
+_EOL_COMMENT: Final = re.compile(r"^(\S.*?)[ \t]+(#.*)$")
+
+
+def eol_comment(value: str) -> tuple[str, str] | None:
+    """(the value before it, the comment) when `value` ends with a shell comment.
+
+    ifupdown keeps `# ...` in the value; its commands hand the line to /bin/sh, which drops
+    the comment and everything after it on the line (and the address conversions cut a
+    `/prefix # ...` at the first non-digit)."""
+    match = _EOL_COMMENT.match(value)
+    return None if match is None else (match.group(1), match.group(2))
 
 
 def _raw(text: str) -> bytes:
@@ -169,12 +194,6 @@ def check_stanza(stanza: Iface, *, template: bool = False) -> Iterator[ConfigErr
     spec = method_spec(stanza.family, stanza.method)
     if spec is None:  # the loader rejected it already
         return
-    if not spec.supported:
-        yield _error(
-            stanza.origin,
-            f"method {stanza.family} {stanza.method} is read but ifvip ifup does not apply it",
-            warning=True,
-        )
     given = {o.name for o in stanza.options}
     for required in (o for o in spec.options if o.required):
         if required.name not in given:
@@ -183,6 +202,7 @@ def check_stanza(stanza: Iface, *, template: bool = False) -> Iterator[ConfigErr
                 f"{stanza.name}: {stanza.family} {stanza.method} needs option '{required.name}'"
                 + (" (a template: every stanza that inherits it must set it)" if template else ""),
                 warning=template,
+                interface=stanza.name,
             )
     for option in stanza.options:
         if option.is_hook:
@@ -199,34 +219,174 @@ def check_stanza(stanza: Iface, *, template: bool = False) -> Iterator[ConfigErr
                 )
             continue
         value = option.value.split("\n", 1)[0]
+        comment = eol_comment(value)
+        shaped = known.kind not in (Kind.TEXT, Kind.PATH)
+        if comment is not None and shaped and _VALID[known.kind](comment[0]):
+            yield _error(
+                option.origin,
+                f"{option.name} '{value}' ends with a comment: ifupdown applies "
+                f"'{comment[0]}' and its command line ends at the '#' (ifvip does the same)",
+                warning=True,
+                interface=stanza.name,
+            )
+            continue
         if not _VALID[known.kind](value):
             yield _error(
                 option.origin,
                 f"{option.name} '{value}' is not a valid {known.kind.value}",
+                interface=stanza.name,
             )
         if option.name == "ucarp-password" and len(_raw(value)) > UCARP_PASSWORD_MAX:
             yield _error(
                 option.origin,
                 f"ucarp-password is longer than {UCARP_PASSWORD_MAX} bytes (ucarp refuses it)",
+                interface=stanza.name,
             )
+
+
+def _owner(defn: InterfacesFile, diagnostic: ConfigError) -> Iface | None:
+    """The stanza a diagnostic of the loader falls in: the last one started before it in
+    the same file."""
+    owner: Iface | None = None
+    for stanza in defn.ifaces:
+        origin = stanza.origin
+        if (
+            origin.path == diagnostic.path
+            and origin.line <= diagnostic.line
+            and (owner is None or origin.line >= owner.origin.line)
+        ):
+            owner = stanza
+    return owner
+
+
+def _scoped(defn: InterfacesFile, diagnostic: ConfigError) -> ConfigError:
+    """A loader error scoped to its stanza when it concerns one: a repeated option makes
+    ifupdown's value (the values joined by a newline) fail that interface only."""
+    if diagnostic.warning or diagnostic.interface is not None or not defn.ifupdown_ok:
+        return diagnostic
+    if " repeated (" not in diagnostic.msg or not diagnostic.msg.startswith("option '"):
+        return diagnostic
+    owner = _owner(defn, diagnostic)
+    if owner is None:
+        return diagnostic
+    return dataclasses.replace(diagnostic, interface=owner.name)
+
+
+def _class_origin(defn: InterfacesFile, cls: str, name: str) -> Origin:
+    """Where `auto NAME` (or `allow-CLASS NAME`) is written: the model keeps the names of a
+    class, not their lines, so the files are read again (they were just read). A line
+    ending in a backslash goes on on the next one, as in the loader."""
+    keyword = "auto" if cls == "auto" else f"allow-{cls}"
+    for path in defn.files:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                lines = handle.read().replace("\r", "").split("\n")
+        except OSError:
+            continue
+        for number, line in enumerate(lines, 1):
+            words = line.split()
+            if not words or words[0] != keyword:
+                continue
+            joined, following = line, number
+            while joined.endswith("\\") and following < len(lines):
+                joined = joined[:-1] + " " + lines[following]
+                following += 1
+            if name in joined.split()[1:]:
+                start = line.find(name, line.find(keyword) + len(keyword))
+                return Origin(path, number, start + 1 if start >= 0 else 1)
+    return Origin(defn.files[0] if defn.files else defn.path, 1, 1)
+
+
+def ifup_all_failures(defn: InterfacesFile) -> list[ConfigError]:
+    """What makes `ifup -a` (or `--allow CLASS`) fail in ifupdown and in ifvip alike, each
+    scoped to its interface (the others come up): a class listing a name no stanza
+    defines and no mapping maps (`auto allow-hotplug eth1` lists `allow-hotplug`), and a
+    loopback stanza for a name that is not `lo` (`ip link set dev lo0 up` fails)."""
+    problems: list[ConfigError] = []
+    mapped = [p for m in defn.mappings for p in m.patterns]
+    for cls, names in defn.classes:
+        for name in names:
+            if defn.stanzas(name) or any(fnmatch(p, name) for p in mapped):
+                continue
+            origin = _class_origin(defn, cls, name)
+            keyword = "auto" if cls == "auto" else f"allow-{cls}"
+            why = (
+                f" ('{name}' is a keyword only at the start of a line)"
+                if name.startswith("allow-") or name == "auto"
+                else ""
+            )
+            problems.append(
+                _error(
+                    origin,
+                    f"{keyword} {name}: no iface stanza defines {name}{why}; ifup "
+                    f"{'-a' if cls == 'auto' else '--allow ' + cls} fails it (unknown "
+                    "interface) and brings up the others",
+                    interface=name,
+                )
+            )
+    for stanza in defn.ifaces:
+        if stanza.builtin or stanza.method != "loopback" or stanza.name.split(":")[0] == "lo":
+            continue
+        problems.append(
+            _error(
+                stanza.origin,
+                f"{stanza.name}: method {stanza.family} loopback is for lo only; ifup runs "
+                f"'ip link set dev {stanza.name} up', which fails unless a link of that "
+                "name exists, and does not configure a loopback",
+                interface=stanza.name,
+            )
+        )
+    return problems
+
+
+def invalid_stanzas(defn: InterfacesFile) -> dict[Origin, tuple[ConfigError, ...]]:
+    """The errors that fail each stanza (by its origin): ifup applies nothing of such a
+    stanza, says why as `path:line:col: message`, and brings up the other interfaces."""
+    errors: dict[Origin, list[ConfigError]] = {}
+    templates = {s.inherits for s in defn.ifaces if s.inherits}
+    listed = {name for _cls, names in defn.classes for name in names}
+    for diagnostic in defn.diagnostics:
+        scoped = _scoped(defn, diagnostic)
+        if scoped.interface is not None:
+            owner = _owner(defn, scoped)
+            if owner is not None:
+                errors.setdefault(owner.origin, []).append(scoped)
+    for stanza in defn.ifaces:
+        if stanza.builtin:
+            continue
+        template = stanza.name in templates and stanza.name not in listed
+        found = [e for e in _stanza_problems(stanza, template=template) if not e.warning]
+        if found:
+            errors.setdefault(stanza.origin, []).extend(found)
+    return {origin: tuple(found) for origin, found in errors.items()}
+
+
+def _stanza_problems(stanza: Iface, *, template: bool) -> Iterator[ConfigError]:
+    if _name_too_long(stanza.name) and not template:
+        yield _error(
+            stanza.origin,
+            f"interface name '{stanza.name}' is longer than {IFNAMSIZ - 1} bytes",
+            interface=stanza.name,
+        )
+    yield from check_stanza(stanza, template=template)
+
+
+def file_errors(problems: list[ConfigError]) -> list[ConfigError]:
+    """The errors that concern the file as a whole (ifvip refuses it)."""
+    return [p for p in problems if not p.warning and p.interface is None]
 
 
 def check(defn: InterfacesFile) -> list[ConfigError]:
     """Every diagnostic for the file: the loader's, then the schema's, in file order."""
-    problems = list(defn.diagnostics)
+    problems = [_scoped(defn, d) for d in defn.diagnostics]
     templates = {s.inherits for s in defn.ifaces if s.inherits}
     listed = {name for _cls, names in defn.classes for name in names}
     for stanza in defn.ifaces:
         if stanza.builtin:
             continue
         template = stanza.name in templates and stanza.name not in listed
-        if _name_too_long(stanza.name) and not template:
-            problems.append(
-                _error(
-                    stanza.origin,
-                    f"interface name '{stanza.name}' is longer than {IFNAMSIZ - 1} bytes",
-                )
-            )
-        problems.extend(check_stanza(stanza, template=template))
+        problems.extend(_stanza_problems(stanza, template=template))
+    if defn.ifupdown_ok:
+        problems.extend(ifup_all_failures(defn))
     problems.sort(key=lambda p: (p.path != defn.path, p.path, p.line, p.col))
     return problems

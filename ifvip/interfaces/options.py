@@ -84,7 +84,7 @@ class MethodSpec:
     help: str
     options: tuple[OptionSpec, ...] = ()
     conversions: tuple[Conversion, ...] = ()
-    # Methods ifvip's ifup can carry out; the others are refused before anything is applied.
+    # Every method of ifupdown runs; only the internal meta/none is never brought up.
     supported: bool = True
 
     def option(self, name: str) -> OptionSpec | None:
@@ -278,7 +278,6 @@ METHODS: Final[tuple[MethodSpec, ...]] = (
             OptionSpec("server", Kind.IPV4, "server address"),
             OptionSpec("hwaddr", Kind.MAC, "hardware address to use"),
         ],
-        supported=False,
     ),
     _m(
         "inet",
@@ -306,16 +305,14 @@ METHODS: Final[tuple[MethodSpec, ...]] = (
             OptionSpec("unit", Kind.INT, "ppp unit number"),
             OptionSpec("options", Kind.TEXT, "extra options for pon"),
         ],
-        supported=False,
     ),
     _m(
         "inet",
         "wvdial",
         "PPP through wvdial",
         [OptionSpec("provider", Kind.TEXT, "provider name")],
-        supported=False,
     ),
-    _m("inet", "ipv4ll", "an IPv4 link-local address from avahi-autoipd", supported=False),
+    _m("inet", "ipv4ll", "an IPv4 link-local address from avahi-autoipd"),
     _m(
         "inet6",
         "auto",
@@ -439,7 +436,6 @@ METHODS: Final[tuple[MethodSpec, ...]] = (
             OptionSpec("berr", Kind.ONOFF, "bus error reporting"),
             OptionSpec("restart-ms", Kind.INT, "restart delay (ms)"),
         ],
-        supported=False,
     ),
     _m(
         "ipx",
@@ -449,14 +445,12 @@ METHODS: Final[tuple[MethodSpec, ...]] = (
             OptionSpec("frame", Kind.TEXT, "frame type"),
             OptionSpec("netnum", Kind.TEXT, "network number"),
         ],
-        supported=False,
     ),
     _m(
         "ipx",
         "dynamic",
         "a dynamic IPX interface",
         [OptionSpec("frame", Kind.TEXT, "frame type")],
-        supported=False,
     ),
     _m("meta", "none", "ifupdown's internal pseudo-interface for --all", supported=False),
 )

@@ -94,14 +94,45 @@ def known(defn: InterfacesFile, logical: str) -> bool:
 def apply_mappings(
     defn: InterfacesFile, physical: str, logical: str, run: MappingRunner
 ) -> str | None:
-    """Run every mapping whose pattern matches the (current) logical name, in order."""
+    """Run every mapping whose pattern matches the (current) logical name, in order.
+
+    None when a script fails or cannot run; "" when a script printed nothing."""
+    return run_mappings(defn, physical, logical, run)[0]
+
+
+def run_mappings(
+    defn: InterfacesFile, physical: str, logical: str, run: MappingRunner
+) -> tuple[str | None, Mapping | None]:
+    """`apply_mappings`, with the mapping that stopped the chain (failed or said nothing)."""
     for mapping in defn.mappings:
         if any(fnmatch(p, logical) for p in mapping.patterns):
             mapped = run(mapping, physical, logical)
-            if mapped is None:
-                return None
+            if not mapped:
+                return mapped, mapping
             logical = mapped
-    return logical
+    return logical, None
+
+
+def mapping_failure(
+    script: str | None,
+    physical: str,
+    mapped: str | None,
+    cannot_run: Callable[[str], str | None] | None = None,
+) -> list[str]:
+    """ifupdown's messages for a mapping script that failed (None) or printed nothing ("")."""
+    name = script or ""
+    if mapped == "":
+        return [f"no output from mapping script {name} on {physical}"]
+    messages: list[str] = []
+    if cannot_run is None:
+        from ifvip.interfaces.system import mapping_error  # noqa: PLC0415
+
+        cannot_run = mapping_error
+    reason = cannot_run(name)
+    if reason is not None:
+        messages.append(f'executing "{name}" failed: {reason}')
+    messages.append(f"error trying to executing mapping script {name} on {physical}")
+    return messages
 
 
 def query(
@@ -134,9 +165,12 @@ def query(
             result.records.append({"iface": physical, "logical": logical})
             continue
         if request.run_mappings:
-            mapped = apply_mappings(defn, physical, logical, run_mapping)
-            if mapped is None:
-                result.stderr.append(f"ifquery: error trying to run mapping script for {logical}")
+            mapped, stopped = run_mappings(defn, physical, logical, run_mapping)
+            if not mapped:
+                script = stopped.script if stopped is not None else None
+                result.stderr.extend(
+                    f"ifquery: {m}" for m in mapping_failure(script, physical, mapped)
+                )
                 result.ok = False
                 continue
             logical = mapped

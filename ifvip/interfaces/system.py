@@ -8,6 +8,7 @@ They are kept out of the pure query code, which receives them as arguments.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Final
@@ -52,11 +53,28 @@ def live_system(root: Path = SYS_CLASS_NET) -> SystemView:
     return SystemView(tuple(link for _index, link in links), sysfs)
 
 
+def mapping_error(script: str) -> str | None:
+    """Why a mapping script cannot be executed, as ifupdown says it (None: it can). A name
+    without a slash is searched on ifupdown's PATH, as execvp() does."""
+    if "/" not in script:
+        found = shutil.which(script, path=HOOK_PATH)
+        return None if found is not None else os.strerror(2)
+    if os.access(script, os.X_OK):
+        return None
+    try:
+        os.stat(script)
+    except OSError as exc:
+        return exc.strerror
+    return os.strerror(13)
+
+
 def run_mapping(mapping: Mapping, physical: str, logical: str) -> str | None:
     """Run a mapping script: physical name as argument, `map` lines on stdin.
 
-    The first line it prints is the new logical name; no output keeps the name. Returns
-    None (and ifquery/ifup fail that target) when the script cannot run or fails.
+    The first line it prints, trailing white space cut, is the new logical name; "" when
+    it prints nothing (ifupdown: `no output from mapping script`). Returns None (and
+    ifquery/ifup fail that target) when the script cannot run or fails. A script named
+    without a path is looked up on ifupdown's PATH.
     """
     del logical
     script = mapping.script or ""
@@ -74,5 +92,6 @@ def run_mapping(mapping: Mapping, physical: str, logical: str) -> str | None:
         return None
     if done.returncode != 0:
         return None
-    first = done.stdout.split("\n", 1)[0].strip()
-    return first or physical
+    if not done.stdout:
+        return ""
+    return done.stdout.split("\n", 1)[0].rstrip()

@@ -62,7 +62,8 @@ async def main():
         daemon = Daemon(kernel)
         if args["protocol"] == "carp":
             from ifvip.daemon.config import build_carp_group
-            from ifvip.daemon.launch import carp_role, engine_factory
+            from ifvip.daemon.ifup import engine_factory
+            from ifvip.daemon.launch import carp_role
             from ifvip.daemon.speaker import CarpSpeaker
             config = build_carp_group(**args["group"])
             daemon.add(CarpSpeaker(config), carp_role(config, kernel, state, engine_factory()))

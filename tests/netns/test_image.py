@@ -34,6 +34,9 @@ import pytest
 import yaml
 
 from ifvip.lab import Lab
+from tests.netns.kernelstate import Snapshot
+from tests.reliability.scenarios import DMZ_FILE, PASSWORD, VHID, Cell, ScenarioLab, bounds
+from tests.reliability.scenarios import VIP as SC_VIP
 
 pytestmark = [
     pytest.mark.root,
@@ -48,6 +51,7 @@ STAGE_CACHE = {
     "deps": "localhost/ifvip-test-cache:deps",
 }
 VIP = "198.51.100.150"
+IFA_F_NODAD = 0x02
 EXAMPLE = "/usr/share/doc/ifvip/examples/dmz-dual-stack.interfaces"
 BUILD_TIMEOUT = 900
 SESSION_DIRS = ("IFVIP_STATE_DIR", "IFVIP_CACHE_DIR")
@@ -81,10 +85,19 @@ if [ -n "${JAIL_SECRETS:-}" ]; then
     mkdir "$root/run/secrets"
     mount --bind -o ro "$JAIL_SECRETS" "$root/run/secrets"
 fi
+if [ -n "${JAIL_CONFIG:-}" ]; then
+    mount --bind -o ro "$JAIL_CONFIG" "$root/etc/ifvip"
+fi
 mount -t proc proc "$root/proc"
+# Docker without --privileged: /proc/sys read-only, whatever the capabilities.
+mount --bind "$root/proc/sys" "$root/proc/sys"
+mount -o remount,bind,ro "$root/proc/sys"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
-exec chroot "$root" "$@"
+# Docker's default capabilities plus --cap-add NET_ADMIN --cap-add NET_RAW, no new privileges.
+caps=-all,+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,+setfcap
+caps=$caps,+setpcap,+net_bind_service,+sys_chroot,+kill,+audit_write,+net_admin
+exec chroot "$root" setpriv --no-new-privs --inh-caps=-all --bounding-set="$caps" "$@"
 """
 
 
@@ -438,3 +451,108 @@ def test_image_wins_the_election_reports_healthy_and_releases_on_sigterm(
         assert password.encode() not in log  # the password is never logged
         _until(lambda: lab.holds("node2", vip))
         assert not lab.holds("node1", vip)
+
+
+# ------------------------------------------------------------------ the seed's DMZ file
+
+
+def _readonly_master(lab: ScenarioLab, name: str) -> Snapshot:
+    """What real ifupdown's ifup of the DMZ stanzas gives, as the read-only /proc/sys lets
+    it be: eth1's IPv6 addresses with nodad instead of accept_dad 0, and eth1's sysctls as
+    they were (the method's `sysctl -q -e -w` lines fail there, as they may)."""
+    host = lab.hosts[name]
+    assert host.master_ref is not None and host.backup_ref is not None
+    master, before = host.master_ref, host.backup_ref
+    addresses = sorted(
+        (
+            (*row[:6], row[6] | IFA_F_NODAD, *row[7:])
+            if row[0] == "eth1" and row[1] == 10 and not str(row[2]).startswith("fe80:")
+            else row
+            for row in master.addresses
+        ),
+        key=repr,
+    )
+    sysctls = {
+        key: before.sysctls.get(key, value) if "/eth1/" in key else value
+        for key, value in master.sysctls.items()
+    }
+    return Snapshot(master.links, addresses, master.routes, master.rules, sysctls)
+
+
+def test_image_runs_the_seed_dmz_file_unprivileged_through_kill_and_restart(
+    image: Image, tmp_path: Path
+) -> None:
+    """Issue 13 in the container form: the seed's production DMZ file, unchanged, managed
+    by the image under Docker's read-only /proc/sys and default capabilities; `docker
+    kill`, a start with a fresh /run, `docker stop`. Beside it, ifvip from the venv."""
+    cell = Cell("carp", "both", "manage", "container")
+    with ScenarioLab(cell) as lab:
+        config = tmp_path / "config"
+        config.mkdir()
+        shutil.copy(DMZ_FILE, config / "interfaces")
+        h1 = lab.hosts["h1"]
+        args = ["run", "-i", "eth0", "-s", h1.src, "-v", str(VHID), "-p", PASSWORD, "-a", SC_VIP]
+        args += ["--masklen", "24", "-k", "0", "-P", "-z"]
+        args += ["--interfaces", "/etc/ifvip/interfaces", "--manage", "eth1"]
+        env = {"PATH": os.environ["PATH"], "JAIL_CONFIG": str(config)}
+        lab.start("h2")
+        assert lab.watch(12.0, until=lambda h: h == frozenset({"h2"})).last() == {"h2"}
+        log = tmp_path / "image.log"
+        expected = _readonly_master(lab, "h1")
+
+        def container() -> tuple[subprocess.Popen[bytes], int]:
+            with open(log, "ab") as out:
+                jailed = lab.lab.run(
+                    "h1",
+                    _jail(image.root, "/usr/local/bin/ifvip-entrypoint", *args),
+                    stdout=out,
+                    stderr=out,
+                    env=env,
+                )
+            pid1: list[int] = []
+
+            def started() -> bool:
+                child = _child(jailed.pid)
+                if child is not None and "run" in _cmdline(child):
+                    pid1[:] = [child]
+                return bool(pid1)
+
+            _until(started)
+            return jailed, pid1[0]
+
+        def serving() -> None:
+            timeline = lab.watch(15.0, until=lambda h: h == frozenset({"h1"}))
+            assert timeline.last() == {"h1"}, log.read_text()
+            diff = lab.kernel_state("h1").diff(expected)
+            assert not diff, f"{diff}\n{log.read_text()}"
+
+        jailed, daemon = container()
+        serving()
+        text = log.read_text()
+        assert "/etc/ifvip/interfaces:" in text and "read-only" in text and "nodad" in text
+        enter = ["nsenter", "-t", str(daemon), "-m", "-p", "-n", "-r", "-w"]
+        health = _run([*enter, "/usr/local/bin/ifvip-healthcheck"], timeout=30)
+        assert health.returncode == 0, health.stdout + health.stderr
+
+        # `docker kill`: the peer takes over; the dead container's addresses expire.
+        b = bounds(cell)
+        os.kill(daemon, signal.SIGKILL)
+        jailed.wait(15)
+        timeline = lab.watch(b.expiry + 2.0, until=lambda h: h == frozenset({"h2"}))
+        took = timeline.first(lambda h: "h2" in h)
+        assert took is not None and took <= b.takeover
+        assert timeline.last() == {"h2"}, "the killed container still answers for eth1"
+
+        # `docker start`: a fresh tmpfs /run, no journal; it converges and takes back.
+        jailed, daemon = container()
+        serving()
+        assert "File exists" not in log.read_text()
+
+        # `docker stop`: the peer takes the bow-out at once; the host is as before.
+        os.kill(daemon, signal.SIGTERM)
+        assert jailed.wait(15) == 0, log.read_text()
+        assert lab.watch(3.0, until=lambda h: h == frozenset({"h2"})).last() == {"h2"}
+        assert h1.backup_ref is not None
+        diff = lab.kernel_state("h1").diff(h1.backup_ref)
+        assert not diff, diff
+        assert PASSWORD not in log.read_text()

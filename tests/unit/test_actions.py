@@ -23,13 +23,16 @@ class FakeEngine:
         self.calls: list[str] = []
         self.fail = fail
 
-    async def up(self, logical: str) -> None:
-        self.calls.append(f"up {logical}")
+    async def up(self, logical: str, lifetime: int | None = None) -> None:
+        self.calls.append(f"up {logical}" + (f" lifetime {lifetime}" if lifetime else ""))
         if logical == self.fail:
-            raise RuntimeError("boom")
+            raise RuntimeError("/etc/network/interfaces:9: up ip route add x: File exists")
 
     async def down(self, logical: str) -> None:
         self.calls.append(f"down {logical}")
+
+    async def refresh(self, logical: str, lifetime: int) -> None:
+        self.calls.append(f"refresh {logical} {lifetime}")
 
 
 class FakeKernel:
@@ -53,18 +56,40 @@ def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def test_engine_role_ifups_in_order_and_ifdowns_in_reverse_even_after_a_failure() -> None:
+def test_engine_role_fails_at_the_first_failing_stanza_and_ifdowns_all_in_reverse() -> None:
+    """A failing ifup fails the MASTER action with its line (the group's fault); the release
+    that follows takes every stanza down, the ones never brought up included."""
     engine = FakeEngine(fail="eth1")
     role = EngineRole("(vhid 1)", engine, ["eth0", "eth1", "eth1:ucarp"])
-    _run(role.master())
+    with pytest.raises(RuntimeError, match="interfaces:9: up ip route add x: File exists"):
+        _run(role.master())
     _run(role.backup(False))
+    assert engine.calls == ["up eth0", "up eth1", "down eth1:ucarp", "down eth1", "down eth0"]
+
+
+def test_engine_role_gives_its_addresses_a_lifetime_that_refresh_extends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dead man's switch for managed stanzas: refreshed on each advert while held; after
+    a silence as long as the lifetime (a frozen daemon) the stanzas go down and up again."""
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    engine = FakeEngine()
+    role = EngineRole("(vhid 1)", engine, ["eth1"], lifetime=7)
+    _run(role.refresh())  # not holding: nothing
+    _run(role.master())
+    clock[0] += 1
+    _run(role.refresh())
+    clock[0] += 7
+    _run(role.refresh())
+    _run(role.backup(False))
+    _run(role.refresh())  # released: nothing
     assert engine.calls == [
-        "up eth0",
-        "up eth1",
-        "up eth1:ucarp",
-        "down eth1:ucarp",
+        "up eth1 lifetime 7",
+        "refresh eth1 7",
         "down eth1",
-        "down eth0",
+        "up eth1 lifetime 7",
+        "down eth1",
     ]
 
 
@@ -143,7 +168,23 @@ def test_a_hanging_script_is_killed_after_its_timeout(tmp_path: Path) -> None:
     script.write_text("#!/bin/sh\nexec sleep 30\n")
     script.chmod(0o755)
     role = ScriptRole("(vhid 1)", "eth0", "198.51.100.100", str(script), None, timeout=0.2)
-    _run(asyncio.wait_for(role.master(), 5))
+    # Killed, and a failed MASTER action: the group's fault, with the reason.
+    with pytest.raises(RuntimeError, match=r"hang ran over 0.2 s and was killed"):
+        _run(asyncio.wait_for(role.master(), 5))
+
+
+@pytest.mark.parametrize(("body", "reason"), [("exit 3", "exited with 3"), (None, "cannot run")])
+def test_a_failing_up_script_fails_the_master_action(
+    tmp_path: Path, body: str | None, reason: str
+) -> None:
+    script = tmp_path / "up"
+    if body is not None:
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+    role = ScriptRole("(vhid 1)", "eth0", "198.51.100.100", str(script), str(script))
+    with pytest.raises(RuntimeError, match=reason):
+        _run(role.master())
+    _run(role.backup(False))  # a failing down-script is logged, never raised
 
 
 def test_roles_go_up_in_order_and_down_in_reverse(tmp_path: Path) -> None:
@@ -164,11 +205,11 @@ def test_roles_go_up_in_order_and_down_in_reverse(tmp_path: Path) -> None:
 def test_a_missing_engine_is_a_configuration_problem(
     missing: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ifvip.daemon import launch
+    from ifvip.daemon import ifup
     from ifvip.daemon.config import ConfigProblems
 
-    monkeypatch.setattr(launch, "ENGINE_MODULE", missing)
-    factory = launch.engine_factory()
+    monkeypatch.setattr(ifup, "ENGINE_MODULE", missing)
+    factory = ifup.engine_factory()
     with pytest.raises(ConfigProblems) as error:
         factory("/nonexistent/interfaces")
     assert "managed stanzas need the ifup engine" in error.value.problems[0]
@@ -284,7 +325,33 @@ def test_a_cancelled_script_is_killed_with_what_it_started(tmp_path: Path) -> No
 
 
 def test_script_timeout_and_hook_bound_reach_the_roles(tmp_path: Path) -> None:
-    from ifvip.daemon import launch
+    from ifvip.daemon import ifup
 
-    engine = launch.engine_factory(str(tmp_path), hook_timeout=7.5)("/nonexistent/interfaces")
-    assert isinstance(engine, launch.CommandEngine) and engine.hook_timeout == 7.5
+    engine = ifup.engine_factory(str(tmp_path), hook_timeout=7.5)("/nonexistent/interfaces")
+    assert isinstance(engine, ifup.CommandEngine) and engine.hook_timeout == 7.5
+
+
+def test_debian_ucarp_hook_beside_ucarp_stanzas_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ifvip.daemon.config import build_carp_group
+    from ifvip.daemon.launch import warn_debian_ucarp_hook
+
+    group = build_carp_group(
+        interface="eth0",
+        srcip="198.51.100.1",
+        vhid="42",
+        password="secret",
+        passfile=None,
+        addr="198.51.100.100",
+    )
+    hook = tmp_path / "ucarp"
+    assert not warn_debian_ucarp_hook([group], str(hook))  # not installed
+    hook.write_text("#!/bin/sh\n")
+    hook.chmod(0o755)
+    assert not warn_debian_ucarp_hook([], str(hook))  # no ucarp-* stanza
+    with caplog.at_level("WARNING", logger="ifvip"):
+        assert warn_debian_ucarp_hook([group], str(hook))
+    (record,) = caplog.records
+    assert "second speaker" in record.getMessage() and "eth0 (vhid 42)" in record.getMessage()
+    assert "secret" not in record.getMessage()

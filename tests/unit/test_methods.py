@@ -279,17 +279,86 @@ iface t3 inet6 tunnel
     assert _native(_plan(tmp_path, text, "gre1", up=False)) == [DelLink(ifname="gre1")]
 
 
-def test_unsupported_method_is_refused_with_its_line(tmp_path: Path) -> None:
+SHELL_METHODS = """\
+iface p2 inet ppp
+    provider dsl
+    unit 3
+    options debug x
+iface w0 inet wvdial
+    provider Defaults
+iface b1 inet bootp
+    bootfile f
+iface l0 inet ipv4ll
+iface c1 can static
+    bitrate 125000
+    loopback on
+    restart-ms 100
+iface x1 ipx static
+    frame 802.2
+    netnum 5
+"""
+
+# ifupdown 0.8.41's `ifup -n -v --no-scripts NAME` / `ifdown -n -v --force --no-scripts NAME`
+# for each stanza above: the lines ifvip runs under /bin/sh with ifupdown's environment.
+SHELL_LINES = {
+    "p2": (["pon dsl unit 3 debug x"], ["poff dsl"]),
+    "w0": (
+        [
+            "start-stop-daemon --start -x /usr/bin/wvdial                       "
+            "-p /run/wvdial.w0.pid -b -m --  Defaults "
+        ],
+        [
+            "start-stop-daemon --stop -x /usr/bin/wvdial                       "
+            "-p /run/wvdial.w0.pid -s 2"
+        ],
+    ),
+    "b1": (["bootpc --bootfile f --dev b1              --returniffail --serverbcast"], []),
+    "l0": (["avahi-autoipd -D l0"], ["avahi-autoipd --kill l0"]),
+    "c1": (
+        [
+            "ip link set c1 type can bitrate 125000",
+            " ip link set c1 type can loopback on ",
+            " ip link set c1 type can restart-ms 100 ",
+        ],
+        [],
+    ),
+    "x1": (["ipx_interface add x1 802.2 5"], ["ipx_interface del x1 802.2"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHELL_LINES))
+def test_every_method_runs_ifupdowns_commands(tmp_path: Path, name: str) -> None:
+    for up, expected in zip((True, False), SHELL_LINES[name], strict=True):
+        plan = _plan(tmp_path, SHELL_METHODS, name, up=up, no_scripts=True)
+        shells = [op for op in plan.ops() if isinstance(op, Shell) and op.render().strip()]
+        assert [op.render() for op in shells] == expected
+        for op in shells:
+            assert op.command == op.render()
+            env = dict(op.env)
+            assert env["IFACE"] == name and env["MODE"] == ("start" if up else "stop")
+            assert env["METHOD"] == {"p": "ppp", "w": "wvdial", "b": "bootp", "l": "ipv4ll",
+                                        "c": "static", "x": "static"}[name[0]]  # fmt: skip
+    if name == "p2":
+        assert dict(shells[0].env)["IF_PROVIDER"] == "dsl"
+
+
+def test_invalid_stanza_is_refused_on_ifup_only(tmp_path: Path) -> None:
+    from ifvip.interfaces.check import invalid_stanzas
+
     defn = _defn(
         tmp_path,
-        "iface eth0 inet static\n address 198.51.100.1/24\niface eth0 inet ppp\n provider x\n",
+        "iface eth0 inet static\n address 198.51.100.1/24\niface eth0 inet6 static\n"
+        " address 2001:db8::x\n",
     )
-    plan, refusal = plan_target(defn, "eth0", "eth0", Settings(), up=True)
-    assert refusal is not None and refusal.error is not None
-    assert str(refusal.error).startswith(
-        f"{tmp_path}/interfaces:3:1: eth0: method inet ppp is not supported"
+    invalid = invalid_stanzas(defn)
+    plan, refusal = plan_target(defn, "eth0", "eth0", Settings(invalid=invalid), up=True)
+    assert refusal is not None
+    assert refusal.messages == (
+        f"{tmp_path}/interfaces:4:2: address '2001:db8::x' is not a valid IPv6 address[/prefix]",
     )
-    assert len(plan.stanzas) == 1  # ifupdown would have run the first stanza
+    assert len(plan.stanzas) == 1  # the stanzas before it, which ifvip does not apply either
+    _, refusal = plan_target(defn, "eth0", "eth0", Settings(invalid=invalid), up=False)
+    assert refusal is None  # an ifdown is never refused
 
 
 def test_missing_required_variable(tmp_path: Path) -> None:
@@ -332,3 +401,17 @@ def test_link_step_vlan_and_description(tmp_path: Path) -> None:
     assert isinstance(quoted.before[0].op, Shell)  # the shell removes the quotes: let it
     down = _plan(tmp_path, text, "eth0.0201", up=False)
     assert isinstance(down.after[0].op, DelLink) and down.after[0].op.ifname == "eth0.0201"
+
+
+def test_ifdown_with_missing_variables_goes_on(tmp_path: Path) -> None:
+    text = "iface x0 ipx static\n"
+    _, refusal = plan_target(_defn(tmp_path, text), "x0", "x0", Settings(), up=True)
+    assert refusal is not None and refusal.messages == (
+        "missing required variable: frame",
+        "missing required variable: netnum",  # every one a line misses, as ifupdown says
+        "missing required configuration variables for interface x0/ipx",
+    )
+    # ifupdown 0.8.41's ifdown -n -v --force x0: says it (check, then the skipped line), exit 0
+    plan = _plan(tmp_path, text, "x0", up=False, no_scripts=True)
+    assert plan.stanzas[0].messages == ("missing required variable: frame",) * 2
+    assert [op.render() for op in plan.ops() if isinstance(op, Shell)] == []

@@ -230,3 +230,44 @@ def test_check_accepts_the_production_example() -> None:
         pytest.skip("shared examples not beside the checkout")
     problems = check(load(str(path)))
     assert [p for p in problems if not p.warning] == []
+
+
+def test_check_scopes_errors_to_their_interface(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ifvip.cli import cli
+    from ifvip.interfaces.check import file_errors
+
+    path = _write(
+        tmp_path,
+        "auto lo eth0 eth9 allow-hotplug eth1\n"
+        "iface lo inet loopback\n"
+        "iface eth0 inet static\n address 198.51.100.2/24 # office LAN\n"
+        " gateway 198.51.100.1 # router\n"
+        "iface eth1 inet static\n address 192.168.0.XXX # placeholder\n"
+        " bridge_ports eth2\n bridge_ports eth3\n"
+        "iface lo0 inet loopback\n",
+    )
+    problems = check(load(path))
+    found = {(p.line, p.warning, p.interface): p.msg for p in problems}
+    assert found[4, True, "eth0"].startswith(
+        "address '198.51.100.2/24 # office LAN' ends with a comment: ifupdown applies "
+        "'198.51.100.2/24'"
+    )
+    assert (5, True, "eth0") in found  # the gateway: a warning, not an error
+    assert found[7, False, "eth1"] == (
+        "address '192.168.0.XXX # placeholder' is not a valid IPv4 address[/prefix or /netmask]"
+    )
+    assert found[9, False, "eth1"].startswith("option 'bridge_ports' repeated")
+    assert found[1, False, "eth9"].startswith("auto eth9: no iface stanza defines eth9")
+    assert found[1, False, "allow-hotplug"].startswith(
+        "auto allow-hotplug: no iface stanza defines allow-hotplug ('allow-hotplug' is a "
+        "keyword only at the start of a line)"
+    )
+    assert found[10, False, "lo0"].startswith("lo0: method inet loopback is for lo only")
+    assert file_errors(problems) == []
+    # Interface-scoped errors are reported; only errors that refuse the file exit 1.
+    result = CliRunner().invoke(cli, ["check", "-i", path])
+    assert result.exit_code == 0 and "XXX" in result.output
+    bad = _write(tmp_path, "iface eth0 inet static\n mtu\n", "bad")
+    assert CliRunner().invoke(cli, ["check", "-i", bad]).exit_code == 1

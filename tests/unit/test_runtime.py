@@ -4,10 +4,12 @@ counters and STATUS= line of a group, and the reload diff by group identity."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from ifvip import election
 from ifvip.daemon.checks import parse_check_options
 from ifvip.daemon.config import GroupConfig, GroupDiff, build_carp_group, diff_groups
 from ifvip.daemon.launch import Plan
@@ -15,7 +17,16 @@ from ifvip.daemon.notify import Notifier
 from ifvip.daemon.operations import OperationsConfig
 from ifvip.daemon.runtime import Daemon, Group, interface_of_default_route, status_line
 from ifvip.daemon.speaker import ChannelSpec
-from ifvip.election import BecomeBackup, BecomeMaster, Demote, Promote, Start
+from ifvip.election import (
+    BecomeBackup,
+    BecomeMaster,
+    CarpParams,
+    Demote,
+    Promote,
+    Start,
+    Timer,
+    TimerFired,
+)
 
 
 def test_the_default_route_with_the_lowest_metric_wins() -> None:
@@ -64,6 +75,9 @@ class _Speaker:
     def demoted(self, machine: str) -> bool:
         return False
 
+    def fault(self, machine: str) -> str | None:
+        return None
+
 
 class _Role:
     def addresses(self) -> list[Any]:
@@ -86,6 +100,64 @@ def test_master_changes_are_counted_and_reported_at_the_one_change_point() -> No
     assert counters["release_master"] == 1
     # One STATUS= line per change, none for an event that changes nothing.
     assert seen == ["vhid 42 BACKUP", "vhid 42 MASTER", "vhid 42 BACKUP", "vhid 42 MASTER"]
+
+
+@dataclass
+class _CarpOnly(_Speaker):
+    """The real CARP machine, sending nothing (outgoing() is None)."""
+
+    def initial(self) -> Any:
+        return election.initial(CarpParams(vhid=42, own_ip=ipaddress.IPv4Address("198.51.100.1")))
+
+    def step(self, machine: Any, event: Any, now: float) -> tuple[Any, list[Any]]:
+        return election.step(machine, event, now)
+
+    def state_of(self, machine: Any) -> str:
+        return str(machine.state)
+
+    def fault(self, machine: Any) -> str | None:
+        return machine.fault  # type: ignore[no-any-return]
+
+    def outgoing(self, action: Any, mac: str) -> None:
+        return None
+
+
+@dataclass
+class _FailingRole:
+    calls: list[str] = field(default_factory=list)
+
+    async def master(self) -> None:
+        self.calls.append("master")
+        raise RuntimeError("/etc/network/interfaces:27: pre-up: Read-only file system")
+
+    async def backup(self, initial: bool) -> None:
+        self.calls.append("backup")
+
+    def addresses(self) -> list[Any]:
+        return []
+
+
+def test_a_failed_master_action_is_a_fault_and_releases() -> None:
+    """The MASTER job's failure reaches the machine: it bows out (BACKUP, release run) and
+    the snapshot names the failing line; the group is not MASTER with nothing served."""
+
+    async def main() -> tuple[str, str | None, list[str]]:
+        role = _FailingRole()
+        group = Group(_CarpOnly(), role, kernel=None)  # type: ignore[arg-type]
+        group.feed(Start())
+        group.feed(TimerFired(Timer.MASTER_DOWN))
+        assert group.state == "MASTER"
+        for _ in range(50):
+            await asyncio.sleep(0)
+        await group.drain()
+        snap = group.snapshot()
+        group.close()
+        return snap.state, snap.fault, role.calls
+
+    state, fault, calls = asyncio.run(main())
+    assert state == "BACKUP"
+    assert fault == "/etc/network/interfaces:27: pre-up: Read-only file system"
+    assert calls == ["backup", "master", "backup"]
 
 
 def test_status_line_names_every_group() -> None:
