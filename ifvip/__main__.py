@@ -1,5 +1,5 @@
 """`python -m ifvip` runs the command line."""
 
-from ifvip.cli import main
+from ifvip.fastpath import main
 
 main()

@@ -17,10 +17,7 @@ import click
 from ifvip import __version__
 
 if TYPE_CHECKING:
-    from ifvip.errors import ConfigError
-    from ifvip.interfaces.model import InterfacesFile
-    from ifvip.interfaces.patterns import SystemView
-    from ifvip.interfaces.query import MappingRunner
+    pass
 
 EXIT_FAILURE: Final = 1
 DEFAULT_PATH: Final = "/etc/network/interfaces"
@@ -28,11 +25,6 @@ EXIT_USAGE: Final = 2
 
 # Commands that mimic ifupdown, which exits 1 (not click's 2) on usage errors.
 IFUPDOWN_COMMANDS: Final = frozenset({"ifquery", "ifup", "ifdown"})
-
-
-def _say_diagnostics(prog: str, diagnostics: Sequence[ConfigError]) -> None:
-    for diagnostic in diagnostics:  # ifupdown's `FILE:LINE: message` form
-        click.echo(f"{prog}: {diagnostic.path}:{diagnostic.line}: {diagnostic.msg}", err=True)
 
 
 def _fail(prog: str, message: str) -> NoReturn:
@@ -44,17 +36,6 @@ def _fail(prog: str, message: str) -> NoReturn:
 @click.version_option(__version__, "-V", "--version", prog_name="ifvip")
 def cli() -> None:
     """Keep a virtual IP on one host of a group, configured the way ifupdown would."""
-
-
-def _parse_overrides(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    aliases = {"post-up": "up", "pre-down": "down"}
-    pairs = []
-    for value in values:
-        name, sep, rest = value.partition("=")
-        if not sep:
-            raise click.UsageError(f'error in --option "{value}" -- no "=" character')
-        pairs.append((aliases.get(name, name), rest))
-    return tuple(pairs)
 
 
 @cli.command()
@@ -121,57 +102,28 @@ def ifquery(
 
     stdout and the exit code are ifupdown's; scripts may parse them.
     """
-    from ifvip.interfaces.query import QueryRequest, query, render, state_lines
+    from ifvip import fastpath
 
     del verbose
-    if state:
-        try:
-            with open(os.path.join(state_dir, "ifstate")) as state_file:
-                text = state_file.read()
-        except OSError:
-            text = ""
-        lines, all_up = state_lines(text, targets)
-        click.echo("".join(line + "\n" for line in lines), nl=False)
-        sys.exit(0 if all_up else EXIT_FAILURE)
-    if all_mode and not list_mode:
-        raise click.UsageError("-a/--all goes with --list")
-    if not targets and not list_mode:
-        raise click.UsageError("no interface(s) specified")
-    if read_environment:
-        exclude += tuple(os.environ.get("EXCLUDE_INTERFACES", "").split())
-    from ifvip.interfaces.cache import load as cached_load
-
-    defn = cached_load(path, no_loopback=no_loopback)
-    _say_diagnostics("ifquery", defn.diagnostics)
-    if not defn.ifupdown_ok:
-        _fail("ifquery", f'couldn\'t read interfaces file "{path}"')
-    request = QueryRequest(
-        targets=targets,
-        list_mode=list_mode,
-        allow=allow,
-        exclude=exclude,
-        overrides=_parse_overrides(options),
-        run_mappings=not no_mappings,
-    )
-    system, run_mapping = _live(targets or _class_members(defn, allow))
-    result = query(defn, request, system, run_mapping)
-    click.echo(render(result, as_json=as_json), nl=False)
-    for line in result.stderr:
-        click.echo(line, err=True)
-    sys.exit(result.exit_code)
-
-
-def _class_members(defn: InterfacesFile, allow: str | None) -> tuple[str, ...]:
-    return defn.allowed(allow or "auto") or ()
-
-
-def _live(targets: Sequence[str]) -> tuple[SystemView, MappingRunner]:
-    """The system view and mapping runner; sysfs is read only when a pattern needs it."""
-    from ifvip.interfaces.patterns import SystemView
-    from ifvip.interfaces.system import live_system, run_mapping
-
-    needs_links = any("/" in t.partition("=")[0] for t in targets)
-    return (live_system() if needs_links else SystemView()), run_mapping
+    try:
+        fastpath.ifquery(
+            path=path,
+            state_dir=state_dir,
+            all_mode=all_mode,
+            allow=allow,
+            list_mode=list_mode,
+            state=state,
+            exclude=exclude,
+            no_loopback=no_loopback,
+            no_mappings=no_mappings,
+            options=options,
+            read_environment=read_environment,
+            as_json=as_json,
+            targets=targets,
+            out=click.echo,
+        )
+    except fastpath.CommandUsageError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @cli.command()
@@ -1081,16 +1033,9 @@ def status(as_json: bool, socket_path: str | None, state_dir: str) -> None:
     Exits 1 with a sentence saying why when no daemon answers, and 1 after the status when
     a group has a fault (its MASTER action failed): the image's HEALTHCHECK reports it.
     """
-    from ifvip.daemon.status import StatusUnreachable, default_socket, fetch, render_table
+    from ifvip import fastpath
 
-    path = socket_path or default_socket(state_dir)
-    try:
-        snapshot = fetch(path)
-    except StatusUnreachable as exc:
-        _fail("ifvip status", str(exc))
-    click.echo(snapshot.to_json() if as_json else render_table(snapshot), nl=False)
-    if snapshot.faults:
-        sys.exit(1)
+    fastpath.status(as_json=as_json, socket_path=socket_path, state_dir=state_dir, out=click.echo)
 
 
 @cli.command()
@@ -1212,36 +1157,12 @@ def _ifupdown_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def _ifupdown(up: bool, **kw: Any) -> None:
-    from ifvip.ifupdown.command import Options
-    from ifvip.ifupdown.command import run as run_command
+    from ifvip import fastpath
 
-    targets: tuple[str, ...] = tuple(kw["targets"])
-    exclude: tuple[str, ...] = tuple(kw["exclude"])
-    verbose, no_act = bool(kw["verbose"]), bool(kw["no_act"])
-    if kw["read_environment"]:
-        verbose = verbose or os.environ.get("VERBOSE") == "yes"
-        no_act = no_act or os.environ.get("CONFIGURE_INTERFACES") == "no"
-        exclude += tuple(os.environ.get("EXCLUDE_INTERFACES", "").split())
-    opts = Options(
-        up=up,
-        path=str(kw["path"]),
-        state_dir=str(kw["state_dir"]),
-        all_mode=bool(kw["all_mode"]),
-        allow=kw["allow"] if isinstance(kw["allow"], str) else None,
-        no_act=no_act,
-        verbose=verbose,
-        force=bool(kw["force"]),
-        no_scripts=bool(kw["no_scripts"]),
-        no_loopback=bool(kw["no_loopback"]),
-        ignore_errors=bool(kw["ignore_errors"]),
-        exclude=exclude,
-        overrides=_parse_overrides(tuple(kw["options"])),
-        targets=targets,
-        scripts_dir=str(kw["scripts_dir"]),
-        caller_env=dict(os.environ),
-    )
-    system, run_mapping = _live(targets or ("/*",))
-    sys.exit(run_command(opts, system=system, run_mapping=run_mapping))
+    try:
+        fastpath.ifupdown(up, **kw)
+    except fastpath.CommandUsageError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @cli.command(context_settings={"allow_interspersed_args": True})
@@ -1300,6 +1221,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif not args or args[0] == "run" or args[0] not in cli.commands:
         args = _translate_images(args)  # the images' forms are `run` forms, or no command
     command = args[0] if args else ""
+    if command in ("run", "demo"):
+        from ifvip import tls
+
+        tls.defer()  # asyncio without OpenSSL until an https check needs it
     try:
         cli.main(args=args, prog_name="ifvip", standalone_mode=False, auto_envvar_prefix="IFVIP")
     except click.UsageError as exc:

@@ -75,7 +75,6 @@ Option names this module emits that `ifvip run` must define: those of daemon/che
 from __future__ import annotations
 
 import ast
-import hashlib
 import ipaddress
 import os
 import shlex
@@ -84,6 +83,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from ifvip.daemon.config import ConfigProblems
+from ifvip.wire.digest import md5
 
 INTERFACES_FILE: Final = "/etc/network/interfaces"
 SOLNET_SCRIPTS: Final = "/ka-data/scripts/"
@@ -178,7 +178,7 @@ def _solnet_vip(text: str) -> str | None:
 
 def titpetric_vhid(vip: str) -> int:
     """The image's default: `printf '%d' 0x$(echo $VIP | md5sum | cut -b1-2)`."""
-    return hashlib.md5((vip + "\n").encode(), usedforsecurity=False).digest()[0]
+    return md5((vip + "\n").encode())[0]
 
 
 # ------------------------------------------------------------------------- the forms

@@ -20,7 +20,6 @@ import logging
 import os
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from logging.handlers import SysLogHandler
 from typing import TYPE_CHECKING, Any, Final
 
 from ifvip.daemon.actions import (
@@ -89,6 +88,8 @@ def detach(facility: str | None) -> None:
     if name == "none" or not os.path.exists(SYSLOG_SOCKET):
         root.addHandler(logging.NullHandler())
         return
+    from logging.handlers import SysLogHandler  # noqa: PLC0415 - only a detached daemon logs there
+
     code = SysLogHandler.facility_names.get(name, SysLogHandler.LOG_DAEMON)
     syslog = SysLogHandler(SYSLOG_SOCKET, facility=code)
     syslog.setFormatter(logging.Formatter("ifvip[%(process)d]: %(message)s"))

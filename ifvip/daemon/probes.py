@@ -22,11 +22,11 @@ import contextlib
 import logging
 import os
 import signal
-import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from ifvip import tls
 from ifvip.daemon.checks import (
     CHECK_PATH,
     Address,
@@ -53,6 +53,8 @@ from ifvip.daemon.checks import (
 from ifvip.election import Demote, Promote
 
 if TYPE_CHECKING:  # VRRP's election loads only for VRRP groups (a weight feeds it)
+    import ssl
+
     from ifvip.election_vrrp import SetPriority
 
 log = logging.getLogger("ifvip")
@@ -82,6 +84,7 @@ def carrier_up(interface: str, root: str = SYS_NET) -> bool:
 async def _http(check: HttpCheck) -> Result:
     context: ssl.SSLContext | None = None
     if check.tls:
+        ssl = tls.ssl_module()  # OpenSSL loads with the first https check only
         context = ssl.create_default_context()
         if check.insecure:
             context.check_hostname = False
@@ -95,7 +98,7 @@ async def _http(check: HttpCheck) -> Result:
         line = await reader.readline()
     finally:
         writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
+        with contextlib.suppress(OSError):  # ssl.SSLError is an OSError
             await writer.wait_closed()
     code = http_status(line[:STATUS_LINE_MAX])
     if code is None:
@@ -163,9 +166,9 @@ async def run_probe(probe: Probe, *, state: str = "BACKUP", timeout: float = 2.0
                 return Result(up, "carrier" if up else "no carrier")
     except TimeoutError:
         return Result(False, f"no answer within {timeout:g} s")
-    except ssl.SSLError as exc:
-        return Result(False, f"TLS: {exc.reason or exc}")
     except OSError as exc:
+        if tls.ssl_error(exc):
+            return Result(False, f"TLS: {getattr(exc, 'reason', None) or exc}")
         # asyncio's connect errors carry "Connect call failed (...)" as their text
         return Result(False, os.strerror(exc.errno) if exc.errno else str(exc))
     raise TypeError(f"unknown probe {probe!r}")

@@ -495,7 +495,7 @@ class Daemon:
         `ready` is called once every group has started (then READY=1 goes to systemd);
         `reload`, when given, is awaited on SIGHUP (one at a time) between RELOADING=1 and
         READY=1, and may `launch()` and `retire()` groups while they run."""
-        from pyroute2 import AsyncIPRoute  # noqa: PLC0415 - the one netlink listener
+        from ifvip.ifupdown.rtnl import RtnlSocket as AsyncIPRoute  # noqa: PLC0415 - the one listener
 
         loop = asyncio.get_running_loop()
         self._reload = reload

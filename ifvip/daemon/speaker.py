@@ -33,7 +33,7 @@ A VRRP speaker implements the same methods in its own module and is started thro
 from __future__ import annotations
 
 import ipaddress
-import secrets
+import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,7 +117,7 @@ class CarpSpeaker:
     """ucarp 1.5.2's CARP on one interface (specs/carp.md)."""
 
     config: GroupConfig
-    counter: int = field(default_factory=lambda: secrets.randbits(64))
+    counter: int = field(default_factory=lambda: int.from_bytes(os.urandom(8)))
 
     def __post_init__(self) -> None:
         c = self.config
@@ -208,7 +208,7 @@ class CarpSpeaker:
             str(c.srcip),
             str(c.mcast),
             len(advert),
-            ident=secrets.randbits(16),
+            ident=int.from_bytes(os.urandom(2)),
             tos=0x10,  # ucarp's frame, for parity (shared/vectors/README.md)
             dont_fragment=True,
         )

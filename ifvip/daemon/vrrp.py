@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import hmac
 import ipaddress
 import logging
 import os
@@ -71,6 +70,7 @@ from ifvip.election_vrrp import (
 from ifvip.errors import DecodeError
 from ifvip.ifupdown.netlink import Kernel
 from ifvip.wire.announce import BROADCAST, gratuitous_arp, mac_bytes, multicast_mac, unsolicited_na
+from ifvip.wire.digest import compare_digest
 from ifvip.wire.vrrp import (
     IPPROTO_VRRP,
     AuthType,
@@ -242,7 +242,7 @@ class VrrpSpeaker:
             return Dropped(
                 "auth", f"{prefix} received a {advert.auth_type} auth, expecting {want}! ({src})"
             )
-        if want == AuthType.PASS and not hmac.compare_digest(advert.auth_data, self.auth_data):
+        if want == AuthType.PASS and not compare_digest(advert.auth_data, self.auth_data):
             return Dropped("auth", f"{prefix} received an invalid passwd! ({src})")
         return None
 

@@ -1,6 +1,6 @@
 """The kernel as ifvip changes it: addresses, routes, rules, links and sysctls over netlink.
 
-A thin async layer over pyroute2's AsyncIPRoute (one socket per `Kernel`) that speaks in
+A thin async layer over a pyroute2 netlink socket (one per `Kernel`) that speaks in
 the terms of `ip`: every change is made the way the equivalent `ip` command would make it
 (routes carry `proto boot` and the scope `ip route add` picks, rules without a priority
 get the kernel's, addresses their label), so the kernel state ifvip leaves is the same as
@@ -8,15 +8,16 @@ ifupdown's. Reads return small frozen records; `set_link` returns what was there
 so the executor can journal exactly what to restore. Sysctls are files under /proc/sys
 (pyroute2 does not write them).
 
-Address, route and rule changes are pyroute2 messages (`ifaddrmsg`, `rtmsg`, `fibmsg`)
-built as `ip` builds its requests; `Kernel.batch()` sends many of them at once (pyroute2
-encodes them into one buffer, one send; the kernel's answers are read back through
-pyroute2's queue and parser by sequence number), so a thousand `up ip addr add` lines
-cost one round of requests instead of a thousand round trips. Links, tunnels and dumps go
-through AsyncIPRoute's own calls.
+Requests are pyroute2 messages (`ifinfmsg`, `ifaddrmsg`, `rtmsg`, `fibmsg`) built as `ip`
+builds them and sent on pyroute2's netlink socket (ifupdown/rtnl.py: the socket, marshal
+and message classes, without the rest of pyroute2); `Kernel.batch()` sends many of them
+at once (pyroute2 encodes them into one buffer, one send; the kernel's answers are read
+back through pyroute2's queue and parser by sequence number), so a thousand `up ip addr add` lines
+cost one round of requests instead of a thousand round trips. Only tunnel and VLAN
+creation goes through AsyncIPRoute (its request filters build the kinds' nested data).
 
-pyroute2 is imported on first use (it takes about 0.1 s), so commands that never touch the
-kernel (`ifup -n`, `ifquery`, `check`) do not load it.
+pyroute2 is imported on first use, so commands that never touch the kernel (`ifup -n`,
+`ifquery`, `check`) do not load it.
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import functools
 import ipaddress
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Final, TypeAlias
+
+from ifvip.record import record
 
 AF_INET: Final = 2
 AF_INET6: Final = 10
@@ -81,55 +81,18 @@ _ROUTE_TYPE_NAMES: Final = {number: name for name, number in _TYPES.items()}
 
 
 def preload() -> None:
-    """Import pyroute2 now rather than on the first request."""
+    """Import pyroute2's netlink modules now rather than on the first request."""
     _pyroute2()
 
 
-@functools.cache
-def _pyroute2() -> SimpleNamespace:
-    """The pyroute2 names used here, imported once, on first use."""
-    from pyroute2.iproute.linux import AsyncIPRoute  # noqa: PLC0415 - slow to import
-    from pyroute2.netlink import (  # noqa: PLC0415
-        NLM_F_ACK,
-        NLM_F_CREATE,
-        NLM_F_EXCL,
-        NLM_F_REPLACE,
-        NLM_F_REQUEST,
-    )
-    from pyroute2.netlink.exceptions import NetlinkError  # noqa: PLC0415
-    from pyroute2.netlink.rtnl import (  # noqa: PLC0415
-        RTM_DELADDR,
-        RTM_DELROUTE,
-        RTM_DELRULE,
-        RTM_NEWADDR,
-        RTM_NEWROUTE,
-        RTM_NEWRULE,
-    )
-    from pyroute2.netlink.rtnl.fibmsg import fibmsg  # noqa: PLC0415
-    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # noqa: PLC0415
-    from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: PLC0415
+def _pyroute2() -> Any:
+    """ifvip.ifupdown.rtnl: pyroute2's socket and message classes, imported on first use."""
+    from ifvip.ifupdown import rtnl  # noqa: PLC0415 - pyroute2 loads only when needed
 
-    return SimpleNamespace(
-        AsyncIPRoute=AsyncIPRoute,
-        NetlinkError=NetlinkError,
-        ifaddrmsg=ifaddrmsg,
-        rtmsg=rtmsg,
-        fibmsg=fibmsg,
-        RTM_NEWADDR=RTM_NEWADDR,
-        RTM_DELADDR=RTM_DELADDR,
-        RTM_NEWROUTE=RTM_NEWROUTE,
-        RTM_DELROUTE=RTM_DELROUTE,
-        RTM_NEWRULE=RTM_NEWRULE,
-        RTM_DELRULE=RTM_DELRULE,
-        NLM_F_REQUEST=NLM_F_REQUEST,
-        NLM_F_ACK=NLM_F_ACK,
-        NLM_F_CREATE=NLM_F_CREATE,
-        NLM_F_EXCL=NLM_F_EXCL,
-        NLM_F_REPLACE=NLM_F_REPLACE,
-    )
+    return rtnl
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Request:
     """One rtnetlink request for `Kernel.batch()`: a pyroute2 message with its type and
     flags (`NLM_F_CREATE|NLM_F_EXCL` for an add...); `what` names it in errors."""
@@ -148,7 +111,7 @@ class KernelError(Exception):
         self.errno = code
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class AddressInfo:
     ifname: str
     address: Address
@@ -174,7 +137,7 @@ class AddressInfo:
         return bool(self.flags & IFA_F_DADFAILED)
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class LinkInfo:
     name: str
     index: int
@@ -185,7 +148,7 @@ class LinkInfo:
     carrier: bool
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Route:
     """A route as `ip route` describes it; `dst` None is the default route."""
 
@@ -216,7 +179,7 @@ class Route:
         return RT_SCOPE_UNIVERSE
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Rule:
     family: int
     priority: int | None = None
@@ -249,7 +212,7 @@ def write_sysctl(name: str, value: str) -> str:
 
 
 class Kernel:
-    """One pyroute2 netlink socket, optionally in a named network namespace.
+    """One pyroute2 rtnetlink socket, optionally in a named network namespace.
 
     The socket is opened on the first request, so a Kernel that is never used costs
     nothing (not even pyroute2's import).
@@ -269,8 +232,7 @@ class Kernel:
 
     async def _pyroute(self) -> Any:
         if self._ipr is None:
-            nl = _pyroute2()
-            ipr = nl.AsyncIPRoute(netns=self.netns) if self.netns else nl.AsyncIPRoute()
+            ipr = _pyroute2().RtnlSocket(netns=self.netns)
             await ipr.setup_endpoint()
             self._ipr = ipr
         return self._ipr
@@ -284,12 +246,34 @@ class Kernel:
         """Forget the cached ifindexes (after a hook may have renamed or made links)."""
         self._indexes.clear()
 
-    async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    async def _request(self, what: str, msg: Any, msg_type: int, flags: int) -> list[Any]:
+        """One request (a get, a dump or a change with its acknowledgement) and its
+        answers, the kernel's refusal raised as KernelError."""
         ipr = await self._pyroute()
         try:
-            return await getattr(ipr, method)(*args, **kwargs)
+            answers: list[Any] = await ipr.request(msg, msg_type, flags)
         except _pyroute2().NetlinkError as exc:
             raise KernelError(what, exc.code, os.strerror(exc.code)) from None
+        return answers
+
+    async def _dump(self, what: str, msg: Any, msg_type: int) -> list[Any]:
+        nl = _pyroute2()
+        return await self._request(what, msg, msg_type, nl.NLM_F_REQUEST | nl.NLM_F_DUMP)
+
+    async def _link_request(
+        self, what: str, msg_type: int, flags: int, *, index: int = 0, **attrs: Any
+    ) -> list[Any]:
+        """An RTM_*LINK request as `ip link` sends it: the ifindex in the header and the
+        attributes by pyroute2's names (IFLA_IFNAME, IFLA_MTU...)."""
+        nl = _pyroute2()
+        msg = nl.ifinfmsg()
+        msg["index"] = index
+        state = attrs.pop("state", None)
+        if state is not None:  # IFF_UP set or cleared, and only it in the change mask
+            msg["flags"] = nl.IFF_UP if state == "up" else 0
+            msg["change"] = nl.IFF_UP
+        msg["attrs"] = [[f"IFLA_{name.upper()}", value] for name, value in attrs.items()]
+        return await self._request(what, msg, msg_type, nl.NLM_F_REQUEST | flags)
 
     # ---------------------------------------------------------------- links
 
@@ -306,19 +290,30 @@ class Kernel:
             except OSError:
                 found = []
         else:
-            found = await self._call(base, "link_lookup", ifname=base)
+            found = await self._lookup(base)
         if not found:
             raise KernelError(base, errno.ENODEV, "Cannot find device")
         self._indexes[base] = int(found[0])
         return int(found[0])
 
+    async def _lookup(self, name: str) -> list[int]:
+        """The index of link `name` in the socket's namespace (none: [])."""
+        nl = _pyroute2()
+        try:
+            found = await self._link_request(name, nl.RTM_GETLINK, nl.NLM_F_ACK, ifname=name)
+        except KernelError:
+            return []
+        return [int(msg["index"]) for msg in found[:1]]
+
     async def link(self, ifname: str) -> LinkInfo:
+        nl = _pyroute2()
         index = await self.index(ifname)
-        (msg,) = await self._call(ifname, "link", "get", index=index)
+        (msg,) = await self._link_request(ifname, nl.RTM_GETLINK, nl.NLM_F_ACK, index=index)
         return _link_info(msg)
 
     async def links(self) -> list[LinkInfo]:
-        return [_link_info(m) async for m in await self._call("links", "link", "dump")]
+        nl = _pyroute2()
+        return [_link_info(m) for m in await self._dump("links", nl.ifinfmsg(), nl.RTM_GETLINK)]
 
     async def _names(self) -> dict[int, str]:
         return {link.index: link.name for link in await self.links()}
@@ -352,7 +347,10 @@ class Kernel:
         if up is not None and up != before.up:
             changes["state"] = "up" if up else "down"  # IFF_UP in the change mask only then
         if changes:
-            await self._call(f"set link {ifname}", "link", "set", index=before.index, **changes)
+            nl = _pyroute2()
+            await self._link_request(
+                f"set link {ifname}", nl.RTM_NEWLINK, nl.NLM_F_ACK, index=before.index, **changes
+            )
         return before
 
     # ---------------------------------------------------------------- addresses
@@ -362,9 +360,12 @@ class Kernel:
     ) -> list[AddressInfo]:
         index = None if ifname is None else await self.index(ifname)
         names = await self._names()
-        query: dict[str, Any] = {} if family is None else {"family": family}
-        found = [_address_info(m, names) async for m in await self._call(
-            "addresses", "addr", "dump", **query)]  # fmt: skip
+        nl = _pyroute2()
+        query = nl.ifaddrmsg()
+        query["family"] = family or 0
+        found = [
+            _address_info(m, names) for m in await self._dump("addresses", query, nl.RTM_GETADDR)
+        ]
         return [
             a
             for a in found
@@ -576,12 +577,13 @@ class Kernel:
 
     async def routes(self, family: int, table: int | None = None) -> list[dict[str, Any]]:
         """The routes of `family` (of `table`, or all) as flat dicts of pyroute2's names."""
-        query: dict[str, Any] = {"family": family}
-        if table is not None:
-            query["table"] = table
-        return [
-            dict(_flatten(m)) async for m in await self._call("routes", "route", "dump", **query)
-        ]
+        nl = _pyroute2()
+        query = nl.rtmsg()
+        query["family"] = family
+        routes = [dict(_flatten(m)) for m in await self._dump("routes", query, nl.RTM_GETROUTE)]
+        if table is None:
+            return routes
+        return [r for r in routes if (r.get("RTA_TABLE") or r.get("table")) == table]
 
     async def add_rule(self, rule: Rule) -> None:
         await self._one(self.rule_message(rule, "add"))
@@ -834,23 +836,40 @@ class Kernel:
     # ---------------------------------------------------------------- virtual links
 
     async def add_link(self, ifname: str, kind: str, **attrs: Any) -> None:
-        """Create a link of `kind` (gre, ipip, sit, ip6gre, ip6tnl, vlan...)."""
+        """Create a link of `kind` (gre, ipip, sit, ip6gre, ip6tnl, vlan...).
+
+        pyroute2's AsyncIPRoute turns the keyword attributes (`gre_remote`, `vlan_id`,
+        `link`...) into the kind's nested IFLA_INFO_DATA; it is imported for this only
+        (a tunnel or VLAN stanza), on a socket of its own in the same namespace."""
+        from pyroute2.iproute.linux import AsyncIPRoute  # noqa: PLC0415 - rarely needed
+
         request: dict[str, Any] = {"ifname": ifname, "kind": kind}
         for key, value in attrs.items():
             if value is not None:
                 request[key] = value
         self.forget_indexes()
-        await self._call(f"add link {ifname} type {kind}", "link", "add", **request)
+        ipr = AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
+        try:
+            await ipr.setup_endpoint()
+            await ipr.link("add", **request)
+        except _pyroute2().NetlinkError as exc:
+            what = f"add link {ifname} type {kind}"
+            raise KernelError(what, exc.code, os.strerror(exc.code)) from None
+        finally:
+            ipr.close()
 
     async def rename_link(self, ifname: str, new: str) -> None:
+        nl = _pyroute2()
         index = await self.index(ifname)
         self.forget_indexes()
-        await self._call(f"rename {ifname} to {new}", "link", "set", index=index, ifname=new)
+        what = f"rename {ifname} to {new}"
+        await self._link_request(what, nl.RTM_NEWLINK, nl.NLM_F_ACK, index=index, ifname=new)
 
     async def del_link(self, ifname: str) -> None:
+        nl = _pyroute2()
         index = await self.index(ifname)
         self.forget_indexes()
-        await self._call(f"delete link {ifname}", "link", "del", index=index)
+        await self._link_request(f"delete link {ifname}", nl.RTM_DELLINK, nl.NLM_F_ACK, index=index)
 
 
 def _flatten(msg: Any) -> list[tuple[str, Any]]:

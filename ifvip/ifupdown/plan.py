@@ -41,10 +41,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import IO, Any, ClassVar, Final, Protocol
 
 from ifvip.interfaces.model import Origin
+from ifvip.record import record
 
 Env = tuple[tuple[str, str], ...]
 
@@ -74,7 +75,7 @@ def _opt(name: str, value: object) -> str | None:
     return None if value is None else f"{name} {value}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class Op:
     """One operation; see the module docstring for the contract."""
 
@@ -110,7 +111,7 @@ class Op:
         return f"{self.origin.path}:{self.origin.line}" if self.origin else "ifvip"
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class LinkSettings:
     """A link's settings as SetLink found them (filled by the executor)."""
 
@@ -123,7 +124,7 @@ class LinkSettings:
 # ---------------------------------------------------------------- addresses
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class _AddressOp(Op):
     """The fields `ip addr add` and `ip addr del` share; each is the other's inverse."""
 
@@ -147,7 +148,7 @@ class _AddressOp(Op):
         return cls(**values)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class AddAddress(_AddressOp):
     """`ip addr add ADDRESS/PREFIX [peer P] [broadcast B] [scope S] dev IFNAME [label L] ...`."""
 
@@ -158,7 +159,7 @@ class AddAddress(_AddressOp):
         return self._twin(DelAddress)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DelAddress(_AddressOp):
     """`ip addr del ...`; the executor may fill the flags it found, so inverse() re-adds it."""
 
@@ -183,7 +184,7 @@ def _address_command(op: AddAddress | DelAddress, verb: str) -> str:
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class FlushAddresses(Op):
     """`ip [-4|-6] addr flush dev IFNAME [scope S] [mngtmpaddr]`; nothing to undo."""
 
@@ -201,7 +202,7 @@ class FlushAddresses(Op):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class WaitDad(Op):
     """Wait until `address` (None: a link-local address) is no longer tentative.
 
@@ -223,7 +224,7 @@ class WaitDad(Op):
 # ---------------------------------------------------------------- routes and rules
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class AddRoute(Op):
     """`ip [-6] route add|replace DST [via GW] [dev DEV] [table T] [metric M] ...`.
 
@@ -254,7 +255,7 @@ class AddRoute(Op):
         return DelRoute(**_route_fields(self), origin=self.origin)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DelRoute(Op):
     """`ip [-6] route del ...`; inverse() re-adds the route as described."""
 
@@ -299,7 +300,7 @@ def _route_command(op: AddRoute | DelRoute, verb: str) -> str:
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class AddRule(Op):
     """`ip [-6] rule add [priority P] [from SRC] [to DST] [iif I] [oif O] [fwmark M] table T`."""
 
@@ -319,7 +320,7 @@ class AddRule(Op):
         return DelRule(**_rule_fields(self), origin=self.origin)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DelRule(Op):
     family: int
     priority: int | None = None
@@ -358,7 +359,7 @@ def _rule_command(op: AddRule | DelRule, verb: str) -> str:
 # ---------------------------------------------------------------- links and sysctls
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class SetLink(Op):
     """`ip link set dev IFNAME [mtu M] [address MAC] [alias A] [up|down]`.
 
@@ -400,7 +401,7 @@ class SetLink(Op):
         return SetLink(ifname=self.ifname, origin=self.origin, **changes)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class SetInet6Mtu(Op):
     """inet6's MTU step: the link MTU if it is lower than `mtu`, else the IPv6 MTU sysctl.
 
@@ -432,7 +433,7 @@ class SetInet6Mtu(Op):
         return None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class WriteSysctl(Op):
     """`sysctl -w NAME=VALUE`. `name` is sysctl's dotted form (a `/` stands for a dot
     inside a component, e.g. `net.ipv6.conf.eth0/5.accept_ra`); the executor fills
@@ -469,7 +470,7 @@ TUNNEL_KINDS: Final = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class AddLink(Op):
     """Create a tunnel (`ip [-6] tunnel add IFNAME mode MODE remote R [local L] [ttl T]
     [encaplimit E]`) or a VLAN (`ip link add link LINK name IFNAME type vlan id N`).
@@ -515,7 +516,7 @@ class AddLink(Op):
         return DelLink(**values)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DelLink(Op):
     """`ip link del IFNAME` (`ip tunnel del`); with `mode` known, inverse() recreates it."""
 
@@ -539,7 +540,7 @@ class DelLink(Op):
         return AddLink(**values)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class RenameLink(Op):
     """`ip link set IFNAME name NEW` (ifupdown's `rename`); inverse() renames it back."""
 
@@ -556,7 +557,7 @@ class RenameLink(Op):
 # ---------------------------------------------------------------- processes
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class Shell(Op):
     """A hook line (or method command) run as `/bin/sh -c COMMAND` with exactly `env`."""
 
@@ -568,7 +569,7 @@ class Shell(Op):
         return self.command
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class RunParts(Op):
     """`run-parts [--exit-on-error] [--verbose] DIRECTORY` with `env` (if-*.d scripts)."""
 
@@ -587,7 +588,7 @@ class RunParts(Op):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class StartDhcp(Op):
     """Start the DHCP client ifupdown picks (`client`: dhclient, udhcpc, dhcpcd), by running
     `command` under /bin/sh; inverse() runs `stop_command` (release / kill)."""
@@ -616,7 +617,7 @@ class StartDhcp(Op):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class StopDhcp(Op):
     """Release the lease and stop the client (`command` under /bin/sh)."""
 
@@ -630,7 +631,7 @@ class StopDhcp(Op):
         return self.command
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class NoOp(Op):
     """Nothing to do: a line ifupdown prints (a blank, `modprobe ...`) that ifvip needs not run."""
 
@@ -685,7 +686,7 @@ def op_from_dict(data: Mapping[str, Any]) -> Op:
 # ---------------------------------------------------------------- plans
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Step:
     """An op and the PHASE it runs in; `stage` names its place (`pre-up` lines,
     `if-pre-up.d`, `method`, `up` lines, `if-up.d`, `link`, ...)."""
@@ -695,7 +696,7 @@ class Step:
     stage: str
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class StanzaPlan:
     """The steps of one stanza (`iface LOGICAL FAMILY METHOD`)."""
 
@@ -709,7 +710,7 @@ class StanzaPlan:
     messages: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Plan:
     """One target in one direction: link steps, stanzas in file order, closing link steps."""
 

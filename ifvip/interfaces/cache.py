@@ -15,13 +15,13 @@ hundreds of MB more at each miss and hit than reading it again does.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from typing import Final
 
 from ifvip import __version__
 from ifvip.interfaces.model import InterfacesFile
+from ifvip.wire.digest import sha256
 
 FORMAT: Final = 2  # 2: Origin and Option have slots
 SOURCE_MAX: Final = 8 << 20  # bytes of interfaces files (all of a reading) worth a cache entry
@@ -43,9 +43,7 @@ def _entry(directory: str, path: str, no_loopback: bool) -> str:
     # Paths in a reading are as given (maybe relative), so the working directory is part of
     # the key, with the version: a new ifvip never trusts an old reading.
     key = "\0".join((__version__, str(FORMAT), os.getcwd(), path, str(no_loopback)))
-    return os.path.join(
-        directory, hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
-    )
+    return os.path.join(directory, sha256(key.encode("utf-8", "surrogateescape")).hex())
 
 
 def _private(directory: str) -> bool:

@@ -22,14 +22,13 @@ by the election.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import struct
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from ifvip.errors import DecodeError
+from ifvip.wire.digest import compare_digest, hmac_sha1
 
 CARP_VERSION: Final = 2
 CARP_ADVERTISEMENT: Final = 1
@@ -57,7 +56,7 @@ def compute_md(password: bytes, vhid: int, vip: str | ipaddress.IPv4Address, cou
         + ipaddress.IPv4Address(vip).packed
         + counter.to_bytes(8, "big")
     )
-    return hmac.new(password, message, hashlib.sha1).digest()
+    return hmac_sha1(password, message)
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,7 @@ class CarpAdvert:
 
     def verify(self, password: bytes, vip: str | ipaddress.IPv4Address) -> bool:
         """Whether the HMAC matches: a wrong password, vhid or VIP all fail alike."""
-        return hmac.compare_digest(self.md, compute_md(password, self.vhid, vip, self.counter))
+        return compare_digest(self.md, compute_md(password, self.vhid, vip, self.counter))
 
     def interval(self) -> float:
         """The advertised interval in seconds: advbase + advskew/256 (specs/carp.md §3)."""

@@ -62,7 +62,8 @@ class Pair:
         proc.wait(10)
 
     def probe(self, ns: str, check: str, state: str = "MASTER") -> dict[str, object]:
-        code = (
+        code = (  # asyncio without ssl, as `ifvip run` starts (ifvip/tls.py)
+            "from ifvip import tls; tls.defer()\n"
             "import asyncio, ipaddress, json\n"
             "from ifvip.daemon.checks import *\n"
             "from ifvip.daemon.probes import run_probe\n"

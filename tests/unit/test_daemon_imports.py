@@ -1,11 +1,13 @@
-"""An idle `ifvip run` loads only what its configuration uses (issue 4: RSS under 40 MB).
+"""An idle `ifvip run` loads only what its configuration uses (issue 4: RSS under 40 MB;
+issue 15: no OpenSSL without an https check, no pyroute2 package `__init__`).
 
 Each case runs the real command line in a fresh interpreter up to the point where the
 daemon would start its loop: the CLI builds the plan, then every group's speaker and role
 are built and the operations (status socket) started and closed, exactly as run_plan does,
 without opening the protocol sockets. The child then reports which of the optional parts
-(prometheus-client, the VRRP stack, the ifupdown planner and engine, the interfaces reader)
-were imported on the way.
+(prometheus-client, the VRRP stack, the ifupdown planner and engine, the interfaces reader,
+ssl and OpenSSL's hashlib, pyroute2's AsyncIPRoute and package-wide modules) were imported
+on the way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 import pytest
 
 CHILD = """
+from ifvip import tls
+tls.defer()  # as ifvip.cli.main() does first
 import asyncio, sys
 from ifvip.daemon import launch
 from ifvip.daemon.actions import StateDir
@@ -44,7 +48,8 @@ except SystemExit as done:
     code = done.code
 optional = ("prometheus_client", "ifvip.daemon.metrics", "ifvip.daemon.vrrp", "ifvip.wire.vrrp",
             "ifvip.election_vrrp", "ifvip.ifupdown.plan", "ifvip.ifupdown.engine",
-            "ifvip.interfaces", "pyparsing")
+            "ifvip.interfaces", "pyparsing", "ssl", "_ssl", "_hashlib", "hashlib", "hmac",
+            "secrets", "pyroute2.iproute", "pyroute2.ndb", "unittest.mock")
 loaded = sorted(m for m in optional if m in sys.modules)
 print(f"exit={code} loaded={loaded}")
 """

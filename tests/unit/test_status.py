@@ -390,7 +390,7 @@ def test_operations_config_collects_every_problem() -> None:
 def test_daemons_in_named_namespaces_key_their_socket_and_dump(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from ifvip.daemon import status
+    from ifvip.daemon import status_client as status
 
     named = tmp_path / "netns"
     named.mkdir()
