@@ -243,6 +243,11 @@ async def _apply(inv: Invocation, opts: Options, out: IO[str]) -> int:
         from ifvip.ifupdown import engine  # noqa: PLC0415 - needs pyroute2
         from ifvip.ifupdown.executor import NetlinkExecutor, OpError  # noqa: PLC0415
         from ifvip.ifupdown.netlink import Kernel, preload  # noqa: PLC0415
+        from ifvip.ifupdown.readonly import (  # noqa: PLC0415
+            adapt,
+            current_value,
+            mounted_readonly,
+        )
 
         preload()
     except ImportError as exc:  # pragma: no cover - a broken installation
@@ -284,10 +289,22 @@ async def _apply(inv: Invocation, opts: Options, out: IO[str]) -> int:
             for stanza in entry.plan.stanzas:
                 for message in stanza.messages:
                     out.write(f"{opts.prog}: {message}\n")
+            plan = entry.plan
+            if opts.up:
+                # Docker's read-only /proc/sys: accept_dad 0 hooks become nodad addresses,
+                # other sysctl writes fail this interface before anything is applied.
+                adapted = adapt(plan, mounted_readonly, current_value)
+                for line in (*adapted.warnings, *adapted.errors):
+                    out.write(f"{opts.prog}: {line}\n")
+                if adapted.errors:
+                    out.write(f"{opts.prog}: failed to bring up {plan.physical}\n")
+                    status = 1
+                    continue
+                plan = adapted.plan
             call = engine.ifup if opts.up else engine.ifdown
             kwargs = {"quiet_already": entry.quiet_already} if opts.up else {}
             result = await call(
-                [entry.plan],
+                [plan],
                 state_dir=opts.state_dir,
                 force=opts.force,
                 verbose=opts.verbose,

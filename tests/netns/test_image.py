@@ -529,7 +529,11 @@ def test_image_runs_the_seed_dmz_file_unprivileged_through_kill_and_restart(
         jailed, daemon = container()
         serving()
         text = log.read_text()
-        assert "/etc/ifvip/interfaces:" in text and "read-only" in text and "nodad" in text
+        dad_line = next(
+            n for n, line in enumerate(DMZ_FILE.read_text().splitlines(), 1) if "accept_dad" in line
+        )
+        assert f"/etc/ifvip/interfaces:{dad_line}: " in text, text
+        assert "read-only" in text and "nodad" in text
         enter = ["nsenter", "-t", str(daemon), "-m", "-p", "-n", "-r", "-w"]
         health = _run([*enter, "/usr/local/bin/ifvip-healthcheck"], timeout=30)
         assert health.returncode == 0, health.stdout + health.stderr
