@@ -102,6 +102,20 @@ def fault_backoff(failures: int) -> float:
     return min(FAULT_BACKOFF_FIRST * (1 << doublings), FAULT_BACKOFF_MAX)
 
 
+class Backoff(float):
+    """Seconds of a fault backoff; `str()` is what the log says of them."""
+
+    def __str__(self) -> str:
+        return f"eligible again in {float(self):g} s"
+
+
+def failed_action(failures: int, reason: str) -> tuple[str, int, Backoff]:
+    """A MASTER action failed (both protocols): the fault it makes (`reason`, the failing
+    line), the failures in a row, and the backoff to sit out."""
+    failures += 1
+    return reason or "MASTER action failed", failures, Backoff(fault_backoff(failures))
+
+
 def skew_seconds(advskew: int) -> float:
     # ucarp: skew_us = advskew * 1_000_000 / 256 (integer microseconds).
     return (advskew * 1_000_000 // 256) / 1_000_000
@@ -496,8 +510,12 @@ def _demote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[Ac
 def _promote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[Action]]:
     if not machine.demoted:
         return machine, []
-    machine = replace(machine, demoted=False)
-    actions: list[Action] = [Log("info", f"{machine.prefix()} {reason}")]
+    return _maybe_eligible(replace(machine, demoted=False), reason, now)
+
+
+def _maybe_eligible(machine: Machine, said: str, now: float) -> tuple[Machine, list[Action]]:
+    """A reason not to take over went away: a backup that may now runs its down timer."""
+    actions: list[Action] = [Log("info", f"{machine.prefix()} {said}")]
     if machine.state is State.BACKUP and machine.eligible:
         actions += _arm_master_down(machine, now)
     return machine, actions
@@ -524,15 +542,10 @@ def _role_result(
         return replace(machine, failures=0), []
     if machine.state is not State.MASTER:
         return machine, []  # the tenure it was for has ended already
-    failures = machine.failures + 1
-    backoff = fault_backoff(failures)
-    machine = replace(machine, fault=reason or "MASTER action failed", failures=failures)
+    fault, failures, backoff = failed_action(machine.failures, reason)
+    machine = replace(machine, fault=fault, failures=failures)
     actions: list[Action] = [
-        Log(
-            "error",
-            f"{machine.prefix()} MASTER action failed: {machine.fault}; bowing out, "
-            f"eligible again in {backoff:g} s",
-        ),
+        Log("error", f"{machine.prefix()} MASTER action failed: {fault}; bowing out, {backoff}"),
         SendAdvert(*BOW_OUT),
     ]
     machine, more = _become_backup(machine, now, "fault: MASTER action failed", arm=False)
@@ -547,11 +560,7 @@ def _role_result(
 def _fault_over(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
     if machine.fault is None:
         return machine, []
-    machine = replace(machine, fault=None)
-    actions: list[Action] = [Log("info", f"{machine.prefix()} fault backoff over: eligible")]
-    if machine.state is State.BACKUP and machine.eligible:
-        actions += _arm_master_down(machine, now)
-    return machine, actions
+    return _maybe_eligible(replace(machine, fault=None), "fault backoff over: eligible", now)
 
 
 def _send_result(machine: Machine, ok: bool) -> Machine:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns.kernelstate import IFVIP, Runner, Snapshot, Twins, snapshot
+from tests.netns.kernelstate import IFVIP, Runner, Twins, snapshot, with_readonly_proc
 
 pytestmark = [
     pytest.mark.root,
@@ -22,7 +22,6 @@ pytestmark = [
 ]
 
 DMZ = Path(__file__).resolve().parents[3] / "shared" / "examples" / "production-dmz.interfaces"
-IFA_F_NODAD = 0x02
 READ_ONLY = 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"'
 
 
@@ -30,24 +29,6 @@ def _readonly_ifup(runner: Runner, *args: str) -> tuple[int, str]:
     argv = ["unshare", "--mount", "sh", "-c", READ_ONLY, "sh", *IFVIP, "ifup"]
     done = runner.run([*argv, "-i", str(runner.path), f"--state-dir={runner.state_dir}", *args])
     return done.returncode, done.stderr
-
-
-def _as_nodad(reference: Snapshot, before: Snapshot) -> Snapshot:
-    """Real ifupdown's state, with eth1's IPv6 addresses nodad and its sysctls untouched."""
-    addresses = sorted(
-        (
-            (*row[:6], row[6] | IFA_F_NODAD, *row[7:])
-            if row[0] == "eth1" and row[1] == 10 and not str(row[2]).startswith("fe80:")
-            else row
-            for row in reference.addresses
-        ),
-        key=repr,
-    )
-    sysctls = {
-        key: before.sysctls.get(key, value) if "/eth1/" in key else value
-        for key, value in reference.sysctls.items()
-    }
-    return Snapshot(reference.links, addresses, reference.routes, reference.rules, sysctls)
 
 
 def test_the_dmz_file_comes_up_with_nodad_under_a_read_only_proc_sys(tmp_path: Path) -> None:
@@ -65,7 +46,7 @@ def test_the_dmz_file_comes_up_with_nodad_under_a_read_only_proc_sys(tmp_path: P
         )
         (warning,) = [w for w in said.splitlines() if "read-only" in w]
         assert warning.startswith(f"ifup: {DMZ}:{line}: ") and "nodad" in warning
-        expected = _as_nodad(snapshot(real.ns), before)
+        expected = with_readonly_proc(snapshot(real.ns), before, "eth1")
         diff = snapshot(mine.ns).diff(expected)
         assert not diff, diff
 
