@@ -19,7 +19,6 @@ from dataclasses import field
 from pathlib import Path
 from typing import IO, Final
 
-from ifvip.ifupdown.dryrun import print_invocation
 from ifvip.ifupdown.invocation import Invocation, Request, select
 from ifvip.ifupdown.methods import IF_DIR, Settings
 from ifvip.ifupdown.state import DEFAULT_STATE_DIR, StateDir, StateError
@@ -231,6 +230,8 @@ def run(
     if isinstance(inv, int):
         return inv
     if opts.no_act:
+        from ifvip.ifupdown.dryrun import print_invocation  # noqa: PLC0415 - only for -n
+
         return asyncio.run(print_invocation(inv, out, prog=opts.prog, verbose=opts.verbose))
     try:
         return asyncio.run(_apply(inv, opts, out))
