@@ -8,12 +8,12 @@ sources.py) and is used again only while every look-up still gives the same answ
 cache lives in a directory owned by the caller and closed to others; anything unexpected
 means a fresh read.
 
-An entry is the reading in `marshal`'s format (built in: `pickle` costs an `ifup` more to
-import than the whole look-up), the model's records written as lists `[class name, field
-values...]` (the model itself holds tuples, never lists). Readings of big files (over
-`SOURCE_MAX` bytes in all) are not kept: writing a model holds a table of every object in
-it, and /run is memory, so a 48 MB file would cost hundreds of MB more at each miss and hit
-than reading it again does.
+An entry is the reading in `marshal`'s format (built in: importing `pickle` costs `ifquery`
+more than the whole look-up, and a warm read of 10,000 stanzas is faster too), the model's
+records written as lists `[class name, field values...]` (the model itself holds tuples,
+never lists). Readings of big files (over `SOURCE_MAX` bytes in all) are not kept: writing
+a model holds a table of every object in it, and /run is memory, so a 48 MB file would cost
+hundreds of MB more at each miss and hit than reading it again does.
 """
 
 from __future__ import annotations
