@@ -61,12 +61,16 @@ def _encode(value: Any) -> Any:
 
 
 def _decode(value: Any) -> Any:
+    """The reading `_encode` wrote (a big one has a million values: scalars are not
+    passed down)."""
+    items = [item if type(item) not in _NESTED else _decode(item) for item in value]
     if type(value) is tuple:
-        return tuple(_decode(item) for item in value)
-    if type(value) is list:
-        cls, _ = _RECORDS[value[0]]
-        return cls(*(_decode(item) for item in value[1:]))
-    return value
+        return tuple(items)
+    cls, _ = _RECORDS[items[0]]
+    return cls(*items[1:])
+
+
+_NESTED: Final = (tuple, list)
 
 
 def cache_dir() -> str:
@@ -105,7 +109,8 @@ def lookup(path: str, *, no_loopback: bool, directory: str | None = None) -> Int
         with open(_entry(directory, path, no_loopback), "rb") as cached:
             if os.fstat(cached.fileno()).st_size > ENTRY_MAX:
                 return None
-            defn = _decode(marshal.load(cached))
+            entry = cached.read()  # one read: marshal.load() reads a file piece by piece
+        defn = _decode(marshal.loads(entry))
     except Exception:
         return None
     if not isinstance(defn, InterfacesFile) or not defn.dependencies:
