@@ -16,7 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ifvip.daemon.config import build_carp_group
-from ifvip.daemon.hostile import (
+from ifvip.daemon.transport import parse_ipv4
+from ifvip.wire.carp import CarpAdvert
+from tests.reliability._fuzz import fuzz
+from tests.reliability.hostile import (
     KINDS,
     VRRP_KINDS,
     VRRP_REASONS,
@@ -27,9 +30,6 @@ from ifvip.daemon.hostile import (
     ipv4_packet,
     tally,
 )
-from ifvip.daemon.transport import parse_ipv4
-from ifvip.wire.carp import CarpAdvert
-from tests.reliability._fuzz import fuzz
 
 speaker = pytest.importorskip("ifvip.daemon.speaker", reason="the daemon's speaker seam")
 

@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import socket
 import struct
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+from pyroute2 import netns
 
 from ifvip.wire.carp import CARP_LEN, CarpAdvert, checksum
 from ifvip.wire.vrrp import AuthType, Vrrp2Advert, Vrrp3Advert, pass_auth_data
@@ -519,3 +523,32 @@ def tally(
         for member, reason in packet.expect.items():
             counts[member][reason] += 1
     return counts
+
+
+def raw_socket(ns: str, source: str) -> socket.socket:
+    """A protocol-112 sender with IP_HDRINCL inside namespace `ns`."""
+    netns.pushns(ns)
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    finally:
+        netns.popns()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0\0")
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(source))
+    return sock
+
+
+def raw_drops(ns: str) -> int:
+    """Packets the kernel dropped on the protocol-112 raw sockets of namespace `ns`."""
+    text = subprocess.run(
+        ["ip", "netns", "exec", ns, "cat", "/proc/net/raw"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
+    drops = 0
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if fields and fields[1].endswith(":0070"):  # local port = protocol 112
+            drops += int(fields[-1])
+    return drops
