@@ -27,18 +27,6 @@ VRRP2_PASSWORD_MAX: Final = 8
 IFNAMSIZ: Final = 16
 CARP_GROUP: Final = ipaddress.IPv4Address("224.0.0.18")
 
-# kubernetize/ucarp image variables → ifvip option names (specs/ecosystem.md).
-UCARP_ENV: Final[dict[str, str]] = {
-    "UCARP_ADDR": "addr",
-    "UCARP_MASKLEN": "masklen",
-    "UCARP_INTERFACE": "interface",
-    "UCARP_SRCIP": "srcip",
-    "UCARP_VHID": "vhid",
-    "UCARP_PASS": "password",
-    "UCARP_PASS_FILE": "passfile",
-    "UCARP_GARP_TIMEOUT": "garp_repeat",
-}
-
 
 class ConfigProblems(Exception):  # noqa: N818 - a collection of problems, not one error
     """One or more configuration problems, each a line naming its option."""
@@ -101,7 +89,6 @@ class GroupConfig:
     upscript: str | None = None
     downscript: str | None = None
     xparam: str | None = None
-    shutdown: bool = False
     ignoreifstate: bool = False
     nomcast: bool = False
     mcast: ipaddress.IPv4Address = CARP_GROUP
@@ -183,15 +170,6 @@ def read_password(
     return Secret(value.encode())
 
 
-def env_defaults(environ: Mapping[str, str]) -> dict[str, str]:
-    """Option values from the image-compatible variables (IFVIP_* wins, read by click)."""
-    found: dict[str, str] = {}
-    for variable, option in UCARP_ENV.items():
-        if environ.get(variable):
-            found[option] = environ[variable]
-    return found
-
-
 def build_carp_group(
     *,
     interface: str | None,
@@ -210,7 +188,6 @@ def build_carp_group(
     upscript: str | None = None,
     downscript: str | None = None,
     xparam: str | None = None,
-    shutdown: bool = False,
     ignoreifstate: bool = False,
     nomcast: bool = False,
     mcast: str = "224.0.0.18",
@@ -320,7 +297,6 @@ def build_carp_group(
         upscript=upscript,
         downscript=downscript,
         xparam=xparam,
-        shutdown=shutdown,
         ignoreifstate=ignoreifstate,
         nomcast=nomcast,
         mcast=group,
@@ -400,7 +376,6 @@ def carp_groups_from_interfaces(
                     xparam=stanza.get("ucarp-xparam"),
                     upscript=stanza.get("ucarp-upscript"),
                     downscript=stanza.get("ucarp-downscript"),
-                    shutdown=True,
                     interfaces_file=path,
                     ucarp_stanza=f"{stanza.name}:ucarp",
                     links=links,

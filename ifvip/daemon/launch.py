@@ -148,27 +148,6 @@ def _scripts(config: GroupConfig, prefix: str, timeout: float) -> ScriptRole:
     )
 
 
-async def run_carp(
-    configs: Sequence[GroupConfig],
-    *,
-    state_dir: str,
-    engines: EngineFactory | None = None,
-    netns: str | None = None,
-    operations: OperationsConfig | None = None,
-    policy: PolicyRouting | None = None,
-) -> list[GroupSnapshot]:
-    """Run these CARP groups in one loop until SIGTERM/SIGINT; return their last snapshots
-    (`run_plan` without a reload: SIGHUP is logged and ignored)."""
-    plan = Plan(
-        state_dir,
-        operations or OperationsConfig(state_dir=state_dir),
-        carp=tuple(configs),
-        policy=policy,
-        engines=engines,
-    )
-    return await run_plan(plan, netns=netns)
-
-
 # ------------------------------------------------------------------------- plans and reload
 
 GroupKey = tuple[str, str, int]  # (protocol, interface, vhid/vrid): a group's identity

@@ -49,9 +49,7 @@ from ifvip.daemon.actions import (
     VipRole,
     netns_id,
 )
-from ifvip.daemon.config import GroupConfig
-from ifvip.daemon.runtime import Daemon, GroupSnapshot
-from ifvip.daemon.speaker import Accepted, CarpSpeaker, ChannelSpec, Dropped, Outgoing
+from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
 from ifvip.daemon.transport import Received
 from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first, vrrp_lifetime
 from ifvip.election import ArmTimer, CancelTimer, Event, Timer, TimerFired
@@ -60,7 +58,6 @@ from ifvip.election_vrrp import (
     Discarded,
     Notify,
     SendVrrpAdvert,
-    State,
     VrrpAdvertReceived,
     VrrpMachine,
     initial,
@@ -398,13 +395,6 @@ def ipv6_frame(mac: str, src: IPAddress, dst: IPAddress, payload: bytes) -> byte
 # ------------------------------------------------------------------ source discovery
 
 
-async def discover_source(
-    interface: str, family: int, vips: Sequence[IPAddress], netns: str | None = None
-) -> str | None:
-    """The interface's primary IPv4 address, or its IPv6 link-local one, never a VIP."""
-    return pick_source(await _addresses(interface, family, netns), family, vips)
-
-
 async def _addresses(interface: str, family: int, netns: str | None) -> list[Any]:
     async with Kernel(netns) as kernel:
         return list(
@@ -474,63 +464,11 @@ def vrrp_role(
     return parts[0] if len(parts) == 1 else Roles(parts)
 
 
-async def run_vrrp(
-    configs: Sequence[VrrpConfig],
-    *,
-    state_dir: str,
-    engines: Any = None,
-    netns: str | None = None,
-    carp: Sequence[GroupConfig] = (),
-    operations: Any = None,
-    policy: Any = None,
-) -> list[GroupSnapshot]:
-    """Run these VRRP groups (and CARP groups, in the same loop) until SIGTERM/SIGINT.
-
-    Both protocols use IP protocol 112 and may share an interface: each group decodes with
-    its own protocol's codec, so the other protocol's packets are counted as malformed.
-    Returns the groups' last snapshots.
-    """
-    from ifvip.daemon.actions import Roles  # noqa: PLC0415
-    from ifvip.daemon.ifup import engine_factory  # noqa: PLC0415
-    from ifvip.daemon.launch import carp_role  # noqa: PLC0415
-    from ifvip.daemon.operations import Operations, OperationsConfig  # noqa: PLC0415
-    from ifvip.daemon.policy import policy_role  # noqa: PLC0415
-
-    state = StateDir.open(state_dir)
-    speakers = [VrrpSpeaker(c) for c in configs]
-    async with Kernel(netns) as kernel:
-        daemon = Daemon(kernel, netns=netns)
-        for group in carp:
-            role = carp_role(group, kernel, state, engines or engine_factory())
-            daemon.add(CarpSpeaker(group), role, garp_repeat=group.garp_repeat)
-        for speaker in speakers:
-            role = vrrp_role(speaker.config, kernel, state, engines)
-            if policy is not None:
-                c = speaker.config
-                routes = policy_role(f"(vrid {c.vrid})", kernel, policy, c.vips[0], c.interface)
-                role = Roles([role, routes])
-            daemon.add(speaker, role)
-        ops = Operations(operations or OperationsConfig(state_dir=state_dir))
-        await ops.start(daemon)
-        try:
-            return await daemon.run(ready=ops.attach)
-        finally:
-            await ops.close()
-            for speaker in speakers:
-                await speaker.flush_notifies()
-
-
-def is_master(speaker: VrrpSpeaker) -> bool:
-    return speaker.state == State.MASTER
-
-
 __all__ = [
     "ChecksumForm",
     "VrrpSpeaker",
-    "discover_source",
     "ipv6_frame",
     "run_notify",
-    "run_vrrp",
     "vrrp_role",
 ]
 

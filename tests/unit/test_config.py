@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ifvip.daemon.config import ConfigProblems, Secret, build_carp_group, env_defaults
+from ifvip.daemon.config import ConfigProblems, Secret, build_carp_group
 
 GOOD: dict[str, Any] = {
     "interface": "eth0",
@@ -84,11 +84,6 @@ def test_passfile_first_line_only_and_never_shown(tmp_path: Path) -> None:
     too_long.write_text("y" * 25 + "\n")
     problems = _problems(password=None, passfile=str(too_long))
     assert all("y" * 25 not in p for p in problems)
-
-
-def test_kubernetize_environment_maps_to_options() -> None:
-    found = env_defaults({"UCARP_ADDR": "198.51.100.100", "UCARP_VHID": "7", "OTHER": "x"})
-    assert found == {"addr": "198.51.100.100", "vhid": "7"}
 
 
 def test_vip_lifetime_is_two_master_down_intervals_unless_set() -> None:
