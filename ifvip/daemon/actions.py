@@ -41,20 +41,19 @@ import ipaddress
 import json
 import logging
 import os
-import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Protocol
 
+from ifvip.daemon.children import HOOK_PATH, run_child
 from ifvip.daemon.config import Vip
 from ifvip.ifupdown.netlink import Kernel, KernelError
 
 log = logging.getLogger("ifvip")
 
 SCRIPT_TIMEOUT: Final = 60.0  # seconds a -u/-d script or an ifup hook may run (--script-timeout)
-SCRIPT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STATE_DIR: Final = "/run/ifvip"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -276,33 +275,18 @@ class ScriptRole:
         argv = [path, self.interface, self.addr]
         if self.xparam is not None:
             argv.append(self.xparam)
-        env = {**os.environ, "PATH": SCRIPT_PATH}
+        env = {**os.environ, "PATH": HOOK_PATH}
         try:
-            # Its own process group: a kill reaches what the script started too.
-            process = await asyncio.create_subprocess_exec(*argv, env=env, start_new_session=True)
+            code = await run_child(argv, env=env, timeout=self.timeout)
         except OSError as exc:
             raise RuntimeError(f"cannot run {path}: {exc.strerror}") from None
-        try:
-            code = await asyncio.wait_for(process.wait(), self.timeout)
-        except TimeoutError:
-            await _kill_group(process)
-            raise RuntimeError(f"{path} ran over {self.timeout:g} s and was killed") from None
         except asyncio.CancelledError:
-            await _kill_group(process)
             log.warning("%s %s was still running and was killed", self.prefix, path)
             raise
+        if code is None:
+            raise RuntimeError(f"{path} ran over {self.timeout:g} s and was killed")
         if code != 0:
             raise RuntimeError(f"{path} exited with {code}")
-
-
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL the process group a script leads, then reap the script."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-    # Reaping is quick once killed; finish it even if we are cancelled again meanwhile.
-    await asyncio.shield(process.wait())
 
 
 @dataclass

@@ -50,10 +50,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypeAlias
 
+from ifvip.daemon.children import HOOK_PATH
 from ifvip.daemon.config import IFNAMSIZ, ConfigProblems
 from ifvip.election import Demote, Promote
 
-CHECK_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_INTERVAL: Final = 2.0
 DEFAULT_RISE: Final = 2
 DEFAULT_FALL: Final = 2
@@ -493,8 +493,8 @@ def _script(text: str, problems: list[str]) -> ScriptCheck | None:
         if not (os.path.isfile(program) and os.access(program, os.X_OK)):
             problems.append(f"--check-script: {program} is not an executable file")
             return None
-    elif shutil.which(program, path=CHECK_PATH) is None:
-        problems.append(f"--check-script: {program} is not found in {CHECK_PATH}")
+    elif shutil.which(program, path=HOOK_PATH) is None:
+        problems.append(f"--check-script: {program} is not found in {HOOK_PATH}")
         return None
     return ScriptCheck(argv)
 

@@ -21,14 +21,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from ifvip import tls
 from ifvip.daemon.checks import (
-    CHECK_PATH,
     Address,
     CarrierCheck,
     Check,
@@ -50,6 +48,7 @@ from ifvip.daemon.checks import (
     record,
     set_demotion,
 )
+from ifvip.daemon.children import HOOK_PATH, run_child
 from ifvip.election import Demote, Promote
 
 if TYPE_CHECKING:  # VRRP's election loads only for VRRP groups (a weight feeds it)
@@ -125,27 +124,10 @@ async def _listener(probe: ListenerProbe) -> Result:
 
 
 async def _script(check: ScriptCheck, state: str, timeout: float) -> Result:
-    env = {"PATH": CHECK_PATH, "IFVIP_STATE": state, "IFVIP_CHECK": check.name}
-    process = await asyncio.create_subprocess_exec(
-        *check.argv,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        code = await asyncio.wait_for(process.wait(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
+    env = {"PATH": HOOK_PATH, "IFVIP_STATE": state, "IFVIP_CHECK": check.name}
+    code = await run_child(check.argv, env=env, timeout=timeout, quiet=True)
+    if code is None:
         return Result(False, f"killed after {timeout:g} s")
-    except asyncio.CancelledError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
-        raise
     return Result(code == 0, f"exit {code}")
 
 

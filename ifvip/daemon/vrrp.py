@@ -49,6 +49,7 @@ from ifvip.daemon.actions import (
     VipRole,
     netns_id,
 )
+from ifvip.daemon.children import HOOK_PATH, run_child
 from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
 from ifvip.daemon.transport import Received
 from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first, vrrp_lifetime
@@ -83,7 +84,6 @@ log = logging.getLogger("ifvip")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NOTIFY_TIMEOUT: Final = 60.0
-SCRIPT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 IFA_F_SECONDARY: Final = 0x01
 RT_SCOPE_LINK: Final = 253
 TCLASS: Final = 0xC0
@@ -341,21 +341,25 @@ class VrrpSpeaker:
             await self._notifier
 
 
-async def run_notify(script: str, instance: str, state: str, priority: int, name: str) -> None:
-    """keepalived's generic notify: `SCRIPT INSTANCE NAME STATE PRIORITY`, no shell."""
+async def run_notify(
+    script: str,
+    instance: str,
+    state: str,
+    priority: int,
+    name: str,
+    timeout: float = NOTIFY_TIMEOUT,
+) -> None:
+    """keepalived's generic notify: `SCRIPT INSTANCE NAME STATE PRIORITY`, no shell; run
+    over `timeout` seconds, it is killed with everything it started."""
     argv = [script, "INSTANCE", instance, state, str(priority)]
-    env = {**os.environ, "PATH": SCRIPT_PATH}
+    env = {**os.environ, "PATH": HOOK_PATH}
     try:
-        process = await asyncio.create_subprocess_exec(*argv, env=env)
+        code = await run_child(argv, env=env, timeout=timeout)
     except OSError as exc:
         log.error("(%s) cannot run %s: %s", name, script, exc.strerror)
         return
-    try:
-        code = await asyncio.wait_for(process.wait(), NOTIFY_TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        log.error("(%s) %s ran over %.0f s and was killed", name, script, NOTIFY_TIMEOUT)
+    if code is None:
+        log.error("(%s) %s ran over %.0f s and was killed", name, script, timeout)
         return
     if code != 0:
         log.warning("(%s) %s %s exited with %d", name, script, state, code)

@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ifvip.daemon.checks import (
-    CHECK_PATH,
     CarrierCheck,
     CheckConfig,
     Demotions,
@@ -32,6 +31,7 @@ from ifvip.daemon.checks import (
     record,
     set_demotion,
 )
+from ifvip.daemon.children import HOOK_PATH
 from ifvip.daemon.config import ConfigProblems
 from ifvip.daemon.probes import CheckRunner, carrier_up, run_probe
 from ifvip.election import Demote, Promote
@@ -393,7 +393,7 @@ def test_a_hanging_script_is_killed_at_the_timeout_with_its_children() -> None:
 
 def test_a_script_sees_the_state_and_a_fixed_path() -> None:
     check = ScriptCheck(
-        ("sh", "-c", 'test "$IFVIP_STATE" = MASTER && test "$PATH" = "$0"', CHECK_PATH)
+        ("sh", "-c", 'test "$IFVIP_STATE" = MASTER && test "$PATH" = "$0"', HOOK_PATH)
     )
     assert asyncio.run(run_probe(check, state="MASTER", timeout=5)).ok
     assert not asyncio.run(run_probe(check, state="BACKUP", timeout=5)).ok

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
+import signal
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -237,6 +240,31 @@ def test_notify_script_gets_keepalived_arguments(tmp_path: Path) -> None:
         "INSTANCE web MASTER 100",
         "INSTANCE web STOP 100",
     ]
+
+
+def test_a_notify_script_that_runs_over_is_killed_with_what_it_started(tmp_path: Path) -> None:
+    """The kill reaches the script's whole process group, as for -u/-d and check scripts."""
+    pidfile = tmp_path / "child"
+    script = tmp_path / "notify.sh"
+    script.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pidfile}\nwait\n")
+    script.chmod(0o755)
+    asyncio.run(run_notify(str(script), "web", "MASTER", 100, "vrid 51", timeout=0.5))
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:  # killed: gone or a zombie
+        time.sleep(0.05)
+    alive = _alive(child)
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 # ------------------------------------------------------------------ configuration
