@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import click
 
 from ifvip import __version__
+from ifvip.wire.carp import PASSWORD_MAX
+from ifvip.wire.inet import GROUP_V4
 
 if TYPE_CHECKING:
     pass
@@ -353,7 +355,7 @@ class _RunCommand(click.Command):
     "--pass",
     "password",
     envvar=_env("PASS", "PASS"),
-    help="Password, at most 19 bytes (ucarp -p).",
+    help=f"Password, at most {PASSWORD_MAX} bytes (ucarp -p).",
 )
 @click.option(
     "-o",
@@ -460,7 +462,7 @@ class _RunCommand(click.Command):
     "--mcast",
     "--mcastip",
     "mcast",
-    default="224.0.0.18",
+    default=str(GROUP_V4),
     show_default=True,
     envvar=_env("MCAST"),
     help="Multicast group.",

@@ -18,14 +18,15 @@ from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
+from ifvip.wire.carp import PASSWORD_MAX
+from ifvip.wire.inet import GROUP_V4
+
 if TYPE_CHECKING:
     from ifvip.interfaces.model import InterfacesFile
 
 EX_CONFIG: Final = 78
-CARP_PASSWORD_MAX: Final = 19  # ucarp refuses longer (specs/carp.md §1)
 VRRP2_PASSWORD_MAX: Final = 8
 IFNAMSIZ: Final = 16
-CARP_GROUP: Final = ipaddress.IPv4Address("224.0.0.18")
 
 
 class ConfigProblems(Exception):  # noqa: N818 - a collection of problems, not one error
@@ -91,7 +92,7 @@ class GroupConfig:
     xparam: str | None = None
     ignoreifstate: bool = False
     nomcast: bool = False
-    mcast: ipaddress.IPv4Address = CARP_GROUP
+    mcast: ipaddress.IPv4Address = GROUP_V4
     forge_mac: bool = False  # ucarp's 00:00:5e:00:00:VHID source instead of the real MAC
     interfaces_file: str | None = None
     manage: tuple[str, ...] = ()
@@ -136,9 +137,11 @@ def vip_lifetime(config: GroupConfig) -> int | None:
     return max(2, math.ceil(2 * config.master_down_interval()))
 
 
-def _int(
+def parse_int(
     value: str, option: str, low: int, high: int, problems: list[str], *, auto_base: bool = False
 ) -> int | None:
+    """`value` as an integer in low..high (`auto_base`: 0x.. and 0o.. too), or None with a
+    problem naming --option."""
     try:
         number = int(value, 0) if auto_base else int(value)
     except ValueError:
@@ -190,7 +193,7 @@ def build_carp_group(
     xparam: str | None = None,
     ignoreifstate: bool = False,
     nomcast: bool = False,
-    mcast: str = "224.0.0.18",
+    mcast: str = str(GROUP_V4),
     forge_mac: bool = False,
     interfaces_file: str | None = None,
     manage: Sequence[str] = (),
@@ -222,20 +225,20 @@ def build_carp_group(
     if vhid is None:
         problems.append("--vhid: the virtual host id is required (ucarp -v, 1..255)")
     else:
-        number = _int(vhid, "vhid", 1, 255, problems, auto_base=True)
+        number = parse_int(vhid, "vhid", 1, 255, problems, auto_base=True)
     secret = read_password(password, passfile, "pass", problems)
     if secret is None and not any(p.startswith(("--pass", "--passfile")) for p in problems):
         problems.append("--pass: a password is required (ucarp -p, or --passfile)")
     elif secret is not None:
         if not secret.value:
             problems.append("--pass: the password is empty")
-        elif len(secret.value) > CARP_PASSWORD_MAX:
+        elif len(secret.value) > PASSWORD_MAX:
             problems.append(
-                f"--pass: the password is longer than {CARP_PASSWORD_MAX} bytes (ucarp refuses it)"
+                f"--pass: the password is longer than {PASSWORD_MAX} bytes (ucarp refuses it)"
             )
     prefix = None
     if masklen is not None:
-        prefix = _int(masklen, "masklen", 0, 32, problems)
+        prefix = parse_int(masklen, "masklen", 0, 32, problems)
     parsed: list[Vip] = []
     if addr is not None:
         try:
@@ -248,18 +251,18 @@ def build_carp_group(
     parsed += parse_vips(vips, links, problems)
     if addr is None and not vips:
         problems.append("--addr: the virtual address is required (ucarp -a, or --vip)")
-    base = _int(advbase, "advbase", 0, 255, problems, auto_base=True)
-    skew = _int(advskew, "advskew", 0, 255, problems, auto_base=True)
+    base = parse_int(advbase, "advbase", 0, 255, problems, auto_base=True)
+    skew = parse_int(advskew, "advskew", 0, 255, problems, auto_base=True)
     if base == 0 and skew == 0:
         problems.append("--advbase: advbase 0 with advskew 0 is not allowed (ucarp refuses it)")
-    ratio = _int(deadratio, "deadratio", 1, 255, problems)
+    ratio = parse_int(deadratio, "deadratio", 1, 255, problems)
     try:
         group = ipaddress.IPv4Address(mcast)
         if not group.is_multicast:
             problems.append(f"--mcast: {mcast} is not a multicast address")
     except ValueError:
         problems.append(f"--mcast: '{mcast}' is not an IPv4 address")
-        group = ipaddress.IPv4Address("224.0.0.18")
+        group = GROUP_V4
     for option, script in (("upscript", upscript), ("downscript", downscript)):
         if script is not None and not os.access(script, os.X_OK):
             problems.append(f"--{option}: {script} is not an executable file")
@@ -267,7 +270,7 @@ def build_carp_group(
         problems.append("--manage: needs --interfaces FILE")
     life = None
     if lifetime is not None:
-        life = _int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems)
+        life = parse_int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems)
     repeat = 0.0
     if garp_repeat:
         try:

@@ -69,8 +69,8 @@ from ifvip.errors import DecodeError
 from ifvip.ifupdown.netlink import Kernel
 from ifvip.wire.announce import BROADCAST, gratuitous_arp, mac_bytes, multicast_mac, unsolicited_na
 from ifvip.wire.digest import compare_digest
+from ifvip.wire.inet import IPPROTO_VRRP
 from ifvip.wire.vrrp import (
-    IPPROTO_VRRP,
     AuthType,
     ChecksumForm,
     Vrrp2Advert,

@@ -30,9 +30,9 @@ from typing import Any, Final
 from pyroute2 import netns
 
 from ifvip.wire.carp import CARP_LEN, CarpAdvert, checksum
+from ifvip.wire.inet import GROUP_V4
 from ifvip.wire.vrrp import AuthType, Vrrp2Advert, Vrrp3Advert, pass_auth_data
 
-CARP_GROUP: Final = ipaddress.IPv4Address("224.0.0.18")
 IP_MAX_PAYLOAD: Final = 1500 - 20  # one Ethernet MTU: no fragments
 FASTEST: Final = (0, 1)  # advbase, advskew: faster than any real master
 
@@ -66,7 +66,7 @@ class Member:
     vhid: int
     password: bytes
     vip: ipaddress.IPv4Address
-    group: ipaddress.IPv4Address = CARP_GROUP
+    group: ipaddress.IPv4Address = GROUP_V4
 
 
 @dataclass(frozen=True)
@@ -356,7 +356,7 @@ class VrrpMember:
     version: int = 3
     password: bytes | None = None  # VRRPv2 PASS
     advert_int: int = 1  # seconds
-    group: ipaddress.IPv4Address = CARP_GROUP
+    group: ipaddress.IPv4Address = GROUP_V4
 
 
 class VrrpHostile(_Attack):
