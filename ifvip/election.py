@@ -231,6 +231,16 @@ class Exit:
     pass
 
 
+@dataclass(frozen=True)
+class Discarded:
+    """An advert the election refused after the speaker let it through (the machine is not
+    running, or it preempts a lower priority): the runtime counts it as dropped_<reason>
+    and logs `message` at debug level."""
+
+    reason: str
+    message: str | None = None
+
+
 Action: TypeAlias = (
     SendAdvert | BecomeMaster | BecomeBackup | Announce | ArmTimer | CancelTimer | Log | Exit
 )

@@ -44,6 +44,7 @@ from ifvip.election import (
     BecomeMaster,
     CancelTimer,
     Demote,
+    Discarded,
     Exit,
     LinkChanged,
     Log,
@@ -220,14 +221,6 @@ class Notify:
 
     state: str
     priority: int
-
-
-@dataclass(frozen=True)
-class Discarded:
-    """An advert the election refused, counted as dropped_<reason>; `message` is logged."""
-
-    reason: str
-    message: str | None = None
 
 
 Action: TypeAlias = (

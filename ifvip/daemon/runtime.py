@@ -57,6 +57,7 @@ from ifvip.election import (
     BecomeMaster,
     CancelTimer,
     Demote,
+    Discarded,
     Event,
     Exit,
     LinkChanged,
@@ -219,6 +220,10 @@ class Group:
                 self._job(self._announce())
             case Log(level=level, message=message):
                 log.log(logging.getLevelName(level.upper()), message)
+            case Discarded(reason=reason, message=message):
+                self.counters[f"dropped_{reason}"] += 1
+                if message is not None:
+                    log.debug("%s", message)
             case Exit():
                 # Released and bowed out: hearing a peer now must not make us master again.
                 self.exiting = True

@@ -56,7 +56,6 @@ from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first, vrrp_lifetime
 from ifvip.election import ArmTimer, CancelTimer, Event, Timer, TimerFired
 from ifvip.election_vrrp import (
     Action,
-    Discarded,
     Notify,
     SendVrrpAdvert,
     VrrpAdvertReceived,
@@ -250,8 +249,6 @@ class VrrpSpeaker:
             return self._advert(action, mac)
         if isinstance(action, Notify):
             self._notify(action)
-        elif isinstance(action, Discarded) and action.message:
-            log.debug("(%s) %s", self.name, action.message)
         return None
 
     def build(self, priority: int, destination: IPAddress | None = None) -> VrrpAdvert:

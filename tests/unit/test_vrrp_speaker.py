@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from ifvip.daemon.config import ConfigProblems
+from ifvip.daemon.runtime import Group
 from ifvip.daemon.speaker import Accepted, Dropped
 from ifvip.daemon.transport import Received
 from ifvip.daemon.vrrp import VrrpSpeaker, ipv6_frame, run_notify
 from ifvip.daemon.vrrp_config import VrrpConfig, build_vrrp_group, link_local_first, vrrp_lifetime
+from ifvip.election import Shutdown, Start
 from ifvip.election_vrrp import Notify, SendVrrpAdvert, VrrpAdvertReceived
 from ifvip.wire.carp import CarpAdvert
 from ifvip.wire.pcap import read_pcap
@@ -265,6 +267,34 @@ def _alive(pid: int) -> bool:
             return handle.read().rpartition(")")[2].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+class _NoRole:
+    def addresses(self) -> list[object]:
+        return []
+
+    async def backup(self, initial: bool) -> None:
+        return None
+
+
+def test_adverts_the_election_discards_are_counted_by_reason() -> None:
+    """Past the speaker's checks, the machine may still refuse an advert: not running yet,
+    or a lower priority a preempting backup ignores. Each is counted as dropped_<reason>."""
+    vip = ipaddress.IPv4Address("198.51.100.100")
+    lower = VrrpAdvertReceived(ipaddress.IPv4Address(A), 50, 100, (vip,))
+
+    async def main() -> dict[str, int]:
+        group = Group(VrrpSpeaker(config(priority="100")), _NoRole(), kernel=None)  # type: ignore[arg-type]
+        group.feed(lower)  # INIT: not running
+        group.feed(Start())
+        group.feed(lower)  # BACKUP, preempting: discarded, the down timer runs out
+        counters = dict(group.counters)
+        group.feed(Shutdown())
+        return counters
+
+    counters = asyncio.run(main())
+    assert counters["dropped_not_running"] == 1
+    assert counters["dropped_lower_priority"] == 1
 
 
 # ------------------------------------------------------------------ configuration
