@@ -107,6 +107,11 @@ def skew_seconds(advskew: int) -> float:
     return (advskew * 1_000_000 // 256) / 1_000_000
 
 
+def master_down_interval(advbase: int, deadratio: int, advskew: int) -> float:
+    """advbase * deadratio + advskew/256 seconds: only advbase is multiplied (§3.2)."""
+    return advbase * deadratio + skew_seconds(advskew)
+
+
 def ucarp_ip_key(address: ipaddress.IPv4Address) -> int:
     """ucarp compares `s_addr` as a host integer: little-endian on amd64/arm64 (§1.9)."""
     return int.from_bytes(address.packed, "little")
@@ -284,8 +289,7 @@ class Machine:
         return self.params.advbase + skew_seconds(self.advskew)
 
     def master_down_interval(self) -> float:
-        """advbase * deadratio + advskew/256 seconds: only advbase is multiplied (§3.2)."""
-        return self.params.advbase * self.params.deadratio + skew_seconds(self.advskew)
+        return master_down_interval(self.params.advbase, self.params.deadratio, self.advskew)
 
     def _tv(self) -> tuple[int, int]:
         return (self.params.advbase, self.advskew)

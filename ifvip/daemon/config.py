@@ -16,8 +16,9 @@ import math
 import os
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, Protocol, TypeVar
 
+from ifvip.election import master_down_interval
 from ifvip.wire.carp import PASSWORD_MAX
 from ifvip.wire.inet import GROUP_V4
 
@@ -120,10 +121,19 @@ class GroupConfig:
         return self.vips
 
     def master_down_interval(self) -> float:
-        return self.advbase * self.deadratio + (self.advskew * 1_000_000 // 256) / 1_000_000
+        return master_down_interval(self.advbase, self.deadratio, self.advskew)
 
 
-def vip_lifetime(config: GroupConfig) -> int | None:
+class Lifetimed(Protocol):
+    """A group configuration of either protocol, as far as its VIPs' lifetime goes."""
+
+    @property
+    def lifetime(self) -> int | None: ...
+
+    def master_down_interval(self) -> float: ...
+
+
+def vip_lifetime(config: Lifetimed) -> int | None:
     """Seconds an ifvip-added VIP lives without a refresh (None: permanent).
 
     Two master-down intervals, rounded up: longer than the silence after which a backup

@@ -50,9 +50,10 @@ from ifvip.daemon.actions import (
     netns_id,
 )
 from ifvip.daemon.children import HOOK_PATH, run_child
+from ifvip.daemon.config import vip_lifetime
 from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
 from ifvip.daemon.transport import Received
-from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first, vrrp_lifetime
+from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first
 from ifvip.election import ArmTimer, CancelTimer, Event, Timer, TimerFired
 from ifvip.election_vrrp import (
     Action,
@@ -437,7 +438,7 @@ def vrrp_role(
                 engines(config.interfaces_file),
                 config.manage,
                 config.addresses(),
-                vrrp_lifetime(config),
+                vip_lifetime(config),
             )
         )
     if config.upscript or config.downscript:
@@ -459,7 +460,7 @@ def vrrp_role(
             kernel,
             [(vip.device or config.interface, vip) for vip in config.vips],
             state.journal(key),
-            vrrp_lifetime(config),
+            vip_lifetime(config),
         )
     )
     return parts[0] if len(parts) == 1 else Roles(parts)

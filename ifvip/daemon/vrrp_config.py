@@ -14,7 +14,6 @@ addresses, found by the caller) and the source are filtered out of the unicast p
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,15 +102,6 @@ class VrrpConfig:
 
     def master_down_interval(self) -> float:
         return master_down_interval_us(self.version, self.priority, self.advert_int_cs) / 1e6
-
-
-def vrrp_lifetime(config: VrrpConfig) -> int | None:
-    """Seconds an added VIP lives without a refresh: two master-down intervals (None: permanent)."""
-    if config.lifetime == 0:
-        return None
-    if config.lifetime is not None:
-        return config.lifetime
-    return max(2, math.ceil(2 * config.master_down_interval()))
 
 
 def _number(text: str, option: str, problems: list[str]) -> Decimal | None:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ifvip.daemon.config import ConfigProblems
+from ifvip.daemon.config import ConfigProblems, vip_lifetime
 from ifvip.daemon.runtime import Group
 from ifvip.daemon.speaker import Accepted, Dropped
 from ifvip.daemon.transport import Received
 from ifvip.daemon.vrrp import VrrpSpeaker, ipv6_frame, run_notify
-from ifvip.daemon.vrrp_config import VrrpConfig, build_vrrp_group, link_local_first, vrrp_lifetime
+from ifvip.daemon.vrrp_config import VrrpConfig, build_vrrp_group, link_local_first
 from ifvip.election import Shutdown, Start
 from ifvip.election_vrrp import Notify, SendVrrpAdvert, VrrpAdvertReceived
 from ifvip.wire.carp import CarpAdvert
@@ -308,8 +308,8 @@ def test_keepalived_defaults_and_units() -> None:
     assert link_local_first(six) is not None
     assert config(advert_int="0.01").advert_int_cs == 1
     assert config(advert_int="40.95").advert_int_cs == 4095
-    assert vrrp_lifetime(config(advert_int="0.1")) == 2
-    assert vrrp_lifetime(config(lifetime="0")) is None
+    assert vip_lifetime(config(advert_int="0.1")) == 2
+    assert vip_lifetime(config(lifetime="0")) is None
     assert config().checksum is ChecksumForm.PSEUDO_HEADER
 
 
