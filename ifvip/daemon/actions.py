@@ -20,7 +20,7 @@ adds each address with a finite valid/preferred lifetime that every sent advert 
 A MASTER action that fails raises: the VIP that cannot be added, the managed ifup that fails
 (`ifup.ActionError`, its failing line), the up-script that exits non-zero or runs over its
 time. The runtime hands that to the election as a fault: the group bows out and sits out a
-backoff (election.py), so no host stays MASTER while serving nothing. `EngineRole` gives the
+backoff (election/events.py), so no host stays MASTER while serving nothing. `EngineRole` gives the
 addresses its ifups add the same advert-refreshed lifetime as `VipRole`'s (daemon/ifup.py).
 
 The runtime calls a role's coroutines one at a time per group, in the order the election

@@ -52,7 +52,7 @@ from typing import Final, Literal, TypeAlias
 
 from ifvip.daemon.children import HOOK_PATH
 from ifvip.daemon.config import IFNAMSIZ, ConfigProblems
-from ifvip.election import Demote, Promote
+from ifvip.election.events import Demote, Promote
 
 DEFAULT_INTERVAL: Final = 2.0
 DEFAULT_RISE: Final = 2

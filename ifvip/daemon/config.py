@@ -18,7 +18,7 @@ from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Generic, Protocol, TypeVar
 
-from ifvip.election import master_down_interval
+from ifvip.election.carp import master_down_interval
 from ifvip.wire.carp import PASSWORD_MAX
 from ifvip.wire.inet import GROUP_V4
 

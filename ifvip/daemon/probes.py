@@ -49,12 +49,12 @@ from ifvip.daemon.checks import (
     set_demotion,
 )
 from ifvip.daemon.children import HOOK_PATH, run_child
-from ifvip.election import Demote, Promote
+from ifvip.election.events import Demote, Promote
 
 if TYPE_CHECKING:  # VRRP's election loads only for VRRP groups (a weight feeds it)
     import ssl
 
-    from ifvip.election_vrrp import SetPriority
+    from ifvip.election.vrrp import SetPriority
 
 log = logging.getLogger("ifvip")
 
@@ -216,7 +216,7 @@ class CheckRunner:
         if self.base_priority is not None and delta != self._delta:
             self._delta = delta
             failing = ", ".join(self.health.failing()) or "none failing"
-            from ifvip.election_vrrp import SetPriority  # noqa: PLC0415 - see TYPE_CHECKING
+            from ifvip.election.vrrp import SetPriority  # noqa: PLC0415 - see TYPE_CHECKING
 
             self.feed(
                 SetPriority(self.base_priority + delta, f"check weight {delta:+d} ({failing})")

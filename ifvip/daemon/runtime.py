@@ -50,7 +50,7 @@ from ifvip.daemon.actions import Role
 from ifvip.daemon.notify import Notifier
 from ifvip.daemon.speaker import Accepted, Outgoing, Speaker
 from ifvip.daemon.transport import Channel, LinkSender
-from ifvip.election import (
+from ifvip.election.events import (
     Announce,
     ArmTimer,
     BecomeBackup,
@@ -58,7 +58,6 @@ from ifvip.election import (
     CancelTimer,
     Demote,
     Discarded,
-    Event,
     Exit,
     LinkChanged,
     Log,
@@ -179,7 +178,7 @@ class Group:
 
     # ---------------------------------------------------------------- the machine
 
-    def feed(self, event: Event, at: float | None = None) -> None:
+    def feed(self, event: object, at: float | None = None) -> None:
         """Step the machine with `event` now (or at `at`, a received packet's kernel
         timestamp on the loop's clock) and carry out what it asks, in order."""
         if self.exiting:

@@ -8,8 +8,8 @@ speaker is a small object with
 - `interface`, `tracks_link` (False for ucarp's `-S`) and `channel`: a `ChannelSpec` saying
   which protocol-112 socket the runtime opens for it (family, source, group, join or not);
 - `initial()` and `step(machine, event, now)`: the group's pure machine and step function
-  (election.py for CARP, election_vrrp.py for VRRP). The runtime feeds it the shared events
-  of election.py (`Start`, `TimerFired`, `LinkChanged`, `Demote`, `Promote`, `Shutdown`,
+  (election/carp.py, election/vrrp.py). The runtime feeds it the shared events
+  of election/events.py (`Start`, `TimerFired`, `LinkChanged`, `Demote`, `Promote`, `Shutdown`,
   `SendResult`, and whatever `receive()` returns) and carries out the shared actions
   (`ArmTimer`/`CancelTimer` with any hashable timer key, `BecomeMaster`, `BecomeBackup`,
   `Announce`, `Log`, `Exit`). Any other action is handed to `outgoing()`;
@@ -41,11 +41,11 @@ from typing import Any, Protocol
 
 from ifvip.daemon.config import GroupConfig
 from ifvip.daemon.transport import Received, ipv4_header
-from ifvip.election import (
-    Action,
+from ifvip.election.carp import (
     AdvertReceived,
+    CarpAction,
+    CarpEvent,
     CarpParams,
-    Event,
     Machine,
     SendAdvert,
     initial,
@@ -70,7 +70,7 @@ class ChannelSpec:
 
 @dataclass(frozen=True)
 class Accepted:
-    events: tuple[Event, ...]
+    events: tuple[object, ...]  # the protocol's own events, fed to its machine
     src: IPAddress
 
 
@@ -97,7 +97,7 @@ class Speaker(Protocol):
 
     def initial(self) -> Any: ...
 
-    def step(self, machine: Any, event: Event, now: float) -> tuple[Any, Sequence[Action]]: ...
+    def step(self, machine: Any, event: Any, now: float) -> tuple[Any, Sequence[object]]: ...
 
     def state_of(self, machine: Any) -> str: ...
 
@@ -137,12 +137,14 @@ class CarpSpeaker:
                 deadratio=c.deadratio,
                 preempt=c.preempt,
                 neutral=c.neutral,
-                # Advertise first, take the VIPs when the old master yields (election.py).
+                # Advertise first, take the VIPs when the old master yields (election/carp.py).
                 hold_on_preempt=True,
             )
         )
 
-    def step(self, machine: Machine, event: Event, now: float) -> tuple[Machine, list[Action]]:
+    def step(
+        self, machine: Machine, event: CarpEvent, now: float
+    ) -> tuple[Machine, list[CarpAction]]:
         return step(machine, event, now)
 
     def state_of(self, machine: Machine) -> str:

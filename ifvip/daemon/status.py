@@ -61,7 +61,7 @@ from ifvip.daemon.status_client import (
     reachable,
     render_table,
 )
-from ifvip.election import Machine
+from ifvip.election.carp import Machine
 
 # The client side (daemon/status_client.py), re-exported for the daemon's modules.
 __all__ = [

@@ -35,7 +35,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -54,11 +54,11 @@ from ifvip.daemon.config import vip_lifetime
 from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
 from ifvip.daemon.transport import Received
 from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first
-from ifvip.election import ArmTimer, CancelTimer, Event, Timer, TimerFired
-from ifvip.election_vrrp import (
-    Action,
+from ifvip.election.events import ArmTimer, CancelTimer, Event, Timer, TimerFired
+from ifvip.election.vrrp import (
     Notify,
     SendVrrpAdvert,
+    VrrpAction,
     VrrpAdvertReceived,
     VrrpMachine,
     initial,
@@ -102,7 +102,7 @@ class VrrpSpeaker:
     state: str = "INIT"  # the machine's state after the last step (for notify and status)
     _notify_queue: asyncio.Queue[tuple[str, int]] | None = field(default=None, repr=False)
     _notifier: asyncio.Task[None] | None = field(default=None, repr=False)
-    _deadlines: dict[Timer, float] = field(default_factory=dict, repr=False)
+    _deadlines: dict[Hashable, float] = field(default_factory=dict, repr=False)
     _payloads: dict[tuple[int, IPAddress], bytes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -140,7 +140,7 @@ class VrrpSpeaker:
             deadline = self._deadlines.pop(event.timer, None)
             if deadline is not None:
                 now = max(now, deadline)
-        actions: list[Action]
+        actions: list[VrrpAction]
         machine, actions = step(machine, event, now)  # type: ignore[arg-type]
         self.state = str(machine.state)
         early = [self._early(a, now) for a in actions]
@@ -150,7 +150,7 @@ class VrrpSpeaker:
             wait_until(deadline)
         return machine, early
 
-    def _early(self, action: Action, now: float) -> Action:
+    def _early(self, action: VrrpAction, now: float) -> VrrpAction:
         """Arm the protocol timers a little ahead: asyncio's epoll wait rounds its timeout up
         to a whole millisecond, and a process waking after a long sleep runs slowly, so a
         timer armed for its deadline fires up to a few ms late, later than keepalived's.
@@ -231,7 +231,7 @@ class VrrpSpeaker:
         verdict = judge(self.params, event)
         if verdict is not None:
             return Dropped(verdict.reason, verdict.message)
-        return Accepted((event,), packet.src)  # type: ignore[arg-type]
+        return Accepted((event,), packet.src)
 
     def _authenticate(self, advert: Vrrp2Advert, prefix: str, src: IPAddress) -> Dropped | None:
         want = self.config.auth_type

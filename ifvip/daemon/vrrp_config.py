@@ -29,7 +29,7 @@ from ifvip.daemon.config import (
     parse_vips,
     read_password,
 )
-from ifvip.election_vrrp import VrrpParams, master_down_interval_us
+from ifvip.election.vrrp import VrrpParams, master_down_interval_us
 from ifvip.wire.inet import GROUP_V4, GROUP_V6
 from ifvip.wire.vrrp import AuthType, ChecksumForm
 

@@ -25,9 +25,10 @@ import pytest
 
 from ifvip.daemon.config import ConfigProblems, build_carp_group
 from ifvip.daemon.transport import Received
-from ifvip.election import AdvertReceived, CarpParams, Start, State, Timer, TimerFired
-from ifvip.election import initial as carp_initial
-from ifvip.election import step as carp_step
+from ifvip.election.carp import AdvertReceived, CarpParams, State
+from ifvip.election.carp import initial as carp_initial
+from ifvip.election.carp import step as carp_step
+from ifvip.election.events import Start, Timer, TimerFired
 from ifvip.interfaces.check import check, passfile_warning
 from ifvip.interfaces.loader import load
 from ifvip.wire.carp import CarpAdvert

@@ -34,8 +34,8 @@ from ifvip.daemon.checks import (
 from ifvip.daemon.children import HOOK_PATH
 from ifvip.daemon.config import ConfigProblems
 from ifvip.daemon.probes import CheckRunner, carrier_up, run_probe
-from ifvip.election import Demote, Promote
-from ifvip.election_vrrp import SetPriority
+from ifvip.election.events import Demote, Promote
+from ifvip.election.vrrp import SetPriority
 
 OK = Result(True)
 BAD = Result(False, "connection refused")

@@ -47,7 +47,7 @@ try:
 except SystemExit as done:
     code = done.code
 optional = ("prometheus_client", "ifvip.daemon.metrics", "ifvip.daemon.vrrp", "ifvip.wire.vrrp",
-            "ifvip.election_vrrp", "ifvip.ifupdown.plan", "ifvip.ifupdown.engine",
+            "ifvip.election.vrrp", "ifvip.ifupdown.plan", "ifvip.ifupdown.engine",
             "ifvip.interfaces", "pyparsing", "ssl", "_ssl", "_hashlib", "hashlib", "hmac",
             "secrets", "pyroute2.iproute", "pyroute2.ndb", "unittest.mock")
 loaded = sorted(m for m in optional if m in sys.modules)
@@ -83,7 +83,7 @@ def loaded(argv: list[str], tmp_path: Path) -> str:
     ("argv", "expected"),
     [
         (CARP_VIP, "exit=0 loaded=[]"),
-        (VRRP, "exit=0 loaded=['ifvip.daemon.vrrp', 'ifvip.election_vrrp', 'ifvip.wire.vrrp']"),
+        (VRRP, "exit=0 loaded=['ifvip.daemon.vrrp', 'ifvip.election.vrrp', 'ifvip.wire.vrrp']"),
     ],
     ids=["carp", "vrrp"],
 )

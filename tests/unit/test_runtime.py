@@ -9,7 +9,6 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from ifvip import election
 from ifvip.daemon.checks import parse_check_options
 from ifvip.daemon.config import GroupConfig, GroupDiff, build_carp_group, diff_groups
 from ifvip.daemon.launch import Plan
@@ -17,10 +16,11 @@ from ifvip.daemon.notify import Notifier
 from ifvip.daemon.operations import OperationsConfig
 from ifvip.daemon.runtime import Daemon, Group, interface_of_default_route, status_line
 from ifvip.daemon.speaker import ChannelSpec
-from ifvip.election import (
+from ifvip.election import carp as election
+from ifvip.election.carp import CarpParams
+from ifvip.election.events import (
     BecomeBackup,
     BecomeMaster,
-    CarpParams,
     Demote,
     Promote,
     Start,

@@ -318,7 +318,7 @@ def test_ifvip_status_without_a_daemon_exits_1(tmp_path: Path) -> None:
 def test_operations_dump_and_sigusr2_through_the_union(tmp_path: Path) -> None:
     from ifvip.daemon.checks import CheckConfig, ScriptCheck
     from ifvip.daemon.operations import Operations, OperationsConfig
-    from ifvip.election import Demote, Promote
+    from ifvip.election.events import Demote, Promote
 
     group = _carp_group()
     fed: list[object] = []

@@ -18,8 +18,8 @@ from ifvip.daemon.speaker import Accepted, Dropped
 from ifvip.daemon.transport import Received
 from ifvip.daemon.vrrp import VrrpSpeaker, ipv6_frame, run_notify
 from ifvip.daemon.vrrp_config import VrrpConfig, build_vrrp_group, link_local_first
-from ifvip.election import Shutdown, Start
-from ifvip.election_vrrp import Notify, SendVrrpAdvert, VrrpAdvertReceived
+from ifvip.election.events import Shutdown, Start
+from ifvip.election.vrrp import Notify, SendVrrpAdvert, VrrpAdvertReceived
 from ifvip.wire.carp import CarpAdvert
 from ifvip.wire.pcap import read_pcap
 from ifvip.wire.vrrp import ChecksumForm, Vrrp3Advert
@@ -364,7 +364,7 @@ def test_vrrp3_advert_from_config_round_trips() -> None:
 
 
 def test_status_facts() -> None:
-    from ifvip.election import Start
+    from ifvip.election.events import Start
 
     speaker = VrrpSpeaker(config(srcip=A, priority="150"))
     machine, _ = speaker.step(speaker.initial(), Start(), 0.0)
@@ -378,7 +378,7 @@ def test_status_facts() -> None:
 def test_protocol_timers_are_armed_early_and_fire_at_their_deadline() -> None:
     import time as clock
 
-    from ifvip.election import ArmTimer, Start, Timer, TimerFired
+    from ifvip.election.events import ArmTimer, Start, Timer, TimerFired
 
     speaker = VrrpSpeaker(config(srcip=A, advert_int="0.01"))
     start = clock.monotonic()
