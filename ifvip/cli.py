@@ -315,7 +315,7 @@ def _operations_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _BadRunValue(click.BadParameter):
-    exit_code = 78  # EX_CONFIG, as daemon/config.py's problems
+    exit_code = 78  # EX_CONFIG, as daemon/settings.py's problems
 
 
 class _RunCommand(click.Command):
@@ -703,19 +703,22 @@ def run(
     import logging
 
     from ifvip.daemon.actions import StateDir
-    from ifvip.daemon.config import (
-        EX_CONFIG,
-        ConfigProblems,
+    from ifvip.daemon.carp.config import (
         GroupConfig,
         build_carp_group,
         carp_groups_from_interfaces,
+        vhid_in_file,
+        warn_debian_ucarp_hook,
+    )
+    from ifvip.daemon.ifup import engine_factory
+    from ifvip.daemon.launch import Plan, run_plan, systemd_notifier
+    from ifvip.daemon.settings import (
+        EX_CONFIG,
+        ConfigProblems,
         host_problems,
         managed_problems,
         read_interfaces,
-        vhid_in_file,
     )
-    from ifvip.daemon.ifup import engine_factory
-    from ifvip.daemon.launch import Plan, run_plan, systemd_notifier, warn_debian_ucarp_hook
 
     del shutdown
     logging.basicConfig(
@@ -728,7 +731,7 @@ def run(
         command line and environment; the passfile and interfaces file read anew)."""
         links = os.listdir("/sys/class/net")
         if protocol == "vrrp":
-            from ifvip.daemon.vrrp import configure
+            from ifvip.daemon.vrrp.discover import configure
 
             if password or passfile or addr:
                 raise ConfigProblems(["-p/-o/-a are CARP's; VRRP takes --auth-pass and --vip"])
@@ -915,9 +918,9 @@ def _operations(
     options: dict[str, Any], protocol: str, state_dir: str, links: list[str], vips: list[Any]
 ) -> tuple[Any, Any]:
     """The checks/status/metrics options and the policy-routing ones, validated together."""
-    from ifvip.daemon.config import ConfigProblems
     from ifvip.daemon.operations import operations_config
     from ifvip.daemon.policy import parse_policy_options
+    from ifvip.daemon.settings import ConfigProblems
 
     names = ("rtable", "rtable_network_length", "rtable_gateway", "rule_priority")
     routing = {name: options.pop(name) for name in names}
@@ -950,8 +953,8 @@ def _run_daemon(main: Any) -> None:
     has touched the network."""
     import asyncio
 
-    from ifvip.daemon.config import EX_CONFIG, ConfigProblems
     from ifvip.daemon.operations import OperationsError
+    from ifvip.daemon.settings import EX_CONFIG, ConfigProblems
 
     try:
         asyncio.run(main)
@@ -968,7 +971,7 @@ def _host_addresses() -> list[Any]:
     """Every address of the namespace, read once at start-up (config.HostAddress)."""
     import asyncio
 
-    from ifvip.daemon.config import HostAddress
+    from ifvip.daemon.settings import HostAddress
     from ifvip.ifupdown.netlink import INFINITY_LIFE, Kernel
 
     async def read() -> list[Any]:
@@ -1201,7 +1204,7 @@ def _translate_images(args: list[str]) -> list[str]:
     """The command-line and environment forms of the images ifvip replaces (titpetric,
     solnet, kubernetize, Rancher) as `ifvip run ...`; any other argv is returned as is."""
     from ifvip.daemon.compat import explain
-    from ifvip.daemon.config import EX_CONFIG, ConfigProblems
+    from ifvip.daemon.settings import EX_CONFIG, ConfigProblems
 
     try:
         translation = explain(args, os.environ, commands=frozenset(cli.commands))

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import ClassVar, Final, Protocol
 
 from ifvip.daemon.children import HOOK_PATH, run_child
-from ifvip.daemon.config import Vip
+from ifvip.daemon.settings import Vip
 from ifvip.ifupdown.netlink import Kernel, KernelError
 
 log = logging.getLogger("ifvip")

@@ -4,7 +4,7 @@ This module is the pure half of the health checks (the probes that touch the net
 run scripts are in `daemon/probes.py`). It holds:
 
 - the check kinds and their options, validated into a frozen `CheckConfig` by
-  `parse_check_options()` (each problem a line naming its option, as `daemon/config.py`
+  `parse_check_options()` (each problem a line naming its option, as `daemon/settings.py`
   does, for the CLI to print before exiting 78):
 
   =========================  ==================================================================
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypeAlias
 
 from ifvip.daemon.children import HOOK_PATH
-from ifvip.daemon.config import IFNAMSIZ, ConfigProblems
+from ifvip.daemon.settings import IFNAMSIZ, ConfigProblems
 from ifvip.election.events import Demote, Promote
 
 DEFAULT_INTERVAL: Final = 2.0

@@ -24,21 +24,19 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ifvip.daemon.actions import (
     SCRIPT_TIMEOUT,
-    EngineRole,
     GroupBusy,
-    Role,
     Roles,
-    ScriptRole,
     StateDir,
-    VipRole,
     netns_id,
 )
-from ifvip.daemon.config import ConfigProblems, GroupConfig, diff_groups, vip_lifetime
+from ifvip.daemon.carp.config import GroupConfig
+from ifvip.daemon.carp.role import carp_role
+from ifvip.daemon.carp.speaker import CarpSpeaker
 from ifvip.daemon.ifup import EngineFactory, engine_factory
 from ifvip.daemon.notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
 from ifvip.daemon.operations import Operations, OperationsConfig
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
-from ifvip.daemon.speaker import CarpSpeaker
+from ifvip.daemon.settings import ConfigProblems, diff_groups
 from ifvip.ifupdown.netlink import Kernel
 
 if TYPE_CHECKING:  # policy routing (and its planner) loads only when --rtable asks for it
@@ -48,25 +46,6 @@ if TYPE_CHECKING:  # policy routing (and its planner) loads only when --rtable a
 log = logging.getLogger("ifvip")
 
 SYSLOG_SOCKET: Final = "/dev/log"
-
-
-DEBIAN_UCARP_HOOK: Final = "/etc/network/if-up.d/ucarp"
-
-
-def warn_debian_ucarp_hook(configs: Sequence[GroupConfig], hook: str = DEBIAN_UCARP_HOOK) -> bool:
-    """Say so when Debian's ucarp package is installed beside groups from `ucarp-*` stanzas:
-    its if-up.d hook starts a ucarp of its own for each of them on `ifup IFACE`, a second
-    speaker for the same VHID, holding the VIP against ifvip's. True if it warned."""
-    if not configs or not os.access(hook, os.X_OK):
-        return False
-    names = ", ".join(f"{c.interface} (vhid {c.vhid})" for c in configs)
-    log.warning(
-        "%s (Debian's ucarp package) starts a second speaker for the ucarp-* stanzas of %s "
-        "on every ifup: remove the ucarp package, or its hook, where ifvip runs them",
-        hook,
-        names,
-    )
-    return True
 
 
 def detach(facility: str | None) -> None:
@@ -94,58 +73,6 @@ def detach(facility: str | None) -> None:
     syslog = SysLogHandler(SYSLOG_SOCKET, facility=code)
     syslog.setFormatter(logging.Formatter("ifvip[%(process)d]: %(message)s"))
     root.addHandler(syslog)
-
-
-def carp_role(
-    config: GroupConfig,
-    kernel: Kernel,
-    state: StateDir,
-    engines: EngineFactory,
-    script_timeout: float = SCRIPT_TIMEOUT,
-) -> Role:
-    prefix = f"(vhid {config.vhid})"
-    parts: list[Role] = []
-    if config.needs_engine:
-        assert config.interfaces_file is not None
-        logicals = config.manage or (config.ucarp_stanza or "",)
-        addr = config.vips[0].interface.ip if config.vips else None
-        announce = (addr,) if addr is not None else ()
-        parts.append(
-            EngineRole(
-                prefix,
-                engines(config.interfaces_file),
-                tuple(logicals),
-                announce,
-                vip_lifetime(config),
-            )
-        )
-    elif config.upscript or config.downscript:
-        parts.append(_scripts(config, prefix, script_timeout))
-    vips = config.vips if not parts else config.explicit_vips
-    if vips:
-        key = f"carp.{netns_id()}.{config.interface}.{config.vhid}"
-        parts.append(
-            VipRole(
-                prefix,
-                kernel,
-                [(vip.device or config.interface, vip) for vip in vips],
-                state.journal(key),
-                vip_lifetime(config),
-            )
-        )
-    return parts[0] if len(parts) == 1 else Roles(parts)
-
-
-def _scripts(config: GroupConfig, prefix: str, timeout: float) -> ScriptRole:
-    return ScriptRole(
-        prefix,
-        config.interface,
-        config.addr,
-        config.upscript,
-        config.downscript,
-        config.xparam,
-        timeout,
-    )
 
 
 # ------------------------------------------------------------------------- plans and reload
@@ -210,7 +137,8 @@ class Builder:
             role = carp_role(config, self.kernel, self.state, engines, self.script_timeout)
             speaker: Any = CarpSpeaker(config)
         else:
-            from ifvip.daemon.vrrp import VrrpSpeaker, vrrp_role  # noqa: PLC0415
+            from ifvip.daemon.vrrp.role import vrrp_role  # noqa: PLC0415
+            from ifvip.daemon.vrrp.speaker import VrrpSpeaker  # noqa: PLC0415
 
             prefix = f"(vrid {config.vrid})"
             speaker = VrrpSpeaker(config)

@@ -258,7 +258,7 @@ def operations_config(
     """The `ifvip run` options of this module (names as the keyword arguments, with dashes)
     validated into an OperationsConfig; ConfigProblems lists every problem at once."""
     from ifvip.daemon.checks import parse_check_options  # noqa: PLC0415
-    from ifvip.daemon.config import ConfigProblems  # noqa: PLC0415
+    from ifvip.daemon.settings import ConfigProblems  # noqa: PLC0415
 
     problems: list[str] = []
     checks = CheckConfig()

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from ifvip.daemon.config import ConfigProblems, Vip
+from ifvip.daemon.settings import ConfigProblems, Vip
 
 if TYPE_CHECKING:  # the planner's ops load only when --rtable/--nonlocal-bind ask for them
     from ifvip.ifupdown.plan import Op, WriteSysctl

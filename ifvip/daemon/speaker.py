@@ -33,27 +33,11 @@ A VRRP speaker implements the same methods in its own module and is started thro
 from __future__ import annotations
 
 import ipaddress
-import os
-import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ifvip.daemon.config import GroupConfig
-from ifvip.daemon.transport import Received, ipv4_header
-from ifvip.election.carp import (
-    AdvertReceived,
-    CarpAction,
-    CarpEvent,
-    CarpParams,
-    Machine,
-    SendAdvert,
-    initial,
-    step,
-)
-from ifvip.errors import DecodeError
-from ifvip.wire.announce import gratuitous_arp, mac_bytes
-from ifvip.wire.carp import CarpAdvert
+from ifvip.daemon.transport import Received
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -110,112 +94,3 @@ class Speaker(Protocol):
     def outgoing(self, action: Any, mac: str) -> Outgoing | None: ...
 
     def announcements(self, mac: str, addresses: Sequence[IPAddress]) -> list[bytes]: ...
-
-
-@dataclass
-class CarpSpeaker:
-    """ucarp 1.5.2's CARP on one interface (specs/carp.md)."""
-
-    config: GroupConfig
-    counter: int = field(default_factory=lambda: int.from_bytes(os.urandom(8)))
-
-    def __post_init__(self) -> None:
-        c = self.config
-        self.name = f"vhid {c.vhid}"
-        self.interface = c.interface
-        self.tracks_link = not c.ignoreifstate
-        self.channel = ChannelSpec(socket.AF_INET, str(c.srcip), str(c.mcast), not c.nomcast)
-
-    def initial(self) -> Machine:
-        c = self.config
-        return initial(
-            CarpParams(
-                vhid=c.vhid,
-                own_ip=c.srcip,
-                advbase=c.advbase,
-                advskew=c.advskew,
-                deadratio=c.deadratio,
-                preempt=c.preempt,
-                neutral=c.neutral,
-                # Advertise first, take the VIPs when the old master yields (election/carp.py).
-                hold_on_preempt=True,
-            )
-        )
-
-    def step(
-        self, machine: Machine, event: CarpEvent, now: float
-    ) -> tuple[Machine, list[CarpAction]]:
-        return step(machine, event, now)
-
-    def state_of(self, machine: Machine) -> str:
-        return str(machine.state)
-
-    def demoted(self, machine: Machine) -> bool:
-        return machine.demoted
-
-    def fault(self, machine: Machine) -> str | None:
-        return machine.fault
-
-    def receive(self, packet: Received) -> Accepted | Dropped:
-        """ucarp's receive checks (§1.8), in its order; meaning is left to the election."""
-        c = self.config
-        if packet.src == c.srcip:
-            return Dropped("own")
-        if packet.ttl != 255:
-            return Dropped("ttl", f"({self.name}) bad TTL {packet.ttl} from {packet.src}")
-        try:
-            advert = CarpAdvert.decode(packet.payload)
-        except DecodeError as exc:
-            return Dropped("malformed", f"({self.name}) from {packet.src}: {exc}")
-        if advert.vhid != c.vhid:
-            return Dropped("vhid")
-        if packet.dst != c.mcast:
-            return Dropped("group")
-        if not advert.verify(c.password.value, c.addr):
-            return Dropped(
-                "auth",
-                f"({self.name}) bad digest from {packet.src}: check vhid, password and virtual IP",
-            )
-        # ucarp adopts a valid peer's counter and counts on from it (§1.6).
-        self.counter = advert.counter
-        src = ipaddress.IPv4Address(packet.src)
-        return Accepted((AdvertReceived(src, advert.advbase, advert.advskew),), src)
-
-    def outgoing(self, action: Any, mac: str) -> Outgoing | None:
-        if not isinstance(action, SendAdvert):
-            return None
-        c = self.config
-        # Never resend a counter unchanged (OpenBSD drops it as a loop, §1.6).
-        self.counter = (self.counter + 1) & 0xFFFFFFFFFFFFFFFF
-        advert = CarpAdvert.build(
-            vhid=c.vhid,
-            advskew=action.advskew,
-            advbase=action.advbase,
-            counter=self.counter,
-            password=c.password.value,
-            vip=c.addr,
-        ).encode()
-        frame = None
-        if c.forge_mac or c.nomcast:
-            frame = self._frame(advert, mac)
-        return Outgoing(advert, str(c.mcast), frame)
-
-    def _frame(self, advert: bytes, mac: str) -> bytes:
-        """The whole Ethernet frame, for ucarp's forged source MAC or `-M` broadcast."""
-        c = self.config
-        group = c.mcast.packed
-        dst = b"\xff" * 6 if c.nomcast else bytes([1, 0, 0x5E, group[1] & 0x7F, group[2], group[3]])
-        src = bytes([0, 0, 0x5E, 0, 0, c.vhid]) if c.forge_mac else mac_bytes(mac)
-        ip = ipv4_header(
-            str(c.srcip),
-            str(c.mcast),
-            len(advert),
-            ident=int.from_bytes(os.urandom(2)),
-            tos=0x10,  # ucarp's frame, for parity (shared/vectors/README.md)
-            dont_fragment=True,
-        )
-        return dst + src + b"\x08\x00" + ip + advert
-
-    def announcements(self, mac: str, addresses: Sequence[IPAddress]) -> list[bytes]:
-        """ucarp's gratuitous ARP (§2.1) for each IPv4 address; CARP has no IPv6 form."""
-        return [gratuitous_arp(mac, a) for a in addresses if a.version == 4]

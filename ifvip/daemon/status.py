@@ -32,8 +32,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from ifvip.daemon.carp.config import GroupConfig
 from ifvip.daemon.checks import Check, Hysteresis
-from ifvip.daemon.config import GroupConfig
 from ifvip.daemon.status_client import (
     ADVERTS_RECEIVED,
     ADVERTS_SENT,
@@ -141,7 +141,7 @@ def speaker_facts(speaker: Any, machine: Any) -> dict[str, Any]:
             "vips": tuple(str(v) for v in vips),
             "managed": config.manage or ((config.ucarp_stanza,) if config.ucarp_stanza else ()),
         }
-    from ifvip.daemon.vrrp_config import VrrpConfig  # noqa: PLC0415 - VRRP only
+    from ifvip.daemon.vrrp.config import VrrpConfig  # noqa: PLC0415 - VRRP only
 
     if isinstance(config, VrrpConfig):
         advert = getattr(machine, "master_adver_int_cs", config.advert_int_cs)

@@ -61,15 +61,16 @@ async def main():
     async with Kernel() as kernel:
         daemon = Daemon(kernel)
         if args["protocol"] == "carp":
-            from ifvip.daemon.config import build_carp_group
+            from ifvip.daemon.carp.config import build_carp_group
             from ifvip.daemon.ifup import engine_factory
-            from ifvip.daemon.launch import carp_role
-            from ifvip.daemon.speaker import CarpSpeaker
+            from ifvip.daemon.carp.role import carp_role
+            from ifvip.daemon.carp.speaker import CarpSpeaker
             config = build_carp_group(**args["group"])
             daemon.add(CarpSpeaker(config), carp_role(config, kernel, state, engine_factory()))
         else:
-            from ifvip.daemon.vrrp import VrrpSpeaker, vrrp_role
-            from ifvip.daemon.vrrp_config import build_vrrp_group
+            from ifvip.daemon.vrrp.speaker import VrrpSpeaker
+            from ifvip.daemon.vrrp.role import vrrp_role
+            from ifvip.daemon.vrrp.config import build_vrrp_group
             config = build_vrrp_group(**args["group"])
             daemon.add(VrrpSpeaker(config), vrrp_role(config, kernel, state))
         await ops.start(daemon)

@@ -22,10 +22,10 @@ pytestmark = [*INTEROP, NEEDS_KEEPALIVED, NEEDS_UCARP]
 
 BOTH = """
 import asyncio, json, logging, sys
-from ifvip.daemon.config import build_carp_group
+from ifvip.daemon.carp.config import build_carp_group
 from ifvip.daemon.launch import Plan, run_plan
 from ifvip.daemon.operations import OperationsConfig
-from ifvip.daemon.vrrp_config import build_vrrp_group
+from ifvip.daemon.vrrp.config import build_vrrp_group
 logging.basicConfig(level=logging.INFO)
 carp = build_carp_group(interface="eth0", srcip="198.51.100.1", vhid="52", password="secret",
                         passfile=None, addr="198.51.100.101", masklen="24", preempt=True)

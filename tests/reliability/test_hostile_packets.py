@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ifvip.daemon.config import build_carp_group
+from ifvip.daemon.carp.config import build_carp_group
 from ifvip.daemon.transport import parse_ipv4
 from ifvip.wire.carp import CarpAdvert
 from tests.reliability._fuzz import fuzz
@@ -116,8 +116,8 @@ def test_packets_fit_one_ethernet_frame_and_members_must_agree() -> None:
 
 
 def _vrrp_speakers(version: int, password: str | None) -> list[object]:
-    vrrp = pytest.importorskip("ifvip.daemon.vrrp", reason="the VRRP speaker")
-    config = pytest.importorskip("ifvip.daemon.vrrp_config", reason="the VRRP config builder")
+    vrrp = pytest.importorskip("ifvip.daemon.vrrp.speaker", reason="the VRRP speaker")
+    config = pytest.importorskip("ifvip.daemon.vrrp.config", reason="the VRRP config builder")
     return [
         vrrp.VrrpSpeaker(
             config.build_vrrp_group(

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from ifvip.daemon.config import ConfigProblems, build_carp_group
+from ifvip.daemon.carp.config import build_carp_group
+from ifvip.daemon.settings import ConfigProblems
 from ifvip.daemon.transport import Received
 from ifvip.election.carp import AdvertReceived, CarpParams, State
 from ifvip.election.carp import initial as carp_initial

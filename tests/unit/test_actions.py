@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ifvip.daemon.actions import EngineRole, Roles, ScriptRole, StateDir, VipRole
-from ifvip.daemon.config import Vip
+from ifvip.daemon.settings import Vip
 from ifvip.ifupdown.netlink import KernelError
 
 
@@ -206,7 +206,7 @@ def test_a_missing_engine_is_a_configuration_problem(
     missing: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ifvip.daemon import ifup
-    from ifvip.daemon.config import ConfigProblems
+    from ifvip.daemon.settings import ConfigProblems
 
     monkeypatch.setattr(ifup, "ENGINE_MODULE", missing)
     factory = ifup.engine_factory()
@@ -334,8 +334,7 @@ def test_script_timeout_and_hook_bound_reach_the_roles(tmp_path: Path) -> None:
 def test_debian_ucarp_hook_beside_ucarp_stanzas_is_named(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from ifvip.daemon.config import build_carp_group
-    from ifvip.daemon.launch import warn_debian_ucarp_hook
+    from ifvip.daemon.carp.config import build_carp_group, warn_debian_ucarp_hook
 
     group = build_carp_group(
         interface="eth0",

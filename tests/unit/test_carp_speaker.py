@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from ifvip.daemon.config import build_carp_group
-from ifvip.daemon.speaker import Accepted, CarpSpeaker, Dropped
+from ifvip.daemon.carp.config import build_carp_group
+from ifvip.daemon.carp.speaker import CarpSpeaker
+from ifvip.daemon.speaker import Accepted, Dropped
 from ifvip.daemon.transport import Received
 from ifvip.election.carp import AdvertReceived, SendAdvert, State
 from ifvip.election.events import Start

@@ -32,8 +32,8 @@ from ifvip.daemon.checks import (
     set_demotion,
 )
 from ifvip.daemon.children import HOOK_PATH
-from ifvip.daemon.config import ConfigProblems
 from ifvip.daemon.probes import CheckRunner, carrier_up, run_probe
+from ifvip.daemon.settings import ConfigProblems
 from ifvip.election.events import Demote, Promote
 from ifvip.election.vrrp import SetPriority
 

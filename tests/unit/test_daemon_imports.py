@@ -83,7 +83,10 @@ def loaded(argv: list[str], tmp_path: Path) -> str:
     ("argv", "expected"),
     [
         (CARP_VIP, "exit=0 loaded=[]"),
-        (VRRP, "exit=0 loaded=['ifvip.daemon.vrrp', 'ifvip.election.vrrp', 'ifvip.wire.vrrp']"),
+        (
+            VRRP,
+            "exit=0 loaded=['ifvip.daemon.vrrp', 'ifvip.election.vrrp', 'ifvip.wire.vrrp']",
+        ),
     ],
     ids=["carp", "vrrp"],
 )

@@ -20,10 +20,11 @@ import pytest
 from click.testing import CliRunner
 
 from ifvip.cli import cli
+from ifvip.daemon.carp.config import build_carp_group
+from ifvip.daemon.carp.speaker import CarpSpeaker
 from ifvip.daemon.checks import Hysteresis, Result, TcpCheck, observe
-from ifvip.daemon.config import Vip, build_carp_group
 from ifvip.daemon.runtime import Group
-from ifvip.daemon.speaker import CarpSpeaker
+from ifvip.daemon.settings import Vip
 from ifvip.daemon.status import (
     CheckStatus,
     GroupStatus,
@@ -375,8 +376,8 @@ def test_the_run_options_bundle_feeds_operations_config() -> None:
 
 
 def test_operations_config_collects_every_problem() -> None:
-    from ifvip.daemon.config import ConfigProblems
     from ifvip.daemon.operations import operations_config
+    from ifvip.daemon.settings import ConfigProblems
 
     with pytest.raises(ConfigProblems) as caught:
         operations_config(check_tcp=["0"], metrics="9165", status_socket="relative.sock")

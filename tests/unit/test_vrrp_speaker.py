@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ifvip.daemon.config import ConfigProblems, vip_lifetime
 from ifvip.daemon.runtime import Group
+from ifvip.daemon.settings import ConfigProblems, vip_lifetime
 from ifvip.daemon.speaker import Accepted, Dropped
 from ifvip.daemon.transport import Received
-from ifvip.daemon.vrrp import VrrpSpeaker, ipv6_frame, run_notify
-from ifvip.daemon.vrrp_config import VrrpConfig, build_vrrp_group, link_local_first
+from ifvip.daemon.vrrp.config import VrrpConfig, build_vrrp_group, link_local_first
+from ifvip.daemon.vrrp.notify import run_notify
+from ifvip.daemon.vrrp.speaker import VrrpSpeaker, ipv6_frame
 from ifvip.election.events import Shutdown, Start
 from ifvip.election.vrrp import Notify, SendVrrpAdvert, VrrpAdvertReceived
 from ifvip.wire.carp import CarpAdvert

@@ -1,4 +1,4 @@
-"""The VRRP speaker: keepalived 2.2.7's wire rules for one group, behind runtime.py's seam.
+"""The VRRP speaker: keepalived 2.2.7's wire rules for one group, behind speaker.py's seam.
 
 `VrrpSpeaker` follows speaker.py's `Speaker` protocol. It opens (through the runtime) a
 protocol-112 channel for the group's family: 224.0.0.18 or ff02::12, joined unless unicast,
@@ -19,9 +19,8 @@ timers run from the advert's kernel receive timestamp (transport.py), are armed 
 early (a tenth of the delay, at most 4 ms) and waited out exactly (a 1 ns timer slack, the
 last 250 us spun), so they fire on time despite asyncio's millisecond epoll timeouts.
 
-Notify hooks are keepalived's generic `notify`: `SCRIPT INSTANCE NAME STATE PRIORITY`, run
-one after the other in the order of the transitions (keepalived's run concurrently and can
-reorder, issue #1055), without a shell, bounded in time.
+Notify hooks (notify.py) are queued here, in the order of the transitions, and run one
+after the other.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import contextlib
 import ctypes
 import ipaddress
 import logging
-import os
 import socket
 import struct
 import time
@@ -39,21 +37,10 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ifvip.daemon.actions import (
-    SCRIPT_TIMEOUT,
-    EngineRole,
-    Role,
-    Roles,
-    ScriptRole,
-    StateDir,
-    VipRole,
-    netns_id,
-)
-from ifvip.daemon.children import HOOK_PATH, run_child
-from ifvip.daemon.config import vip_lifetime
 from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
 from ifvip.daemon.transport import Received
-from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first
+from ifvip.daemon.vrrp.config import VrrpConfig, link_local_first
+from ifvip.daemon.vrrp.notify import NOTIFY_TIMEOUT, run_notify
 from ifvip.election.events import ArmTimer, CancelTimer, Event, Timer, TimerFired
 from ifvip.election.vrrp import (
     Notify,
@@ -66,13 +53,11 @@ from ifvip.election.vrrp import (
     step,
 )
 from ifvip.errors import DecodeError
-from ifvip.ifupdown.netlink import Kernel
 from ifvip.wire.announce import BROADCAST, gratuitous_arp, mac_bytes, multicast_mac, unsolicited_na
 from ifvip.wire.digest import compare_digest
 from ifvip.wire.inet import IPPROTO_VRRP
 from ifvip.wire.vrrp import (
     AuthType,
-    ChecksumForm,
     Vrrp2Advert,
     Vrrp3Advert,
     VrrpAdvert,
@@ -83,9 +68,6 @@ from ifvip.wire.vrrp import (
 log = logging.getLogger("ifvip")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-NOTIFY_TIMEOUT: Final = 60.0
-IFA_F_SECONDARY: Final = 0x01
-RT_SCOPE_LINK: Final = 253
 TCLASS: Final = 0xC0
 TIMER_EARLY: Final = 0.004  # seconds, at most; see VrrpSpeaker._early
 SPIN: Final = 0.00025  # seconds before a deadline that are spun out, not slept (_on_time)
@@ -339,30 +321,6 @@ class VrrpSpeaker:
             await self._notifier
 
 
-async def run_notify(
-    script: str,
-    instance: str,
-    state: str,
-    priority: int,
-    name: str,
-    timeout: float = NOTIFY_TIMEOUT,
-) -> None:
-    """keepalived's generic notify: `SCRIPT INSTANCE NAME STATE PRIORITY`, no shell; run
-    over `timeout` seconds, it is killed with everything it started."""
-    argv = [script, "INSTANCE", instance, state, str(priority)]
-    env = {**os.environ, "PATH": HOOK_PATH}
-    try:
-        code = await run_child(argv, env=env, timeout=timeout)
-    except OSError as exc:
-        log.error("(%s) cannot run %s: %s", name, script, exc.strerror)
-        return
-    if code is None:
-        log.error("(%s) %s ran over %.0f s and was killed", name, script, timeout)
-        return
-    if code != 0:
-        log.warning("(%s) %s %s exited with %d", name, script, state, code)
-
-
 def wait_until(deadline: float) -> None:
     """Hold the loop until `deadline` (time.monotonic, the loop's clock) when it is at most
     TIMER_EARLY away: a sleep ends up to ~100 us late (timer slack, wake-up), so the last
@@ -397,113 +355,4 @@ def ipv6_frame(mac: str, src: IPAddress, dst: IPAddress, payload: bytes) -> byte
 # ------------------------------------------------------------------ source discovery
 
 
-async def _addresses(interface: str, family: int, netns: str | None) -> list[Any]:
-    async with Kernel(netns) as kernel:
-        return list(
-            await kernel.addresses(interface, socket.AF_INET if family == 4 else socket.AF_INET6)
-        )
-
-
-def pick_source(found: Sequence[Any], family: int, vips: Sequence[IPAddress]) -> str | None:
-    for info in found:
-        ip = info.address.ip
-        if ip in vips:
-            continue
-        if family == 4 and not info.flags & IFA_F_SECONDARY:
-            return str(ip)
-        if family == 6 and info.scope == RT_SCOPE_LINK and ip.is_link_local:
-            return str(ip)
-    return None
-
-
 # ------------------------------------------------------------------ roles and launch
-
-
-def vrrp_role(
-    config: VrrpConfig,
-    kernel: Kernel,
-    state: StateDir,
-    engines: Any = None,
-    script_timeout: float = SCRIPT_TIMEOUT,
-) -> Role:
-    """What MASTER means: ifup --manage stanzas, -u/-d scripts (bounded by
-    `--script-timeout`, as CARP's), and ifvip's own VIPs."""
-    prefix = f"(vrid {config.vrid})"
-    parts: list[Role] = []
-    if config.manage:
-        assert config.interfaces_file is not None and engines is not None
-        parts.append(
-            EngineRole(
-                prefix,
-                engines(config.interfaces_file),
-                config.manage,
-                config.addresses(),
-                vip_lifetime(config),
-            )
-        )
-    if config.upscript or config.downscript:
-        parts.append(
-            ScriptRole(
-                prefix,
-                config.interface,
-                str(config.vips[0].interface.ip),
-                config.upscript,
-                config.downscript,
-                config.xparam,
-                script_timeout,
-            )
-        )
-    key = f"vrrp.{netns_id()}.{config.interface}.{config.family}.{config.vrid}"
-    parts.append(
-        VipRole(
-            prefix,
-            kernel,
-            [(vip.device or config.interface, vip) for vip in config.vips],
-            state.journal(key),
-            vip_lifetime(config),
-        )
-    )
-    return parts[0] if len(parts) == 1 else Roles(parts)
-
-
-__all__ = [
-    "ChecksumForm",
-    "VrrpSpeaker",
-    "ipv6_frame",
-    "run_notify",
-    "vrrp_role",
-]
-
-
-def configure(
-    *,
-    interface: str | None,
-    srcip: str | None,
-    vips: Sequence[str],
-    links: Sequence[str] | None = None,
-    netns: str | None = None,
-    **options: Any,
-) -> VrrpConfig:
-    """`build_vrrp_group` after finding what the user left out: the interface (the default
-    route's) and the advert source (its primary IPv4 or link-local IPv6 address)."""
-    from ifvip.daemon.runtime import discover_defaults  # noqa: PLC0415
-    from ifvip.daemon.vrrp_config import build_vrrp_group  # noqa: PLC0415
-
-    words = [w for text in vips for w in text.split()]
-    if not interface:
-        interface, _first = asyncio.run(discover_defaults(netns))
-    own: list[str] = []
-    if interface and (links is None or interface in links):
-        parsed = []
-        for word in words:
-            with contextlib.suppress(ValueError):
-                parsed.append(ipaddress.ip_interface(word.partition("@")[0]).ip)
-        family = 6 if parsed and parsed[0].version == 6 else 4
-        found = asyncio.run(_addresses(interface, family, netns))
-        if not srcip:
-            srcip = pick_source(found, family, parsed)
-        # Our own addresses, VIPs aside, leave the peer list (one list serves every node).
-        own = [str(i.address.ip) for i in found if i.address.ip not in parsed]
-    return build_vrrp_group(
-        interface=interface, srcip=srcip, vips=words, links=links, own=own, **options
-    )

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from ifvip.daemon.config import (
+from ifvip.daemon.settings import (
     IFNAMSIZ,
     VRRP2_PASSWORD_MAX,
     ConfigProblems,

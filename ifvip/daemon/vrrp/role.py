@@ -1,0 +1,66 @@
+"""What MASTER means for a VRRP group: managed stanzas, -u/-d scripts, ifvip's own VIPs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ifvip.daemon.actions import (
+    SCRIPT_TIMEOUT,
+    EngineRole,
+    Role,
+    Roles,
+    ScriptRole,
+    StateDir,
+    VipRole,
+    netns_id,
+)
+from ifvip.daemon.settings import vip_lifetime
+from ifvip.daemon.vrrp.config import VrrpConfig
+from ifvip.ifupdown.netlink import Kernel
+
+
+def vrrp_role(
+    config: VrrpConfig,
+    kernel: Kernel,
+    state: StateDir,
+    engines: Any = None,
+    script_timeout: float = SCRIPT_TIMEOUT,
+) -> Role:
+    """What MASTER means: ifup --manage stanzas, -u/-d scripts (bounded by
+    `--script-timeout`, as CARP's), and ifvip's own VIPs."""
+    prefix = f"(vrid {config.vrid})"
+    parts: list[Role] = []
+    if config.manage:
+        assert config.interfaces_file is not None and engines is not None
+        parts.append(
+            EngineRole(
+                prefix,
+                engines(config.interfaces_file),
+                config.manage,
+                config.addresses(),
+                vip_lifetime(config),
+            )
+        )
+    if config.upscript or config.downscript:
+        parts.append(
+            ScriptRole(
+                prefix,
+                config.interface,
+                str(config.vips[0].interface.ip),
+                config.upscript,
+                config.downscript,
+                config.xparam,
+                script_timeout,
+            )
+        )
+    key = f"vrrp.{netns_id()}.{config.interface}.{config.family}.{config.vrid}"
+    parts.append(
+        VipRole(
+            prefix,
+            kernel,
+            [(vip.device or config.interface, vip) for vip in config.vips],
+            state.journal(key),
+            vip_lifetime(config),
+        )
+    )
+    return parts[0] if len(parts) == 1 else Roles(parts)
