@@ -43,7 +43,6 @@ from ifvip.daemon.status import (
     StatusServer,
     daemon_snapshot,
     default_socket,
-    speaker_facts,
     write_snapshot,
 )
 
@@ -74,15 +73,10 @@ class OperationsConfig:
 
 def _vips(speaker: Any, machine: Any) -> list[Address]:
     found: list[Address] = []
-    for text in speaker_facts(speaker, machine).get("vips", ()):
+    for text in speaker.status_facts(machine).get("vips", ()):
         with contextlib.suppress(ValueError):
             found.append(ipaddress.ip_interface(str(text).partition("@")[0]).ip)
     return found
-
-
-def _priority(speaker: Any) -> int | None:
-    priority = getattr(getattr(speaker, "config", None), "priority", None)
-    return priority if isinstance(priority, int) else None
 
 
 def _state_of(group: Any) -> Callable[[], str]:
@@ -156,7 +150,7 @@ class Operations:
             _vips(group.speaker, group.machine),
             state=_state_of(group),
             feed=group.feed,
-            base_priority=_priority(group.speaker) if checks.weight else None,
+            base_priority=group.speaker.priority if checks.weight else None,
         )
         self.runners[group.speaker.name] = runner
         return runner

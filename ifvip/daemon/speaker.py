@@ -24,10 +24,13 @@ speaker is a small object with
   payload for the kernel socket, or a whole Ethernet frame for AF_PACKET), or None when the
   action is not a send;
 - `announcements(mac, addresses)`: the gratuitous ARP / unsolicited NA frames that tell the
-  LAN `addresses` are now at `mac`.
+  LAN `addresses` are now at `mac`;
+- `status_facts(machine)`: what `ifvip status` and the metrics show of the group
+  (protocol, vrid, priority or advskew, advert interval, VIPs, managed stanzas), and
+  `priority`: the base priority a `--check-weight` moves, None where the protocol has none.
 
-A VRRP speaker implements the same methods in its own module and is started through
-`runtime.Daemon.add(speaker, role)`; runtime.py does not change.
+CARP's speaker is carp/speaker.py, VRRP's vrrp/speaker.py; launch.py's registry builds either
+from a group definition and starts it through `runtime.Daemon.add(speaker, role)`.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ class Speaker(Protocol):
     interface: str
     tracks_link: bool
     channel: ChannelSpec
+    # The base priority a check weight moves (VRRP's); None: the protocol has none (CARP).
+    priority: int | None
 
     def initial(self) -> Any: ...
 
@@ -94,3 +99,5 @@ class Speaker(Protocol):
     def outgoing(self, action: Any, mac: str) -> Outgoing | None: ...
 
     def announcements(self, mac: str, addresses: Sequence[IPAddress]) -> list[bytes]: ...
+
+    def status_facts(self, machine: Any) -> dict[str, Any]: ...

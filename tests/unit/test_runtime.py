@@ -79,6 +79,11 @@ class _Speaker:
     def fault(self, machine: str) -> str | None:
         return None
 
+    priority = None
+
+    def status_facts(self, machine: str) -> dict[str, Any]:
+        return {"protocol": "carp", "vrid": 42}
+
 
 class _Role:
     def addresses(self) -> list[Any]:

@@ -45,6 +45,7 @@ class CarpSpeaker:
         self.interface = c.interface
         self.tracks_link = not c.ignoreifstate
         self.channel = ChannelSpec(socket.AF_INET, str(c.srcip), str(c.mcast), not c.nomcast)
+        self.priority: int | None = None  # CARP elects by advbase/advskew
 
     def initial(self) -> Machine:
         c = self.config
@@ -75,6 +76,20 @@ class CarpSpeaker:
 
     def fault(self, machine: Machine) -> str | None:
         return machine.fault
+
+    def status_facts(self, machine: Machine) -> dict[str, Any]:
+        """What `ifvip status` shows for this group."""
+        c = self.config
+        # With managed stanzas the stanzas bring -a's address up: ifvip adds only --vip's.
+        vips = c.explicit_vips if c.needs_engine else c.vips
+        return {
+            "protocol": "carp",
+            "vrid": c.vhid,
+            "advskew": machine.advskew,
+            "advert_interval": machine.interval(),
+            "vips": tuple(str(v) for v in vips),
+            "managed": c.manage or ((c.ucarp_stanza,) if c.ucarp_stanza else ()),
+        }
 
     def receive(self, packet: Received) -> Accepted | Dropped:
         """ucarp's receive checks (§1.8), in its order; meaning is left to the election."""

@@ -99,6 +99,7 @@ class VrrpSpeaker:
             join=not c.unicast_peers,
         )
         self.params = c.params()
+        self.priority: int | None = c.priority
         self.auth_data = pass_auth_data(c.password.value) if c.password else b"\0" * 8
 
     # ------------------------------------------------------------ the machine
@@ -156,7 +157,7 @@ class VrrpSpeaker:
         return machine.fault
 
     def status_facts(self, machine: VrrpMachine) -> dict[str, Any]:
-        """What `ifvip status` shows for this group (status.speaker_facts)."""
+        """What `ifvip status` shows for this group."""
         c = self.config
         return {
             "protocol": "vrrp",
