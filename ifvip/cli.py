@@ -711,7 +711,7 @@ def run(
         warn_debian_ucarp_hook,
     )
     from ifvip.daemon.ifup import engine_factory
-    from ifvip.daemon.launch import Plan, run_plan, systemd_notifier
+    from ifvip.daemon.launch import RunPlan, run_plan, systemd_notifier
     from ifvip.daemon.settings import (
         EX_CONFIG,
         ConfigProblems,
@@ -726,7 +726,7 @@ def run(
         format="%(asctime)s ifvip[%(process)d]: %(message)s",
     )
 
-    def build() -> Plan:
+    def build() -> RunPlan:
         """The whole configuration from the options; SIGHUP calls it again (the same
         command line and environment; the passfile and interfaces file read anew)."""
         links = os.listdir("/sys/class/net")
@@ -782,10 +782,10 @@ def run(
                 if problems:
                     raise ConfigProblems(problems)
             StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
-            return Plan(
+            return RunPlan(
                 state_dir,
                 ops,
-                vrrp=(vrrp,),
+                (vrrp,),
                 policy=policy,
                 engines=engines,
                 script_timeout=script_timeout,
@@ -872,10 +872,10 @@ def run(
         if problems:
             raise ConfigProblems(problems)
         StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
-        return Plan(
+        return RunPlan(
             state_dir,
             ops,
-            carp=tuple(configs),
+            tuple(configs),
             policy=policy,
             engines=engines,
             script_timeout=script_timeout,

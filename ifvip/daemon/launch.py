@@ -1,14 +1,14 @@
 """Turn validated group configurations into running groups: speaker + role, in one Daemon.
 
-This is the glue between config.py (what the user asked for), speaker.py (the protocol),
-actions.py (what MASTER means) and runtime.py (the loop). The role follows issue 4's order
-of precedence: managed stanzas, then the `IFACE:ucarp` stanza of a `ucarp-*` group, then
-`-u/-d` scripts, then ifvip's own VIPs; `--vip` addresses given explicitly are always added.
+This is the glue between the protocols (carp/, vrrp/: each a config, a speaker and a role
+behind speaker.py's seam), actions.py (what MASTER means) and runtime.py (the loop).
+`PROTOCOLS` is the one registry of protocols: a group's configuration names its protocol,
+and the entry's `start()` gives its speaker and role; nothing else here knows CARP from VRRP.
 
-`run_plan()` runs a `Plan` (every CARP and VRRP group of one `ifvip run`, with its checks,
+`run_plan()` runs a `RunPlan` (every CARP and VRRP group of one `ifvip run`, with its checks,
 status/metrics and policy routing) and, on SIGHUP, calls the CLI's `build` again (the same
 command line and environment, the files read anew), validates it, and applies the
-difference group by group (config.diff_groups): unchanged groups keep running untouched,
+difference group by group (settings.diff_groups): unchanged groups keep running untouched,
 changed ones are retired gracefully and started anew as BACKUP, removed ones are retired,
 new ones started. A configuration with problems logs each one and changes nothing.
 """
@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ifvip.daemon.actions import (
     SCRIPT_TIMEOUT,
@@ -29,14 +29,12 @@ from ifvip.daemon.actions import (
     StateDir,
     netns_id,
 )
-from ifvip.daemon.carp.config import GroupConfig
-from ifvip.daemon.carp.role import carp_role
-from ifvip.daemon.carp.speaker import CarpSpeaker
 from ifvip.daemon.ifup import EngineFactory, engine_factory
 from ifvip.daemon.notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
 from ifvip.daemon.operations import Operations, OperationsConfig
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
 from ifvip.daemon.settings import ConfigProblems, diff_groups
+from ifvip.daemon.speaker import Started
 from ifvip.ifupdown.netlink import Kernel
 
 if TYPE_CHECKING:  # policy routing (and its planner) loads only when --rtable asks for it
@@ -77,27 +75,70 @@ def detach(facility: str | None) -> None:
 
 # ------------------------------------------------------------------------- plans and reload
 
-GroupKey = tuple[str, str, int]  # (protocol, interface, vhid/vrid): a group's identity
+Starter = Callable[[Any, Kernel, StateDir, EngineFactory, float], Started]
+
+
+@dataclass(frozen=True)
+class ProtocolEntry:
+    """How launch.py starts a group of one protocol: `id_word` names a group's number
+    (`vhid 42`, `vrid 51`), `load()` imports the protocol's package (only when a group
+    uses it) and gives its `start(config, kernel, state, engines, script_timeout)`."""
+
+    id_word: str
+    load: Callable[[], Starter]
+
+
+def _carp() -> Starter:
+    from ifvip.daemon.carp.role import start  # noqa: PLC0415 - a protocol loads when used
+
+    return start
+
+
+def _vrrp() -> Starter:
+    from ifvip.daemon.vrrp.role import start  # noqa: PLC0415 - a protocol loads when used
+
+    return start
+
+
+# The one place that knows which protocols there are. A group's configuration names its
+# own (`config.protocol`) and says its number, its group name, its interface and VIPs.
+PROTOCOLS: Final[Mapping[str, ProtocolEntry]] = {
+    "carp": ProtocolEntry("vhid", _carp),
+    "vrrp": ProtocolEntry("vrid", _vrrp),
+}
+
+
+class GroupKey(NamedTuple):
+    """A group's identity: equal keys across a reload mean the same group."""
+
+    protocol: str
+    interface: str
+    number: int  # vhid / vrid
+
+    def __str__(self) -> str:
+        return f"{PROTOCOLS[self.protocol].id_word} {self.number} on {self.interface}"
 
 
 @dataclass(frozen=True)
 class GroupDef:
     """Everything one group runs with; equal definitions mean an unchanged group."""
 
-    protocol: str  # "carp" | "vrrp"
-    config: Any  # GroupConfig | vrrp_config.VrrpConfig
+    config: Any  # carp.config.GroupConfig | vrrp.config.VrrpConfig: see PROTOCOLS
     checks: CheckConfig
     policy: PolicyRouting | None = None
 
+    @property
+    def protocol(self) -> str:
+        return str(self.config.protocol)
+
 
 @dataclass(frozen=True)
-class Plan:
+class RunPlan:
     """One validated `ifvip run` configuration: its groups and what runs beside them."""
 
     state_dir: str
     operations: OperationsConfig
-    carp: tuple[GroupConfig, ...] = ()
-    vrrp: tuple[Any, ...] = ()
+    configs: tuple[Any, ...] = ()  # each group's configuration, of any protocol
     policy: PolicyRouting | None = None
     engines: EngineFactory | None = field(default=None, compare=False)
     script_timeout: float = SCRIPT_TIMEOUT  # seconds a -u/-d script may run
@@ -105,12 +146,10 @@ class Plan:
     def groups(self) -> dict[GroupKey, GroupDef]:
         found: dict[GroupKey, GroupDef] = {}
         per_group = self.operations.per_group
-        for c in self.carp:
-            checks = per_group.get(c.name, self.operations.checks)
-            found[("carp", c.interface, c.vhid)] = GroupDef("carp", c, checks, self.policy)
-        for v in self.vrrp:
-            checks = per_group.get(f"vrid {v.vrid}", self.operations.checks)
-            found[("vrrp", v.interface, v.vrid)] = GroupDef("vrrp", v, checks, self.policy)
+        for c in self.configs:
+            checks = per_group.get(c.group_name, self.operations.checks)
+            key = GroupKey(c.protocol, c.interface, c.number)
+            found[key] = GroupDef(c, checks, self.policy)
         return found
 
 
@@ -131,26 +170,19 @@ class Builder:
 
     def add(self, daemon: Daemon, definition: GroupDef) -> Group:
         config = definition.config
-        if definition.protocol == "carp":
-            prefix = f"(vhid {config.vhid})"
-            engines = self.engines or engine_factory(hook_timeout=self.script_timeout)
-            role = carp_role(config, self.kernel, self.state, engines, self.script_timeout)
-            speaker: Any = CarpSpeaker(config)
-        else:
-            from ifvip.daemon.vrrp.role import vrrp_role  # noqa: PLC0415
-            from ifvip.daemon.vrrp.speaker import VrrpSpeaker  # noqa: PLC0415
-
-            prefix = f"(vrid {config.vrid})"
-            speaker = VrrpSpeaker(config)
-            role = vrrp_role(config, self.kernel, self.state, self.engines, self.script_timeout)
+        start = PROTOCOLS[definition.protocol].load()
+        engines = self.engines or engine_factory(hook_timeout=self.script_timeout)
+        started = start(config, self.kernel, self.state, engines, self.script_timeout)
+        role = started.role
         if definition.policy is not None:
             from ifvip.daemon.policy import policy_role  # noqa: PLC0415 - see TYPE_CHECKING
 
+            prefix = f"({config.group_name})"
             routes = policy_role(
                 prefix, self.kernel, definition.policy, config.vips[0], config.interface
             )
             role = Roles([role, routes])
-        return daemon.add(speaker, role, garp_repeat=getattr(config, "garp_repeat", 0.0))
+        return daemon.add(started.speaker, role, garp_repeat=started.garp_repeat)
 
 
 def systemd_notifier(
@@ -167,9 +199,9 @@ def systemd_notifier(
 
 
 async def run_plan(
-    plan: Plan,
+    plan: RunPlan,
     *,
-    build: Callable[[], Plan] | None = None,
+    build: Callable[[], RunPlan] | None = None,
     netns: str | None = None,
     notifier: Notifier | None = None,
     watchdog: float | None = None,
@@ -199,12 +231,11 @@ class GroupLocks:
     def take(self, key: GroupKey) -> str | None:
         """None once held, else the sentence that refuses the group."""
         protocol, interface, number = key
-        name = f"{'vhid' if protocol == 'carp' else 'vrid'} {number} on {interface}"
         try:
             self.held[key] = self.state.lock_group(f"{protocol}.{netns_id()}.{interface}.{number}")
         except GroupBusy as busy:
             return (
-                f"{name} is run by another ifvip (pid {busy.pid}) with state dir "
+                f"{key} is run by another ifvip (pid {busy.pid}) with state dir "
                 f"{self.state.path}: a second one would fight it for the VIP"
             )
         return None
@@ -220,11 +251,11 @@ class GroupLocks:
 
 
 async def _run_locked(
-    plan: Plan,
+    plan: RunPlan,
     state: StateDir,
     locks: GroupLocks,
     current: dict[GroupKey, GroupDef],
-    build: Callable[[], Plan] | None,
+    build: Callable[[], RunPlan] | None,
     netns: str | None,
     notifier: Notifier | None,
     watchdog: float | None,
@@ -275,9 +306,7 @@ async def _run_locked(
         finally:
             await ops.close()
             for group in daemon.groups:
-                flush = getattr(group.speaker, "flush_notifies", None)
-                if flush is not None:
-                    await flush()
+                await group.speaker.drain()
 
 
 async def _retire(daemon: Daemon, ops: Operations, groups: Sequence[Group]) -> None:
@@ -286,8 +315,6 @@ async def _retire(daemon: Daemon, ops: Operations, groups: Sequence[Group]) -> N
     async def one(group: Group) -> None:
         await daemon.retire(group)
         await ops.remove_group(group.speaker.name)
-        flush = getattr(group.speaker, "flush_notifies", None)
-        if flush is not None:
-            await flush()
+        await group.speaker.drain()
 
     await asyncio.gather(*(one(g) for g in groups))

@@ -243,16 +243,9 @@ class GroupDiff(Generic[K]):
             ("removed", self.removed),
             ("added", self.added),
         ):
-            shown = ", ".join(_key_text(k) for k in keys)
+            shown = ", ".join(str(k) for k in keys)  # launch.GroupKey: "vhid 42 on eth0"
             parts.append(f"{len(keys)} {label}" + (f" ({shown})" if shown else ""))
         return "; ".join(parts)
-
-
-def _key_text(key: Hashable) -> str:
-    if isinstance(key, tuple) and len(key) == 3:
-        protocol, interface, number = key
-        return f"{'vrid' if protocol == 'vrrp' else 'vhid'} {number} on {interface}"
-    return str(key)
 
 
 def diff_groups(old: Mapping[K, object], new: Mapping[K, object]) -> GroupDiff[K]:

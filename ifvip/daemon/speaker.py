@@ -27,7 +27,9 @@ speaker is a small object with
   LAN `addresses` are now at `mac`;
 - `status_facts(machine)`: what `ifvip status` and the metrics show of the group
   (protocol, vrid, priority or advskew, advert interval, VIPs, managed stanzas), and
-  `priority`: the base priority a `--check-weight` moves, None where the protocol has none.
+  `priority`: the base priority a `--check-weight` moves, None where the protocol has none;
+- `drain()`: at exit or retirement, finish what the speaker still runs (VRRP's queued
+  notify scripts; nothing for CARP).
 
 CARP's speaker is carp/speaker.py, VRRP's vrrp/speaker.py; launch.py's registry builds either
 from a group definition and starts it through `runtime.Daemon.add(speaker, role)`.
@@ -38,8 +40,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+if TYPE_CHECKING:
+    from ifvip.daemon.actions import Role
 from ifvip.daemon.transport import Received
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -101,3 +105,15 @@ class Speaker(Protocol):
     def announcements(self, mac: str, addresses: Sequence[IPAddress]) -> list[bytes]: ...
 
     def status_facts(self, machine: Any) -> dict[str, Any]: ...
+
+    async def drain(self) -> None: ...
+
+
+class Started(NamedTuple):
+    """What a protocol's `start()` (carp/role.py, vrrp/role.py) gives launch.py for one
+    group: its speaker, its role, and the seconds between repeated announcements while
+    MASTER (ucarp's --garp; 0: none)."""
+
+    speaker: Speaker
+    role: Role
+    garp_repeat: float = 0.0

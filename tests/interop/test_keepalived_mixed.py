@@ -23,7 +23,7 @@ pytestmark = [*INTEROP, NEEDS_KEEPALIVED, NEEDS_UCARP]
 BOTH = """
 import asyncio, json, logging, sys
 from ifvip.daemon.carp.config import build_carp_group
-from ifvip.daemon.launch import Plan, run_plan
+from ifvip.daemon.launch import RunPlan, run_plan
 from ifvip.daemon.operations import OperationsConfig
 from ifvip.daemon.vrrp.config import build_vrrp_group
 logging.basicConfig(level=logging.INFO)
@@ -32,7 +32,7 @@ carp = build_carp_group(interface="eth0", srcip="198.51.100.1", vhid="52", passw
 vrrp = build_vrrp_group(interface="eth0", srcip="198.51.100.1", vrid="51", priority="200",
                         vips=["198.51.100.100/24"], version="2", auth_pass="secret12")
 state = sys.argv[1]
-plan = Plan(state, OperationsConfig(state_dir=state), carp=(carp,), vrrp=(vrrp,))
+plan = RunPlan(state, OperationsConfig(state_dir=state), (carp, vrrp))
 snapshots = asyncio.run(run_plan(plan))
 print(json.dumps({s.name: [s.state, s.counters] for s in snapshots}), flush=True)
 """

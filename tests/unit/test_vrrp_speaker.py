@@ -234,7 +234,7 @@ def test_notify_script_gets_keepalived_arguments(tmp_path: Path) -> None:
         speaker = VrrpSpeaker(config(srcip=A, notify=[str(script)], instance="web"))
         for state in ("BACKUP", "MASTER", "STOP"):
             speaker.outgoing(Notify(state, 100), "02:00:00:00:00:0a")
-        await speaker.flush_notifies()
+        await speaker.drain()
         await run_notify(str(tmp_path / "missing"), "web", "FAULT", 1, "vrid 51")
 
     asyncio.run(calls())

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from ifvip.daemon.settings import (
     IFNAMSIZ,
@@ -62,9 +62,17 @@ class GroupConfig:
     lifetime: int | None = None  # VIP lifetime in seconds; None: automatic; 0: permanent
     ucarp_stanza: str | None = None  # IFACE:ucarp of a group declared with ucarp-* options
 
+    protocol: ClassVar[str] = "carp"  # launch.PROTOCOLS
+
+    @property
+    def number(self) -> int:
+        return self.vhid
+
     @property
     def name(self) -> str:
         return f"vhid {self.vhid}"
+
+    group_name = name  # what the speaker and --check-group call it
 
     @property
     def needs_engine(self) -> bool:

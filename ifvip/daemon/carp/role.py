@@ -16,8 +16,10 @@ from ifvip.daemon.actions import (
     netns_id,
 )
 from ifvip.daemon.carp.config import GroupConfig
+from ifvip.daemon.carp.speaker import CarpSpeaker
 from ifvip.daemon.ifup import EngineFactory
 from ifvip.daemon.settings import vip_lifetime
+from ifvip.daemon.speaker import Started
 from ifvip.ifupdown.netlink import Kernel
 
 
@@ -71,3 +73,15 @@ def _scripts(config: GroupConfig, prefix: str, timeout: float) -> ScriptRole:
         config.xparam,
         timeout,
     )
+
+
+def start(
+    config: GroupConfig,
+    kernel: Kernel,
+    state: StateDir,
+    engines: EngineFactory,
+    script_timeout: float = SCRIPT_TIMEOUT,
+) -> Started:
+    """A CARP group's speaker and role (launch.PROTOCOLS["carp"])."""
+    role = carp_role(config, kernel, state, engines, script_timeout)
+    return Started(CarpSpeaker(config), role, config.garp_repeat)

@@ -91,6 +91,9 @@ class CarpSpeaker:
             "managed": c.manage or ((c.ucarp_stanza,) if c.ucarp_stanza else ()),
         }
 
+    async def drain(self) -> None:
+        return None  # CARP runs nothing of its own beside the role
+
     def receive(self, packet: Received) -> Accepted | Dropped:
         """ucarp's receive checks (§1.8), in its order; meaning is left to the election."""
         c = self.config

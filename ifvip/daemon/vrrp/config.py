@@ -18,6 +18,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import ClassVar
 
 from ifvip.daemon.settings import (
     IFNAMSIZ,
@@ -65,8 +66,20 @@ class VrrpConfig:
     ignoreifstate: bool = False
     lifetime: int | None = None  # None: automatic; 0: permanent
 
+    protocol: ClassVar[str] = "vrrp"  # launch.PROTOCOLS
+
+    @property
+    def number(self) -> int:
+        return self.vrid
+
+    @property
+    def group_name(self) -> str:
+        """What the speaker and --check-group call it."""
+        return f"vrid {self.vrid}"
+
     @property
     def name(self) -> str:
+        """keepalived's instance name, for notify scripts."""
         return self.instance or f"VI_{self.vrid}"
 
     @property

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ifvip.daemon.actions import (
     SCRIPT_TIMEOUT,
     EngineRole,
@@ -14,8 +12,11 @@ from ifvip.daemon.actions import (
     VipRole,
     netns_id,
 )
+from ifvip.daemon.ifup import EngineFactory
 from ifvip.daemon.settings import vip_lifetime
+from ifvip.daemon.speaker import Started
 from ifvip.daemon.vrrp.config import VrrpConfig
+from ifvip.daemon.vrrp.speaker import VrrpSpeaker
 from ifvip.ifupdown.netlink import Kernel
 
 
@@ -23,7 +24,7 @@ def vrrp_role(
     config: VrrpConfig,
     kernel: Kernel,
     state: StateDir,
-    engines: Any = None,
+    engines: EngineFactory | None = None,
     script_timeout: float = SCRIPT_TIMEOUT,
 ) -> Role:
     """What MASTER means: ifup --manage stanzas, -u/-d scripts (bounded by
@@ -64,3 +65,15 @@ def vrrp_role(
         )
     )
     return parts[0] if len(parts) == 1 else Roles(parts)
+
+
+def start(
+    config: VrrpConfig,
+    kernel: Kernel,
+    state: StateDir,
+    engines: EngineFactory,
+    script_timeout: float = SCRIPT_TIMEOUT,
+) -> Started:
+    """A VRRP group's speaker and role (launch.PROTOCOLS["vrrp"])."""
+    role = vrrp_role(config, kernel, state, engines, script_timeout)
+    return Started(VrrpSpeaker(config), role)

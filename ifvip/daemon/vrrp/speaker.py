@@ -311,7 +311,7 @@ class VrrpSpeaker:
                 await run_notify(script, self.config.name, state, priority, self.name)
             self._notify_queue.task_done()
 
-    async def flush_notifies(self, timeout: float = NOTIFY_TIMEOUT) -> None:
+    async def drain(self, timeout: float = NOTIFY_TIMEOUT) -> None:
         """Wait for the queued notify calls (at exit), then stop the notifier."""
         if self._notify_queue is None or self._notifier is None:
             return
