@@ -702,7 +702,6 @@ def run(
     import asyncio
     import logging
 
-    from ifvip.daemon.actions import StateDir
     from ifvip.daemon.carp.config import (
         GroupConfig,
         build_carp_group,
@@ -711,6 +710,7 @@ def run(
         warn_debian_ucarp_hook,
     )
     from ifvip.daemon.ifup import engine_factory
+    from ifvip.daemon.journal import RunStateDir
     from ifvip.daemon.launch import RunPlan, run_plan, systemd_notifier
     from ifvip.daemon.settings import (
         EX_CONFIG,
@@ -781,7 +781,7 @@ def run(
                 )
                 if problems:
                     raise ConfigProblems(problems)
-            StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
+            RunStateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
             return RunPlan(
                 state_dir,
                 ops,
@@ -871,7 +871,7 @@ def run(
             problems += [f"({c.name}) {p}" for p in found] if len(configs) > 1 else found
         if problems:
             raise ConfigProblems(problems)
-        StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
+        RunStateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
         return RunPlan(
             state_dir,
             ops,

@@ -205,7 +205,7 @@ def probe_plan(check: Check, *, is_master: bool, vips: Iterable[Address]) -> Pro
 
 
 @dataclass(frozen=True)
-class Result:
+class ProbeResult:
     """The outcome of one probe; `detail` says why in a few words (never a secret)."""
 
     ok: bool
@@ -226,7 +226,7 @@ class Hysteresis:
     healthy: bool = True  # keepalived starts a script as good unless init_fail
     against: int = 0
     streak: int = 0
-    last: Result | None = None
+    last: ProbeResult | None = None
     changes: int = 0
 
     def __post_init__(self) -> None:
@@ -234,7 +234,7 @@ class Hysteresis:
             raise ValueError("rise and fall must be at least 1")
 
 
-def observe(hysteresis: Hysteresis, result: Result) -> Hysteresis:
+def observe(hysteresis: Hysteresis, result: ProbeResult) -> Hysteresis:
     """The verdict after one more result."""
     h = hysteresis
     streak = h.streak + 1 if h.last is not None and h.last.ok == result.ok else 1
@@ -312,7 +312,7 @@ HEALTH_SOURCE: Final = "health"
 
 
 def record(
-    health: GroupHealth, index: int, result: Result, demotions: Demotions
+    health: GroupHealth, index: int, result: ProbeResult, demotions: Demotions
 ) -> tuple[GroupHealth, Demotions, Demote | Promote | None]:
     """Record one probe result of check `index`; return the event for the election."""
     verdicts = list(health.verdicts)

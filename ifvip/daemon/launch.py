@@ -1,7 +1,7 @@
 """Turn validated group configurations into running groups: speaker + role, in one Daemon.
 
 This is the glue between the protocols (carp/, vrrp/: each a config, a speaker and a role
-behind speaker.py's seam), actions.py (what MASTER means) and runtime.py (the loop).
+behind speaker.py's seam), roles.py (what MASTER means) and runtime.py (the loop).
 `PROTOCOLS` is the one registry of protocols: a group's configuration names its protocol,
 and the entry's `start()` gives its speaker and role; nothing else here knows CARP from VRRP.
 
@@ -22,17 +22,12 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from ifvip.daemon.actions import (
-    SCRIPT_TIMEOUT,
-    GroupBusy,
-    Roles,
-    StateDir,
-    netns_id,
-)
 from ifvip.daemon.ifup import EngineFactory, engine_factory
-from ifvip.daemon.notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
+from ifvip.daemon.journal import GroupBusy, RunStateDir, netns_id
 from ifvip.daemon.operations import Operations, OperationsConfig
+from ifvip.daemon.roles import SCRIPT_TIMEOUT, Roles
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
+from ifvip.daemon.sd_notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
 from ifvip.daemon.settings import ConfigProblems, diff_groups
 from ifvip.daemon.speaker import Started
 from ifvip.ifupdown.netlink import Kernel
@@ -75,7 +70,7 @@ def detach(facility: str | None) -> None:
 
 # ------------------------------------------------------------------------- plans and reload
 
-Starter = Callable[[Any, Kernel, StateDir, EngineFactory, float], Started]
+Starter = Callable[[Any, Kernel, RunStateDir, EngineFactory, float], Started]
 
 
 @dataclass(frozen=True)
@@ -159,7 +154,7 @@ class Builder:
     def __init__(
         self,
         kernel: Kernel,
-        state: StateDir,
+        state: RunStateDir,
         engines: EngineFactory | None,
         script_timeout: float = SCRIPT_TIMEOUT,
     ) -> None:
@@ -208,7 +203,7 @@ async def run_plan(
 ) -> list[GroupSnapshot]:
     """Run every group of `plan` in one loop until SIGTERM/SIGINT; on SIGHUP, `build()`
     (run in a thread: it reads files and may ask netlink) gives the new plan."""
-    state = StateDir.open(plan.state_dir)
+    state = RunStateDir.open(plan.state_dir)
     locks = GroupLocks(state)
     current: dict[GroupKey, GroupDef] = plan.groups()
     busy = [problem for key in current if (problem := locks.take(key)) is not None]
@@ -222,9 +217,9 @@ async def run_plan(
 
 
 class GroupLocks:
-    """The instance lock of every running group (StateDir.lock_group)."""
+    """The instance lock of every running group (RunStateDir.lock_group)."""
 
-    def __init__(self, state: StateDir) -> None:
+    def __init__(self, state: RunStateDir) -> None:
         self.state = state
         self.held: dict[GroupKey, int] = {}
 
@@ -252,7 +247,7 @@ class GroupLocks:
 
 async def _run_locked(
     plan: RunPlan,
-    state: StateDir,
+    state: RunStateDir,
     locks: GroupLocks,
     current: dict[GroupKey, GroupDef],
     build: Callable[[], RunPlan] | None,

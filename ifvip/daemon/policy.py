@@ -184,7 +184,7 @@ def _errno(exc: Exception) -> int | None:
 
 @dataclass
 class PolicyRole:
-    """A Role (daemon/actions.py) that adds the policy routing on MASTER, removes it on
+    """A Role (daemon/roles.py) that adds the policy routing on MASTER, removes it on
     BACKUP/exit, and at start removes what a crashed run left. Put it after the VipRole
     in `Roles([...])`: the routes name the VIP as their source."""
 

@@ -2,7 +2,7 @@
 
 `Daemon` runs every group (CARP VHIDs now, VRRP groups too) in one asyncio loop. A group is
 a protocol `Speaker` (speaker.py: wire checks, advert bytes, the pure machine and its step
-function) plus a `Role` (actions.py: what MASTER and BACKUP mean). The runtime feeds each
+function) plus a `Role` (roles.py: what MASTER and BACKUP mean). The runtime feeds each
 machine its events (packets that passed the speaker's wire checks, timer expiries, link
 changes from netlink, signals) with `now` from the loop's monotonic clock, and carries out
 the actions the machine returns:
@@ -26,7 +26,7 @@ SIGUSR2. Link state comes from RTM_NEWLINK/RTM_DELLINK events on one netlink soc
 from polling. Per-group state, since-when, the master's address and counters live in
 `GroupSnapshot`s (`Daemon.snapshots()`), which a status server can read.
 
-Under systemd (`Type=notify`, daemon/notify.py) the daemon says READY=1 once every group has
+Under systemd (`Type=notify`, daemon/sd_notify.py) the daemon says READY=1 once every group has
 started, STATUS= on every transition (`vhid 42 MASTER; vrid 51 BACKUP`), STOPPING=1 on
 SIGTERM/SIGINT, RELOADING=1 ... READY=1 around a reload, and WATCHDOG=1 at half of
 $WATCHDOG_USEC.
@@ -46,8 +46,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ifvip.daemon.actions import Role
-from ifvip.daemon.notify import Notifier
+from ifvip.daemon.roles import Role
+from ifvip.daemon.sd_notify import Notifier
 from ifvip.daemon.speaker import Accepted, Outgoing, Speaker
 from ifvip.daemon.transport import Channel, LinkSender
 from ifvip.election.events import (
@@ -260,7 +260,7 @@ class Group:
         self.counters["adverts_sent"] += 1
         self.feed(SendResult(ok=True))
         if self.state == "MASTER" and not self._refresh_pending:
-            # Every advert extends the VIPs' lifetime: the dead man's switch (actions.py).
+            # Every advert extends the VIPs' lifetime: the dead man's switch (roles.py).
             self._refresh_pending = True
             self._job(self._refresh())
 

@@ -1,7 +1,7 @@
 """The protocol seam of the daemon: what one group's protocol must provide to the runtime.
 
 The runtime (runtime.py) runs many groups in one asyncio loop. It knows nothing of CARP or
-VRRP: each group is a `Speaker` plus a `Role` (actions.py, what MASTER/BACKUP mean). A
+VRRP: each group is a `Speaker` plus a `Role` (roles.py, what MASTER/BACKUP mean). A
 speaker is a small object with
 
 - `name` (`"vhid 42"`, `"vrid 7"`): the log prefix is `(name)`, keepalived-style;
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from ifvip.daemon.actions import Role
+    from ifvip.daemon.roles import Role
 from ifvip.daemon.transport import Received
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -43,7 +43,7 @@ def IFVIP_IN(ns: str) -> list[str]:  # noqa: N802
 
 DRIVER = """
 import asyncio, json, logging, sys
-from ifvip.daemon.actions import StateDir
+from ifvip.daemon.journal import RunStateDir
 from ifvip.daemon.checks import parse_check_options
 from ifvip.daemon.operations import Operations, OperationsConfig
 from ifvip.daemon.runtime import Daemon
@@ -57,7 +57,7 @@ async def main():
     ops = Operations(OperationsConfig(checks=checks, state_dir=args["state"],
                                       metrics=(args["address"], args["metrics"]),
                                       nonlocal_bind=True))
-    state = StateDir.open(args["state"])
+    state = RunStateDir.open(args["state"])
     async with Kernel() as kernel:
         daemon = Daemon(kernel)
         if args["protocol"] == "carp":

@@ -24,7 +24,7 @@ from ifvip import tls
 tls.defer()  # as ifvip.cli.main() does first
 import asyncio, sys
 from ifvip.daemon import launch
-from ifvip.daemon.actions import StateDir
+from ifvip.daemon.journal import RunStateDir
 from ifvip.daemon.operations import Operations
 from ifvip.daemon.runtime import Daemon
 from ifvip.ifupdown.netlink import Kernel
@@ -32,7 +32,7 @@ from ifvip.ifupdown.netlink import Kernel
 async def built(plan, **_):
     kernel = Kernel()
     daemon = Daemon(kernel)
-    builder = launch.Builder(kernel, StateDir.open(plan.state_dir), plan.engines)
+    builder = launch.Builder(kernel, RunStateDir.open(plan.state_dir), plan.engines)
     for definition in plan.groups().values():
         builder.add(daemon, definition)
     ops = Operations(plan.operations)

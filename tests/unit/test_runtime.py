@@ -12,9 +12,9 @@ from typing import Any
 from ifvip.daemon.carp.config import GroupConfig, build_carp_group
 from ifvip.daemon.checks import parse_check_options
 from ifvip.daemon.launch import RunPlan
-from ifvip.daemon.notify import Notifier
 from ifvip.daemon.operations import OperationsConfig
 from ifvip.daemon.runtime import Daemon, Group, interface_of_default_route, status_line
+from ifvip.daemon.sd_notify import Notifier
 from ifvip.daemon.settings import GroupDiff, diff_groups
 from ifvip.daemon.speaker import ChannelSpec
 from ifvip.election import carp as election

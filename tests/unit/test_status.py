@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from ifvip.cli import cli
 from ifvip.daemon.carp.config import build_carp_group
 from ifvip.daemon.carp.speaker import CarpSpeaker
-from ifvip.daemon.checks import Hysteresis, Result, TcpCheck, observe
+from ifvip.daemon.checks import Hysteresis, ProbeResult, TcpCheck, observe
 from ifvip.daemon.runtime import Group
 from ifvip.daemon.settings import Vip
 from ifvip.daemon.status import (
@@ -123,7 +123,9 @@ def test_the_table_of_no_group() -> None:
 
 
 def test_check_statuses_come_from_the_hysteresis() -> None:
-    h = observe(observe(Hysteresis(), Result(False, "nothing listens", "listener")), Result(False))
+    h = observe(
+        observe(Hysteresis(), ProbeResult(False, "nothing listens", "listener")), ProbeResult(False)
+    )
     (status,) = check_statuses([(TcpCheck(None, 80), h)])
     assert status == CheckStatus("tcp *:80", "tcp", False, False, "", 2, "check")
     (fresh,) = check_statuses([(TcpCheck(None, 80), Hysteresis())])

@@ -5,19 +5,11 @@ VIPs; `--vip` addresses given explicitly are always added.
 
 from __future__ import annotations
 
-from ifvip.daemon.actions import (
-    SCRIPT_TIMEOUT,
-    EngineRole,
-    Role,
-    Roles,
-    ScriptRole,
-    StateDir,
-    VipRole,
-    netns_id,
-)
 from ifvip.daemon.carp.config import GroupConfig
 from ifvip.daemon.carp.speaker import CarpSpeaker
 from ifvip.daemon.ifup import EngineFactory
+from ifvip.daemon.journal import RunStateDir, netns_id
+from ifvip.daemon.roles import SCRIPT_TIMEOUT, EngineRole, Role, Roles, ScriptRole, VipRole
 from ifvip.daemon.settings import vip_lifetime
 from ifvip.daemon.speaker import Started
 from ifvip.ifupdown.netlink import Kernel
@@ -26,7 +18,7 @@ from ifvip.ifupdown.netlink import Kernel
 def carp_role(
     config: GroupConfig,
     kernel: Kernel,
-    state: StateDir,
+    state: RunStateDir,
     engines: EngineFactory,
     script_timeout: float = SCRIPT_TIMEOUT,
 ) -> Role:
@@ -78,7 +70,7 @@ def _scripts(config: GroupConfig, prefix: str, timeout: float) -> ScriptRole:
 def start(
     config: GroupConfig,
     kernel: Kernel,
-    state: StateDir,
+    state: RunStateDir,
     engines: EngineFactory,
     script_timeout: float = SCRIPT_TIMEOUT,
 ) -> Started:

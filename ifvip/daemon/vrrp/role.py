@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from ifvip.daemon.actions import (
-    SCRIPT_TIMEOUT,
-    EngineRole,
-    Role,
-    Roles,
-    ScriptRole,
-    StateDir,
-    VipRole,
-    netns_id,
-)
 from ifvip.daemon.ifup import EngineFactory
+from ifvip.daemon.journal import RunStateDir, netns_id
+from ifvip.daemon.roles import SCRIPT_TIMEOUT, EngineRole, Role, Roles, ScriptRole, VipRole
 from ifvip.daemon.settings import vip_lifetime
 from ifvip.daemon.speaker import Started
 from ifvip.daemon.vrrp.config import VrrpConfig
@@ -23,7 +15,7 @@ from ifvip.ifupdown.netlink import Kernel
 def vrrp_role(
     config: VrrpConfig,
     kernel: Kernel,
-    state: StateDir,
+    state: RunStateDir,
     engines: EngineFactory | None = None,
     script_timeout: float = SCRIPT_TIMEOUT,
 ) -> Role:
@@ -70,7 +62,7 @@ def vrrp_role(
 def start(
     config: VrrpConfig,
     kernel: Kernel,
-    state: StateDir,
+    state: RunStateDir,
     engines: EngineFactory,
     script_timeout: float = SCRIPT_TIMEOUT,
 ) -> Started:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from ifvip.daemon.actions import EngineRole, Roles, ScriptRole, StateDir, VipRole
+from ifvip.daemon.journal import RunStateDir
+from ifvip.daemon.roles import EngineRole, Roles, ScriptRole, VipRole
 from ifvip.daemon.settings import Vip
 from ifvip.ifupdown.netlink import KernelError
 
@@ -94,7 +95,7 @@ def test_engine_role_gives_its_addresses_a_lifetime_that_refresh_extends(
 
 
 def test_state_dir_is_private_and_the_journal_round_trips(tmp_path: Path) -> None:
-    state = StateDir.open(tmp_path / "state")
+    state = RunStateDir.open(tmp_path / "state")
     assert stat.S_IMODE(os.stat(state.path).st_mode) == 0o700
     journal = state.journal("carp.1.eth0.42")
     assert journal.read() == []
@@ -108,7 +109,7 @@ def test_state_dir_is_private_and_the_journal_round_trips(tmp_path: Path) -> Non
 def _vip_role(tmp_path: Path, lifetime: int | None = 6) -> tuple[VipRole, FakeKernel]:
     kernel = FakeKernel()
     vips = [("eth0", Vip(ipaddress.ip_interface("198.51.100.100/24")))]
-    journal = StateDir.open(tmp_path).journal("g")
+    journal = RunStateDir.open(tmp_path).journal("g")
     return VipRole("(vhid 42)", kernel, vips, journal, lifetime), kernel  # type: ignore[arg-type]
 
 
