@@ -7,8 +7,8 @@ with TTL and checksum, then the payload) of the kinds a daemon must refuse — m
 truncated, wrong TTL, wrong HMAC, replayed with other fields, wrong VHID, oversized,
 spoofing a member's own source, sent to a unicast address — and says, for each member of
 the group under attack, which drop reason its receive checks must count
-(`speaker.CarpSpeaker.receive`, counted by the runtime as `dropped_<reason>`), or that the
-packet never reaches that member. A test sends them and checks the counters account for
+(`daemon.carp.speaker.CarpSpeaker.receive`, counted by the runtime as `dropped_<reason>`),
+or that the packet never reaches that member. A test sends them and checks the counters account for
 every packet; `bench/reliability.py` uses them for the figures.
 
 The packets that carry a valid HMAC (wrong TTL, unicast, truncated) advertise the fastest
@@ -36,7 +36,7 @@ from ifvip.wire.vrrp import AuthType, Vrrp2Advert, Vrrp3Advert, pass_auth_data
 IP_MAX_PAYLOAD: Final = 1500 - 20  # one Ethernet MTU: no fragments
 FASTEST: Final = (0, 1)  # advbase, advskew: faster than any real master
 
-# The drop reasons of speaker.CarpSpeaker.receive (counted as `dropped_<reason>`).
+# The drop reasons of daemon.carp.speaker.CarpSpeaker.receive (counted as `dropped_<reason>`).
 OWN: Final = "own"
 TTL: Final = "ttl"
 MALFORMED: Final = "malformed"
