@@ -28,7 +28,7 @@ from ifvip.daemon.operations import Operations, OperationsConfig
 from ifvip.daemon.roles import SCRIPT_TIMEOUT, Roles
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
 from ifvip.daemon.sd_notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
-from ifvip.daemon.settings import ConfigProblems, diff_groups
+from ifvip.daemon.settings import Composed, ConfigProblems, diff_groups
 from ifvip.daemon.speaker import Started
 from ifvip.ifupdown.netlink import Kernel
 
@@ -71,16 +71,19 @@ def detach(facility: str | None) -> None:
 # ------------------------------------------------------------------------- plans and reload
 
 Starter = Callable[[Any, Kernel, RunStateDir, EngineFactory, float], Started]
+Composer = Callable[[Mapping[str, Any], list[str]], Composed]
 
 
 @dataclass(frozen=True)
 class ProtocolEntry:
     """How launch.py starts a group of one protocol: `id_word` names a group's number
     (`vhid 42`, `vrid 51`), `load()` imports the protocol's package (only when a group
-    uses it) and gives its `start(config, kernel, state, engines, script_timeout)`."""
+    uses it) and gives its `start(config, kernel, state, engines, script_timeout)`, and
+    `composer()` its `compose(options, links)`: `ifvip run`'s options as validated groups."""
 
     id_word: str
     load: Callable[[], Starter]
+    composer: Callable[[], Composer]  # its compose(options, links) for `ifvip run`
 
 
 def _carp() -> Starter:
@@ -89,17 +92,29 @@ def _carp() -> Starter:
     return start
 
 
+def _carp_compose() -> Composer:
+    from ifvip.daemon.carp.compose import compose  # noqa: PLC0415
+
+    return compose
+
+
 def _vrrp() -> Starter:
     from ifvip.daemon.vrrp.role import start  # noqa: PLC0415 - a protocol loads when used
 
     return start
 
 
+def _vrrp_compose() -> Composer:
+    from ifvip.daemon.vrrp.compose import compose  # noqa: PLC0415
+
+    return compose
+
+
 # The one place that knows which protocols there are. A group's configuration names its
 # own (`config.protocol`) and says its number, its group name, its interface and VIPs.
 PROTOCOLS: Final[Mapping[str, ProtocolEntry]] = {
-    "carp": ProtocolEntry("vhid", _carp),
-    "vrrp": ProtocolEntry("vrid", _vrrp),
+    "carp": ProtocolEntry("vhid", _carp, _carp_compose),
+    "vrrp": ProtocolEntry("vrid", _vrrp, _vrrp_compose),
 }
 
 
@@ -313,3 +328,21 @@ async def _retire(daemon: Daemon, ops: Operations, groups: Sequence[Group]) -> N
         await group.speaker.drain()
 
     await asyncio.gather(*(one(g) for g in groups))
+
+
+def build_plan(options: Mapping[str, Any]) -> RunPlan:
+    """`ifvip run`'s options (every one, by keyword, as the CLI parsed them) as a validated
+    RunPlan; ConfigProblems lists what is wrong. SIGHUP calls it again with the same
+    options: the passfile and the interfaces file are read anew."""
+    links = os.listdir("/sys/class/net")
+    composed = PROTOCOLS[options["protocol"]].composer()(options, links)
+    state_dir = options["state_dir"]
+    RunStateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
+    return RunPlan(
+        state_dir,
+        composed.operations,
+        composed.configs,
+        policy=composed.policy,
+        engines=composed.engines,
+        script_timeout=options["script_timeout"],
+    )

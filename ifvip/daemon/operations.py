@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import ipaddress
 import logging
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ifvip import __version__
 from ifvip.daemon.checks import Address, CheckConfig
@@ -293,3 +294,46 @@ def operations_config(
         metrics=bind,
         nonlocal_bind=nonlocal_bind,
     )
+
+
+# The keyword arguments of operations_config that are `ifvip run` options, and the
+# policy-routing ones: the run options this module and policy.py read.
+ROUTING_OPTIONS: Final = ("rtable", "rtable_network_length", "rtable_gateway", "rule_priority")
+
+
+def operations_and_policy(
+    options: Mapping[str, Any], protocol: str, state_dir: str, links: list[str], vips: list[Any]
+) -> tuple[OperationsConfig, Any]:
+    """The checks/status/metrics options and the policy-routing ones of `ifvip run`
+    (`options`: all of its options, by keyword), validated together."""
+    from ifvip.daemon.policy import parse_policy_options  # noqa: PLC0415
+    from ifvip.daemon.settings import ConfigProblems  # noqa: PLC0415
+
+    own = inspect.signature(operations_config).parameters
+    given = {k: v for k, v in options.items() if k in own and k not in _SUPPLIED}
+    routing = {name: options.get(name) for name in ROUTING_OPTIONS}
+    problems: list[str] = []
+    ops = policy = None
+    try:
+        ops = operations_config(protocol=protocol, state_dir=state_dir, links=links, **given)
+    except ConfigProblems as found:
+        problems += found.problems
+    if routing["rtable"] is not None and len(vips) > 1:
+        problems.append("--rtable: one table serves one group; declare routes per stanza instead")
+    try:
+        policy = parse_policy_options(
+            rtable=routing["rtable"],
+            network_length=routing["rtable_network_length"],
+            gateway=routing["rtable_gateway"],
+            rule_priority=routing["rule_priority"],
+            vip=vips[0][0] if vips and vips[0] else None,
+        )
+    except ConfigProblems as found:
+        problems += found.problems
+    if problems:
+        raise ConfigProblems(problems)
+    assert ops is not None
+    return ops, policy
+
+
+_SUPPLIED: Final = frozenset({"protocol", "state_dir", "links"})  # not options of this module

@@ -14,7 +14,7 @@ import ipaddress
 import math
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, NamedTuple, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ifvip.interfaces.model import InterfacesFile
@@ -258,3 +258,13 @@ def diff_groups(old: Mapping[K, object], new: Mapping[K, object]) -> GroupDiff[K
         removed=tuple(k for k in old if k not in new),
         added=tuple(k for k in new if k not in old),
     )
+
+
+class Composed(NamedTuple):
+    """What a protocol's `compose(options, links)` (carp/compose.py, vrrp/compose.py) makes
+    of `ifvip run`'s options, validated: its groups and what runs beside them."""
+
+    configs: tuple[Any, ...]
+    operations: Any  # operations.OperationsConfig
+    policy: Any  # policy.PolicyRouting | None
+    engines: Any  # ifup.EngineFactory | None

@@ -187,13 +187,13 @@ def test_an_unusable_state_dir_is_refused_before_anything_runs(
 ) -> None:
     from click.testing import CliRunner
 
-    from ifvip import cli as cli_module
     from ifvip.cli import cli
+    from ifvip.daemon import host
     from ifvip.daemon.settings import HostAddress
 
     # -s must be an address of the interface (read from the kernel): say lo has it.
     own = [HostAddress("lo", _v4("198.51.100.1/24"), True)]
-    monkeypatch.setattr(cli_module, "_host_addresses", lambda: own)
+    monkeypatch.setattr(host, "host_addresses", lambda: own)
     blocker = tmp_path / "file"
     blocker.write_text("")
     args = ["run", "-i", "lo", "-s", "198.51.100.1", "-v", "1", "-p", "x", "-a", "198.51.100.9"]
