@@ -28,7 +28,7 @@ from ifvip.daemon.operations import Operations, OperationsConfig
 from ifvip.daemon.roles import SCRIPT_TIMEOUT, Roles
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
 from ifvip.daemon.sd_notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
-from ifvip.daemon.settings import Composed, ConfigProblems, diff_groups
+from ifvip.daemon.settings import Composed, ConfigProblems, GroupSettings, diff_groups
 from ifvip.daemon.speaker import Started
 from ifvip.ifupdown.netlink import Kernel
 
@@ -133,7 +133,7 @@ class GroupKey(NamedTuple):
 class GroupDef:
     """Everything one group runs with; equal definitions mean an unchanged group."""
 
-    config: Any  # carp.config.GroupConfig | vrrp.config.VrrpConfig: see PROTOCOLS
+    config: GroupSettings  # carp.config.GroupConfig | vrrp.config.VrrpConfig: see PROTOCOLS
     checks: CheckConfig
     policy: PolicyRouting | None = None
 
@@ -148,7 +148,7 @@ class RunPlan:
 
     state_dir: str
     operations: OperationsConfig
-    configs: tuple[Any, ...] = ()  # each group's configuration, of any protocol
+    configs: tuple[GroupSettings, ...] = ()  # each group's configuration, of any protocol
     policy: PolicyRouting | None = None
     engines: EngineFactory | None = field(default=None, compare=False)
     script_timeout: float = SCRIPT_TIMEOUT  # seconds a -u/-d script may run

@@ -49,6 +49,7 @@ from ifvip.daemon.status import (
 
 if TYPE_CHECKING:  # prometheus-client is loaded only when --metrics asks for it
     from ifvip.daemon.metrics import MetricsServer
+    from ifvip.daemon.speaker import Speaker
     from ifvip.ifupdown.plan import WriteSysctl
 
 log = logging.getLogger("ifvip")
@@ -72,7 +73,7 @@ class OperationsConfig:
     nonlocal_bind: bool = False
 
 
-def _vips(speaker: Any, machine: Any) -> list[Address]:
+def _vips(speaker: Speaker, machine: object) -> list[Address]:
     found: list[Address] = []
     for text in speaker.status_facts(machine).get("vips", ()):
         with contextlib.suppress(ValueError):

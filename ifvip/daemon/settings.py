@@ -14,7 +14,7 @@ import ipaddress
 import math
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ifvip.interfaces.model import InterfacesFile
@@ -260,11 +260,31 @@ def diff_groups(old: Mapping[K, object], new: Mapping[K, object]) -> GroupDiff[K
     )
 
 
+class GroupSettings(Protocol):
+    """A group's configuration, of either protocol, as launch.py and the reload see it:
+    the protocol it names (a key of launch.PROTOCOLS), its number (vhid, vrid), its group
+    name (`vhid 42`: the speaker's, --check-group's), its interface and VIPs."""
+
+    protocol: ClassVar[str]
+
+    @property
+    def interface(self) -> str: ...
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def group_name(self) -> str: ...
+
+    @property
+    def vips(self) -> tuple[Vip, ...]: ...
+
+
 class Composed(NamedTuple):
     """What a protocol's `compose(options, links)` (carp/compose.py, vrrp/compose.py) makes
     of `ifvip run`'s options, validated: its groups and what runs beside them."""
 
-    configs: tuple[Any, ...]
+    configs: tuple[GroupSettings, ...]
     operations: Any  # operations.OperationsConfig
     policy: Any  # policy.PolicyRouting | None
     engines: Any  # ifup.EngineFactory | None
