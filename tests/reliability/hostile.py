@@ -327,7 +327,7 @@ class CarpHostile(_Attack):
 
 # ------------------------------------------------------------------------- VRRP
 
-# The drop reasons of daemon.vrrp.VrrpSpeaker.receive (and election.vrrp.judge).
+# The drop reasons of daemon.vrrp.speaker.VrrpSpeaker.receive (and election.vrrp.judge).
 MODE: Final = "mode"
 VRID: Final = "vrid"
 INTERVAL: Final = "interval"

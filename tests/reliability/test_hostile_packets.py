@@ -32,6 +32,7 @@ from tests.reliability.hostile import (
 )
 
 speaker = pytest.importorskip("ifvip.daemon.speaker", reason="the daemon's speaker seam")
+carp = pytest.importorskip("ifvip.daemon.carp.speaker", reason="the CARP speaker")
 
 VIP = ipaddress.IPv4Address("198.51.100.100")
 H1, H2 = ipaddress.IPv4Address("198.51.100.1"), ipaddress.IPv4Address("198.51.100.2")
@@ -44,7 +45,7 @@ def _members(password: str = "secret", vhid: int = 42) -> list[Member]:
 
 def _speakers(password: str = "secret", vhid: int = 42) -> list[object]:
     return [
-        speaker.CarpSpeaker(
+        carp.CarpSpeaker(
             build_carp_group(
                 interface="eth0",
                 srcip=str(src),

@@ -48,7 +48,7 @@ root = AS_ROOT
 
 
 def _speaker() -> object:
-    speaker = pytest.importorskip("ifvip.daemon.speaker", reason="the daemon's speaker seam")
+    speaker = pytest.importorskip("ifvip.daemon.carp.speaker", reason="the CARP speaker")
     config = build_carp_group(
         interface="eth0",
         srcip=str(OWN),
