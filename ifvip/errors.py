@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ifvip.record import record
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class ConfigError(Exception):
     """A problem in a configuration file, printed as ``path:line:col: message``."""
 

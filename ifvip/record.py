@@ -10,6 +10,11 @@ the fields that `compare` (and `hash`), the dataclass repr (fields with `repr=Tr
 `dataclasses.FrozenInstanceError` on assigning or deleting a field. The class stays a
 dataclass: `dataclasses.fields()`, `replace()`, `asdict()` and `field(...)` work as
 before, and type checkers see a frozen dataclass (PEP 681).
+
+`@record(frozen=False)` is a mutable dataclass (`eq=True`: unhashable, as dataclasses make
+it); `@record(slots=True)` gives the class `__slots__` and pickles it as dataclasses do.
+A method the class defines itself (an `__init__` written out for a class made a million
+times, say) is kept.
 """
 
 from __future__ import annotations
@@ -35,34 +40,46 @@ _HASH = "__record_hash__"
 _REPR = "__record_repr__"
 
 
+_set = object.__setattr__
+
+
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     cls = self.__class__
-    name = f"{cls.__qualname__}.__init__()"
     positional = getattr(cls, _POSITIONAL)
     if len(args) > len(positional):
         raise TypeError(
-            f"{name} takes {len(positional) + 1} positional arguments but {len(args) + 1} "
-            "were given"
+            f"{cls.__qualname__}.__init__() takes {len(positional) + 1} positional arguments "
+            f"but {len(args) + 1} were given"
         )
-    given = dict(zip(positional, args, strict=False))
-    for key in kwargs:
-        if key in given:
-            raise TypeError(f"{name} got multiple values for argument {key!r}")
-    given.update(kwargs)
-    state = self.__dict__  # written directly: __setattr__ refuses every assignment
+    given = kwargs
+    if args:
+        given = dict(zip(positional, args, strict=False))
+        for key in kwargs:
+            if key in given:
+                raise TypeError(
+                    f"{cls.__qualname__}.__init__() got multiple values for argument {key!r}"
+                )
+        given.update(kwargs)
+    used = 0
     for field, default, factory in getattr(cls, _INIT):
         if field in given:
-            state[field] = given.pop(field)
+            value = given[field]
+            used += 1
         elif default is not dataclasses.MISSING:
-            state[field] = default
+            value = default
         elif factory is not dataclasses.MISSING:
-            state[field] = factory()
+            value = factory()
         else:
-            raise TypeError(f"{name} missing 1 required argument: {field!r}")
-    if given:
-        raise TypeError(f"{name} got an unexpected keyword argument {next(iter(given))!r}")
+            raise TypeError(f"{cls.__qualname__}.__init__() missing 1 required argument: {field!r}")
+        _set(self, field, value)  # past __setattr__, which refuses every assignment
+    if used < len(given):
+        known = {field for field, _, _ in getattr(cls, _INIT)}
+        unexpected = next(key for key in given if key not in known)
+        raise TypeError(
+            f"{cls.__qualname__}.__init__() got an unexpected keyword argument {unexpected!r}"
+        )
     for field, default, factory in getattr(cls, _LATER):
-        state[field] = factory() if default is dataclasses.MISSING else default
+        _set(self, field, factory() if default is dataclasses.MISSING else default)
     post_init = getattr(self, "__post_init__", None)
     if post_init is not None:
         post_init()
@@ -92,11 +109,27 @@ def _delattr(self: Any, name: str) -> None:
     raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
 
-def _make(cls: type[T], kw_only: bool) -> type[T]:
+def _getstate(self: Any) -> list[Any]:  # slots: pickled as dataclasses pickle them
+    return [getattr(self, f.name) for f in dataclasses.fields(self)]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for f, value in zip(dataclasses.fields(self), state, strict=True):
+        _set(self, f.name, value)
+
+
+def _make(cls: type[T], kw_only: bool, frozen: bool, slots: bool) -> type[T]:
     body = dict(cls.__dict__)
     explicit_hash = "__hash__" in body and not (body["__hash__"] is None and "__eq__" in body)
-    made = dataclasses.dataclass(cls, init=False, kw_only=kw_only, eq=False, repr=False)
+    undocumented = not cls.__doc__
+    if undocumented:  # else dataclasses calls inspect.signature() for one: ms a class
+        cls.__doc__ = cls.__name__
+    made = dataclasses.dataclass(
+        cls, init=False, kw_only=kw_only, eq=False, repr=False, slots=slots
+    )
     fields = dataclasses.fields(made)  # type: ignore[arg-type]
+    if undocumented:
+        made.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields if f.init)})"
     setattr(made, _INIT, tuple((f.name, f.default, f.default_factory) for f in fields if f.init))
     setattr(made, _POSITIONAL, tuple(f.name for f in fields if f.init and not f.kw_only))
     later = [f for f in fields if not f.init]
@@ -112,9 +145,18 @@ def _make(cls: type[T], kw_only: bool) -> type[T]:
         if name not in body:
             setattr(made, name, method)
     if not explicit_hash and "__eq__" not in body:
-        made.__hash__ = _hash  # type: ignore[method-assign]
-    made.__setattr__ = _setattr  # type: ignore[method-assign]
-    made.__delattr__ = _delattr  # type: ignore[method-assign]
+        made.__hash__ = _hash if frozen else None  # type: ignore[assignment]
+    if frozen:
+        made.__setattr__ = _setattr  # type: ignore[method-assign]
+        made.__delattr__ = _delattr  # type: ignore[method-assign]
+        if slots:
+            pickling: tuple[tuple[str, Any], ...] = (
+                ("__getstate__", _getstate),
+                ("__setstate__", _setstate),
+            )
+            for name, function in pickling:
+                if name not in body:
+                    setattr(made, name, function)
     return made
 
 
@@ -123,8 +165,16 @@ def _make(cls: type[T], kw_only: bool) -> type[T]:
     kw_only_default=True,
     field_specifiers=(dataclasses.field, dataclasses.Field),
 )
-def record(cls: type[T] | None = None, /, *, kw_only: bool = True) -> Any:
-    """`@record` / `@record(kw_only=False)`: a frozen dataclass (see the module)."""
+def record(
+    cls: type[T] | None = None,
+    /,
+    *,
+    kw_only: bool = True,
+    frozen: bool = True,
+    slots: bool = False,
+) -> Any:
+    """`@record` / `@record(kw_only=False, frozen=False, slots=True)`: a dataclass (see the
+    module)."""
     if cls is None:
-        return lambda c: _make(c, kw_only)
-    return _make(cls, kw_only)
+        return lambda c: _make(c, kw_only, frozen, slots)
+    return _make(cls, kw_only, frozen, slots)

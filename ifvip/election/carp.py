@@ -53,7 +53,7 @@ from ifvip.election.events import (
     Start,
     Timer,
     TimerFired,
-    fault_backoff,
+    failed_action,
 )
 
 BOW_OUT: Final = (255, 255)  # advbase, advskew of a leaving master (BSD's convention)
@@ -414,8 +414,12 @@ def _demote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[Ca
 def _promote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[CarpAction]]:
     if not machine.demoted:
         return machine, []
-    machine = replace(machine, demoted=False)
-    actions: list[CarpAction] = [Log("info", f"{machine.prefix()} {reason}")]
+    return _maybe_eligible(replace(machine, demoted=False), reason, now)
+
+
+def _maybe_eligible(machine: Machine, said: str, now: float) -> tuple[Machine, list[CarpAction]]:
+    """A reason not to take over went away: a backup that may now runs its down timer."""
+    actions: list[CarpAction] = [Log("info", f"{machine.prefix()} {said}")]
     if machine.state is State.BACKUP and machine.eligible:
         actions += _arm_master_down(machine, now)
     return machine, actions
@@ -442,15 +446,10 @@ def _role_result(
         return replace(machine, failures=0), []
     if machine.state is not State.MASTER:
         return machine, []  # the tenure it was for has ended already
-    failures = machine.failures + 1
-    backoff = fault_backoff(failures)
-    machine = replace(machine, fault=reason or "MASTER action failed", failures=failures)
+    fault, failures, backoff = failed_action(machine.failures, reason)
+    machine = replace(machine, fault=fault, failures=failures)
     actions: list[CarpAction] = [
-        Log(
-            "error",
-            f"{machine.prefix()} MASTER action failed: {machine.fault}; bowing out, "
-            f"eligible again in {backoff:g} s",
-        ),
+        Log("error", f"{machine.prefix()} MASTER action failed: {fault}; bowing out, {backoff}"),
         SendAdvert(*BOW_OUT),
     ]
     machine, more = _become_backup(machine, now, "fault: MASTER action failed", arm=False)
@@ -465,11 +464,7 @@ def _role_result(
 def _fault_over(machine: Machine, now: float) -> tuple[Machine, list[CarpAction]]:
     if machine.fault is None:
         return machine, []
-    machine = replace(machine, fault=None)
-    actions: list[CarpAction] = [Log("info", f"{machine.prefix()} fault backoff over: eligible")]
-    if machine.state is State.BACKUP and machine.eligible:
-        actions += _arm_master_down(machine, now)
-    return machine, actions
+    return _maybe_eligible(replace(machine, fault=None), "fault backoff over: eligible", now)
 
 
 def _send_result(machine: Machine, ok: bool) -> Machine:

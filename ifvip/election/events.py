@@ -33,6 +33,20 @@ def fault_backoff(failures: int) -> float:
     return min(FAULT_BACKOFF_FIRST * (1 << doublings), FAULT_BACKOFF_MAX)
 
 
+class Backoff(float):
+    """Seconds of a fault backoff; `str()` is what the log says of them."""
+
+    def __str__(self) -> str:
+        return f"eligible again in {float(self):g} s"
+
+
+def failed_action(failures: int, reason: str) -> tuple[str, int, Backoff]:
+    """A MASTER action failed (both protocols): the fault it makes (`reason`, the failing
+    line), the failures in a row, and the backoff to sit out."""
+    failures += 1
+    return reason or "MASTER action failed", failures, Backoff(fault_backoff(failures))
+
+
 # ------------------------------------------------------------------------- events
 
 

@@ -57,7 +57,7 @@ from ifvip.election.events import (
     Start,
     Timer,
     TimerFired,
-    fault_backoff,
+    failed_action,
 )
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -369,14 +369,9 @@ def _role_result(
         return replace(machine, failures=0), []
     if machine.state is not State.MASTER:
         return machine, []  # the tenure it was for has ended already
-    failures = machine.failures + 1
-    backoff = fault_backoff(failures)
-    machine = replace(machine, fault=reason or "MASTER action failed", failures=failures)
-    log = Log(
-        "error",
-        f"{machine.prefix()} MASTER action failed: {machine.fault}; eligible again in "
-        f"{backoff:g} s",
-    )
+    fault, failures, backoff = failed_action(machine.failures, reason)
+    machine = replace(machine, fault=fault, failures=failures)
+    log = Log("error", f"{machine.prefix()} MASTER action failed: {fault}; {backoff}")
     machine, actions = _faults(machine, now, "fault: MASTER action failed")
     return machine, [log, *actions, ArmTimer(Timer.FAULT_BACKOFF, now + backoff)]
 

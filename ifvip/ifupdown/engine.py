@@ -51,7 +51,7 @@ import errno
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import IO, Any, Final
 
 from ifvip.ifupdown.executor import HOOK_TIMEOUT, NetlinkExecutor, OpError
@@ -73,6 +73,7 @@ from ifvip.ifupdown.plan import (
     op_from_dict,
 )
 from ifvip.ifupdown.state import LOCK_TIMEOUT, StateDir, StateError
+from ifvip.record import record
 
 JOURNAL_VERSION: Final = 1
 _LOCK_POLL: Final = 0.05  # seconds between two tries of a busy per-interface lock
@@ -91,7 +92,7 @@ _STAGE_WORDS: Final = {
 }
 
 
-@dataclass
+@record(kw_only=False, frozen=False)
 class Result:
     """What an ifup/ifdown did; `exit_code` is ifupdown's (0, or 1 if a target failed)."""
 

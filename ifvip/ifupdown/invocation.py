@@ -11,7 +11,7 @@ here runs anything: the system view, the mapping runner and the state are passed
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ifvip.ifupdown import hooks
 from ifvip.ifupdown.env import hook_env
@@ -29,9 +29,10 @@ from ifvip.interfaces.query import (
     run_mappings,
     split_target,
 )
+from ifvip.record import record
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Request:
     up: bool
     targets: tuple[str, ...] = ()
@@ -42,7 +43,7 @@ class Request:
     no_act: bool = False
 
 
-@dataclass
+@record(kw_only=False, frozen=False)
 class Entry:
     """One target: messages before it, its plan (None if it never got one), its refusal."""
 
@@ -55,7 +56,7 @@ class Entry:
     parent_of: str | None = None  # set on a VLAN parent brought up before its VLAN
 
 
-@dataclass
+@record(kw_only=False, frozen=False)
 class Invocation:
     renames: list[Op] = field(default_factory=list)
     prologue: list[Step] = field(default_factory=list)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import Final
 
@@ -58,6 +58,7 @@ from ifvip.ifupdown.template import MissingVariableError, expand
 from ifvip.interfaces.model import Iface, InterfacesFile, Origin
 from ifvip.interfaces.options import effective_options, method_spec
 from ifvip.interfaces.patterns import match_any
+from ifvip.record import record
 
 IF_DIR: Final = "/etc/network"
 # The stage of a method's down line that runs under /bin/sh: run even with a journal.
@@ -73,7 +74,7 @@ class PlanError(Exception):
         self.error = error
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Settings:
     """What the command line and the system contribute to a plan."""
 
@@ -92,7 +93,7 @@ class Settings:
     invalid: Mapping[Origin, Sequence[ConfigError]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Context:
     """One stanza being expanded: its effective options and the facts the templates test."""
 
@@ -159,7 +160,7 @@ Builder = Callable[[Context], Op | None]
 Condition = Callable[[Context], bool]
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Line:
     """One line of a method: template, optional condition, builder of the native op."""
 
@@ -1286,7 +1287,7 @@ def link_steps(
 # ---------------------------------------------------------------- one target
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Refusal:
     """A stanza of the target that cannot run: what ifup says about it."""
 

@@ -28,14 +28,15 @@ import os
 import re
 import stat
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Final
+
+from ifvip.record import record
 
 NAME: Final = re.compile(r"[A-Za-z0-9_-]+")
 UMASK: Final = 0o022  # run-parts' default --umask
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Entry:
     """A directory entry run-parts looks at: a script to run, or one it cannot stat."""
 

@@ -23,9 +23,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+from ifvip.record import record
 
 DEFAULT_STATE_DIR: Final = "/run/network"
 LOCK_TIMEOUT: Final = 60.0  # seconds an ifup/ifdown waits for another one on the same link
@@ -49,7 +50,7 @@ def _file_name(physical: str) -> str:
     return physical.replace("/", ".")
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class StateDir:
     path: Path
 
@@ -287,7 +288,7 @@ class StateDir:
             self._journal_path(physical).unlink()
 
 
-@dataclass
+@record(kw_only=False, frozen=False)
 class HeldLock:
     """A per-interface lock this process holds, through its one descriptor."""
 

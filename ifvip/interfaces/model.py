@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 
 from ifvip.errors import ConfigError
 from ifvip.interfaces.sources import Dependency
+from ifvip.record import record
 
 # The four option names that may repeat; every other repeated option is joined with "\n"
 # by ifupdown 0.8 (specs/ifupdown.md §1.2).
@@ -15,8 +16,12 @@ HOOKS = ("pre-up", "up", "down", "post-down")
 # Parse-time aliases: ifquery prints them under the name they are mapped to.
 HOOK_ALIASES = {"post-up": "up", "pre-down": "down"}
 
+_set = object.__setattr__  # past the __setattr__ of a frozen record
 
-@dataclass(frozen=True, slots=True)  # slots: a big file has a million of them
+
+# Origin and Option: slots, and an __init__ written out, as a big file has a million of
+# each (record's shared __init__ takes twice as long).
+@record(kw_only=False, slots=True)
 class Origin:
     """Where something was written: the file as ifupdown names it, 1-based line and column."""
 
@@ -24,11 +29,16 @@ class Origin:
     line: int
     col: int = 1
 
+    def __init__(self, path: str, line: int, col: int = 1) -> None:
+        _set(self, "path", path)
+        _set(self, "line", line)
+        _set(self, "col", col)
+
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False, slots=True)
 class Option:
     """One option of a stanza, after ifupdown's aliasing and joining of repeated names."""
 
@@ -36,12 +46,17 @@ class Option:
     value: str
     origin: Origin
 
+    def __init__(self, name: str, value: str, origin: Origin) -> None:
+        _set(self, "name", name)
+        _set(self, "value", value)
+        _set(self, "origin", origin)
+
     @property
     def is_hook(self) -> bool:
         return self.name in HOOKS
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Iface:
     """An `iface` stanza: logical name, family, method and options in file order."""
 
@@ -67,7 +82,7 @@ class Iface:
         return f"{self.name}/{self.family}"
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Mapping:
     """A `mapping` stanza: globs on logical names, a script and its `map` lines."""
 
@@ -77,7 +92,7 @@ class Mapping:
     origin: Origin
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Rename:
     """One `rename CUR=NEW` pair."""
 
@@ -86,7 +101,7 @@ class Rename:
     origin: Origin
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class InterfacesFile:
     """Everything read from a top-level file and the files it sources.
 

@@ -13,9 +13,13 @@ import os
 import re
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import Enum
-from typing import Final, TypeAlias
+
+from ifvip.record import record
+
+TYPE_CHECKING = False  # typing is not imported at run time: ifquery does not need it
+if TYPE_CHECKING:
+    from typing import Final, TypeAlias
 
 
 class Kind(Enum):
@@ -41,7 +45,7 @@ class Kind(Enum):
     BYTE = "0-255"
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False, slots=True)
 class OptionSpec:
     name: str
     kind: Kind
@@ -55,7 +59,7 @@ Options: TypeAlias = list[list[str]]  # [name, value] pairs in order, mutated li
 ConvertFn: TypeAlias = Callable[[str, "Context"], str | None]
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False, slots=True)
 class Context:
     """What conversions may look at besides the value: the physical name and the options."""
 
@@ -69,7 +73,7 @@ class Context:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False, slots=True)
 class Conversion:
     option: str
     fn: ConvertFn
@@ -77,7 +81,7 @@ class Conversion:
     keep_existing: bool = False  # the `?` suffix: do not overwrite an existing new option
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False, slots=True)
 class MethodSpec:
     family: str
     name: str

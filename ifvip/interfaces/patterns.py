@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+
+from ifvip.record import record
 
 
 @lru_cache(maxsize=512)
@@ -107,7 +108,7 @@ def match_any(patterns: Sequence[str], name: str) -> bool:
     return any(fnmatch(p, name) for p in patterns)
 
 
-@dataclass(frozen=True, slots=True)
+@record(kw_only=False, slots=True)
 class Link:
     """An interface of the running system, as pattern targets see it."""
 
@@ -115,7 +116,7 @@ class Link:
     mac: str = "00:00:00:00:00:00"
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class SystemView:
     """The kernel's interfaces in getifaddrs() order, and a reader of their sysfs files."""
 

@@ -12,18 +12,22 @@ the system view and the state are passed in.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeAlias
+from dataclasses import field
 
 from ifvip.interfaces.model import InterfacesFile, Mapping
 from ifvip.interfaces.options import effective_options
 from ifvip.interfaces.patterns import SystemView, expand, fnmatch, match_any
+from ifvip.record import record
+
+TYPE_CHECKING = False  # typing is not imported at run time: ifquery does not need it
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
 # run(mapping, physical, logical) -> the new logical name, or None when the script failed.
 MappingRunner: TypeAlias = Callable[[Mapping, str, str], str | None]
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class QueryRequest:
     targets: tuple[str, ...] = ()
     list_mode: bool = False
@@ -35,7 +39,7 @@ class QueryRequest:
     as_json: bool = False
 
 
-@dataclass
+@record(kw_only=False, frozen=False)
 class QueryResult:
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)

@@ -12,8 +12,12 @@ import glob
 import os
 import re
 import string
-from dataclasses import dataclass
-from typing import Final
+
+from ifvip.record import record
+
+TYPE_CHECKING = False  # typing is not imported at run time: ifquery does not need it
+if TYPE_CHECKING:
+    from typing import Final
 
 # source-directory reads only names made of these characters (run-parts' rule).
 SOURCE_DIR_NAME: Final = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -52,7 +56,7 @@ def signature(path: str) -> tuple[int, int, int, int] | None:
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
-@dataclass(frozen=True)
+@record(kw_only=False)
 class Dependency:
     """One look-up and its answer: kind is `file`, `wordexp` or `directory`."""
 

@@ -8,7 +8,6 @@ They are kept out of the pure query code, which receives them as arguments.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Final
@@ -57,6 +56,8 @@ def mapping_error(script: str) -> str | None:
     """Why a mapping script cannot be executed, as ifupdown says it (None: it can). A name
     without a slash is searched on ifupdown's PATH, as execvp() does."""
     if "/" not in script:
+        import shutil  # noqa: PLC0415 - only for a mapping (shutil: 2 ms)
+
         found = shutil.which(script, path=HOOK_PATH)
         return None if found is not None else os.strerror(2)
     if os.access(script, os.X_OK):

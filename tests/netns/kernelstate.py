@@ -284,6 +284,29 @@ def snapshot(ns: str, *, ifnames: Sequence[str] = DEVICES, settle: float = 8.0) 
     return Snapshot(current.links, current.addresses, current.routes, current.rules, sysctls)
 
 
+IFA_F_NODAD = 0x02
+
+
+def with_readonly_proc(reference: Snapshot, before: Snapshot, ifname: str) -> Snapshot:
+    """`reference` (real ifupdown's state after an ifup with an `accept_dad` 0 hook on
+    `ifname`) as ifvip makes it where /proc/sys is read-only: `ifname`'s IPv6 addresses with
+    nodad, and its sysctls as they were `before` (they cannot be written)."""
+    addresses = sorted(
+        (
+            (*row[:6], row[6] | IFA_F_NODAD, *row[7:])
+            if row[0] == ifname and row[1] == AF_INET6 and not str(row[2]).startswith("fe80:")
+            else row
+            for row in reference.addresses
+        ),
+        key=repr,
+    )
+    sysctls = {
+        key: before.sysctls.get(key, value) if f"/{ifname}/" in key else value
+        for key, value in reference.sysctls.items()
+    }
+    return Snapshot(reference.links, addresses, reference.routes, reference.rules, sysctls)
+
+
 def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, timeout=10, capture_output=True)
 

@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 from ifvip.lab import Lab
-from tests.netns.kernelstate import Snapshot
+from tests.netns.kernelstate import Snapshot, with_readonly_proc
 from tests.reliability.scenarios import DMZ_FILE, PASSWORD, VHID, Cell, ScenarioLab, bounds
 from tests.reliability.scenarios import VIP as SC_VIP
 
@@ -51,7 +51,6 @@ STAGE_CACHE = {
     "deps": "localhost/ifvip-test-cache:deps",
 }
 VIP = "198.51.100.150"
-IFA_F_NODAD = 0x02
 EXAMPLE = "/usr/share/doc/ifvip/examples/dmz-dual-stack.interfaces"
 BUILD_TIMEOUT = 900
 SESSION_DIRS = ("IFVIP_STATE_DIR", "IFVIP_CACHE_DIR")
@@ -457,26 +456,10 @@ def test_image_wins_the_election_reports_healthy_and_releases_on_sigterm(
 
 
 def _readonly_master(lab: ScenarioLab, name: str) -> Snapshot:
-    """What real ifupdown's ifup of the DMZ stanzas gives, as the read-only /proc/sys lets
-    it be: eth1's IPv6 addresses with nodad instead of accept_dad 0, and eth1's sysctls as
-    they were (the method's `sysctl -q -e -w` lines fail there, as they may)."""
+    """Real ifupdown's ifup of the DMZ stanzas as the read-only /proc/sys lets it be."""
     host = lab.hosts[name]
     assert host.master_ref is not None and host.backup_ref is not None
-    master, before = host.master_ref, host.backup_ref
-    addresses = sorted(
-        (
-            (*row[:6], row[6] | IFA_F_NODAD, *row[7:])
-            if row[0] == "eth1" and row[1] == 10 and not str(row[2]).startswith("fe80:")
-            else row
-            for row in master.addresses
-        ),
-        key=repr,
-    )
-    sysctls = {
-        key: before.sysctls.get(key, value) if "/eth1/" in key else value
-        for key, value in master.sysctls.items()
-    }
-    return Snapshot(master.links, addresses, master.routes, master.rules, sysctls)
+    return with_readonly_proc(host.master_ref, host.backup_ref, "eth1")
 
 
 def test_image_runs_the_seed_dmz_file_unprivileged_through_kill_and_restart(
@@ -529,7 +512,11 @@ def test_image_runs_the_seed_dmz_file_unprivileged_through_kill_and_restart(
         jailed, daemon = container()
         serving()
         text = log.read_text()
-        assert "/etc/ifvip/interfaces:" in text and "read-only" in text and "nodad" in text
+        dad_line = next(
+            n for n, line in enumerate(DMZ_FILE.read_text().splitlines(), 1) if "accept_dad" in line
+        )
+        assert f"/etc/ifvip/interfaces:{dad_line}: " in text, text
+        assert "read-only" in text and "nodad" in text
         enter = ["nsenter", "-t", str(daemon), "-m", "-p", "-n", "-r", "-w"]
         health = _run([*enter, "/usr/local/bin/ifvip-healthcheck"], timeout=30)
         assert health.returncode == 0, health.stdout + health.stderr

@@ -306,6 +306,51 @@ class PairLab:
 
     # ------------------------------------------------------------ faults
 
+    def remake_eth0(self, host: str) -> None:
+        """Delete `host`'s eth0 (its veth pair) and make it again as the lab first made it:
+        same name, MAC and address (a NIC reset, a VM hot-plug, a network reconnect)."""
+        number = list(self.lab.hosts).index(host) + 1
+        spec = self.lab.hosts[host]
+        with IPRoute(netns=self.lab.switch) as sw:
+            sw.link("del", ifname=f"p{number}")
+            sw.link(
+                "add",
+                ifname=f"p{number}",
+                kind="veth",
+                peer={"ifname": "eth0", "net_ns_fd": spec.netns, "address": spec.mac},
+            )
+            (port,) = sw.link_lookup(ifname=f"p{number}")
+            (bridge,) = sw.link_lookup(ifname="br0")
+            sw.link("set", index=port, master=bridge, state="up")
+        with IPRoute(netns=spec.netns) as ipr:
+            (index,) = ipr.link_lookup(ifname="eth0")
+            prefix = spec.address.network.prefixlen
+            ipr.addr("add", index=index, address=str(spec.address.ip), prefixlen=prefix)
+            ipr.link("set", index=index, state="up")
+
+    def flap(self, host: str, flaps: int, period: float, after: float = 4.0) -> float:
+        """Flap `host`'s carrier `flaps` times (`period` s down, `period` s up) from its
+        bridge port; return the seconds in which nobody held the VIP, sampled every 10 ms
+        over the flapping and `after` s more."""
+        port = f"p{list(self.lab.hosts).index(host) + 1}"
+        nobody = 0.0
+        with IPRoute(netns=self.lab.switch) as sw:
+            (index,) = sw.link_lookup(ifname=port)
+            end = time.monotonic() + flaps * 2 * period + after
+            done, last, down, switch_at = 0, time.monotonic(), False, time.monotonic()
+            while (now := time.monotonic()) < end:
+                if done < flaps and now >= switch_at:
+                    down = not down
+                    sw.link("set", index=index, state="down" if down else "up")
+                    done += 0 if down else 1
+                    switch_at = now + period
+                if not self.holders():
+                    nobody += now - last
+                last = now
+                time.sleep(0.01)
+            sw.link("set", index=index, state="up")
+        return nobody
+
     def use_hub(self) -> None:
         """Replace the bridge by the userspace hub (loss, jitter, partitions on command)."""
         ports = ",".join(f"p{i}" for i in range(1, len(self.lab.hosts) + 1))

@@ -153,6 +153,27 @@ def test_healthz_and_readyz() -> None:
     )
 
 
+def test_a_fault_shows_in_healthz_readyz_and_the_metrics() -> None:
+    """A failed MASTER action (issue 13): /healthz and /readyz answer 503 with the failing
+    line, ifvip_fault is 1 with it as the reason, ifvip_ready 0."""
+    line = "/etc/network/interfaces:30: pre-up echo 1 > /proc/sys/x: Read-only file system"
+    faulty = Snapshot(
+        __version__, 1, NOW, NOW, (MASTER, _group(name="vhid 8", state="BACKUP", fault=line))
+    )
+    assert _status(answer("GET", "/healthz", lambda: faulty)) == (
+        503,
+        f"fault: vhid 8: {line}\n".encode(),
+    )
+    code, body = _status(answer("GET", "/readyz", lambda: faulty))
+    assert code == 503 and line.encode() in body
+    samples = _samples(faulty)
+    assert _value(samples, "ifvip_fault", iname="vhid 8", intf="eth0", vrid="7", reason=line) == 1
+    assert _value(samples, "ifvip_fault", iname="vhid 7", intf="eth0", vrid="7", reason="") == 0
+    assert _value(samples, "ifvip_ready") == 0
+    assert faulty.faults == [f"vhid 8: {line}"]
+    assert SNAPSHOT.faults == []
+
+
 def test_metrics_answer_and_other_paths() -> None:
     code, body = _status(answer("GET", "/metrics?x=1", lambda: SNAPSHOT))
     assert code == 200 and b"ifvip_vrrp_state" in body

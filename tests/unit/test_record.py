@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import pickle
 
@@ -92,3 +93,45 @@ def test_init_as_a_dataclass_makes_it() -> None:
         Positional(1, a=2)  # type: ignore[misc]
     with pytest.raises(TypeError):
         WithFactory(later=1)  # type: ignore[call-arg]
+
+
+@record(kw_only=False, slots=True)
+class Slotted:
+    a: int
+    b: str = "b"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlottedReference:
+    a: int
+    b: str = "b"
+
+
+def test_slots_records_pickle_and_stay_frozen() -> None:
+    mine, theirs = Slotted(1), SlottedReference(1)
+    assert Slotted.__slots__ == SlottedReference.__slots__ == ("a", "b")
+    assert not hasattr(mine, "__dict__")
+    assert repr(mine).replace("Slotted", "SlottedReference") == repr(theirs)
+    assert hash(mine) == hash(theirs)
+    assert pickle.loads(pickle.dumps(mine)) == mine
+    assert copy.copy(mine) == mine and copy.deepcopy(mine) == mine
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mine.a = 2  # type: ignore[misc]
+    with pytest.raises((dataclasses.FrozenInstanceError, AttributeError, TypeError)):
+        mine.extra = 1  # type: ignore[attr-defined]
+
+
+@record(frozen=False)
+class Mutable:
+    items: list[int] = dataclasses.field(default_factory=list)
+    ok: bool = True
+
+
+def test_mutable_records() -> None:
+    result = Mutable()
+    result.ok = False
+    result.items.append(1)
+    assert result == Mutable(items=[1], ok=False)
+    assert repr(result) == "Mutable(items=[1], ok=False)"
+    assert Mutable.__hash__ is None  # as a dataclass with eq=True and frozen=False
+    assert pickle.loads(pickle.dumps(result)) == result

@@ -121,6 +121,13 @@ def no_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(launch, "detach", refuse)
 
 
+def _no_settings() -> dict[str, str | None]:
+    """No IFVIP_*/UCARP_* setting reaches the command, but the session's own directories
+    (tests/conftest.py) do: the reading cache must not go to the machine's /run/ifvip."""
+    keep = ("IFVIP_CACHE_DIR", "IFVIP_STATE_DIR")
+    return {k: None for k in os.environ if k.startswith(("IFVIP_", "UCARP_")) and k not in keep}
+
+
 @pytest.mark.usefixtures("no_daemon")
 @pytest.mark.parametrize(
     ("argv", "option", "secrets"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
@@ -129,7 +136,7 @@ def test_a_bad_configuration_exits_78_naming_the_option(
     argv: list[str], option: str, secrets: tuple[str, ...], tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    env = {k: None for k in os.environ if k.startswith(("IFVIP_", "UCARP_"))}
+    env = _no_settings()
     result = CliRunner().invoke(cli, ["run", *argv, "--state-dir", str(state)], env=env)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     assert result.exit_code == EX_CONFIG, result.output
@@ -175,7 +182,7 @@ UCARP_STANZA = """iface lo inet static
 def _run_file(tmp_path: Path, text: str, *argv: str) -> Any:
     config = tmp_path / "interfaces"
     config.write_text(text)
-    env = {k: None for k in os.environ if k.startswith(("IFVIP_", "UCARP_"))}
+    env = _no_settings()
     argv = ("--interfaces", str(config), *argv, "--state-dir", str(tmp_path / "state"))
     return CliRunner().invoke(cli, ["run", *argv], env=env)
 

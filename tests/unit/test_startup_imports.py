@@ -65,6 +65,7 @@ def test_no_pyroute2_without_the_kernel(command: list[str], tmp_path: Path) -> N
 
 
 FAST = """
+import gc
 import sys
 from ifvip.fastpath import main
 try:
@@ -72,20 +73,25 @@ try:
 except SystemExit as done:
     code = done.code
 watch = ("click", "asyncio", "ssl", "_hashlib", "pyroute2", "pyparsing", "ifvip.cli",
-         "ifvip.daemon.compat", "ifvip.daemon.checks", "ifvip.daemon.settings", "ifvip.daemon.carp",
-         "ifvip.daemon.status", "ifvip.election")
+         "ifvip.daemon.compat", "ifvip.daemon.checks", "ifvip.daemon.settings",
+         "ifvip.daemon.carp", "ifvip.daemon.status", "ifvip.election", "pickle", "typing",
+         "shutil")
 loaded = sorted(m for m in watch if m in sys.modules)
-print(f"exit={code} loaded={loaded}")
+print(f"exit={code} loaded={loaded} gc={gc.isenabled()}")
 """
 
 
+# The collector is off only while modules load (fastpath.py, command.py): on at the end.
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        (["--version"], "exit=0 loaded=[]"),
-        (["ifquery", "eth0"], "exit=0 loaded=[]"),  # the reading cache is warm
-        (["ifup", "-n", "--no-scripts", "eth0"], "exit=0 loaded=['asyncio']"),
-        (["status"], "exit=1 loaded=[]"),  # no daemon: only the client is loaded
+        (["--version"], "exit=0 loaded=[] gc=True"),
+        (["ifquery", "eth0"], "exit=0 loaded=[] gc=True"),  # the reading cache is warm
+        (
+            ["ifup", "-n", "--no-scripts", "eth0"],
+            "exit=0 loaded=['asyncio', 'typing'] gc=True",  # asyncio imports typing
+        ),
+        (["status"], "exit=1 loaded=[] gc=True"),  # no daemon: only the client is loaded
     ],
     ids=lambda argv: " ".join(argv[:2]) if isinstance(argv, list) else None,
 )
@@ -111,6 +117,7 @@ def test_the_short_commands_start_without_click(
 
 
 LEAN = """
+import gc
 import sys
 from ifvip.fastpath import main
 try:
@@ -120,7 +127,8 @@ except SystemExit as done:
 plugins = "pyroute2.netlink.rtnl.ifinfmsg.plugins."
 loaded = sorted(m for m in sys.modules if m.startswith("pyroute2") and not m.startswith(plugins))
 package_init = "IPRoute" in vars(sys.modules["pyroute2"])
-print(f"exit={code} init={package_init} ssl={'ssl' in sys.modules} loaded={','.join(loaded)}")
+ssl = "ssl" in sys.modules
+print(f"exit={code} init={package_init} ssl={ssl} gc={gc.isenabled()} loaded={','.join(loaded)}")
 """
 
 # What `ifup` loads of pyroute2 (ifupdown/rtnl.py): the netlink socket and its core, the
@@ -169,5 +177,5 @@ def test_ifup_loads_only_the_lean_pyroute2(tmp_path: Path) -> None:
                 timeout=60,
                 check=False,
             )
-            expected = f"exit=0 init=False ssl=False loaded={','.join(LEAN_MODULES)}"
+            expected = f"exit=0 init=False ssl=False gc=True loaded={','.join(LEAN_MODULES)}"
             assert done.stdout.splitlines()[-1] == expected, done.stderr
