@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ifvip.election_vrrp import master_down_interval_us, skew_time_us
+from ifvip.election.vrrp import master_down_interval_us, skew_time_us
 from tests.interop.keepalived_lab import (
     VIP4,
     Instance,

@@ -23,7 +23,7 @@ Scenarios (one row or more each in the table):
   deadman   DEADMAN_RUNS times per signal: SIGKILL / SIGSTOP the master and do not restart it; how
             long the dead host keeps the VIP while the backup holds it (the duplicate
             window), capped at CAP s ('until restart' beyond); after SIGCONT, one holder?
-  hostile   PACKETS hostile protocol-112 packets (ifvip.daemon.hostile) at an ifvip pair:
+  hostile   PACKETS hostile protocol-112 packets (tests.reliability.hostile) at an ifvip pair:
             packets, crashes, unexplained drops, transitions.
 A cell whose figure needs a feature that is not there prints `n/a (...)`, never a guess.
 """
@@ -276,8 +276,14 @@ def deadman(implementation: str, sig: int, runs: int, cap: float) -> Row:
 
 
 def hostile(packets: int, rate: float) -> Row:
-    from ifvip.daemon.hostile import REASONS, CarpHostile, Member, tally  # noqa: PLC0415
-    from tests.reliability.test_hostile_lan import _raw_drops, _raw_socket  # noqa: PLC0415
+    from tests.reliability.hostile import (  # noqa: PLC0415
+        REASONS,
+        CarpHostile,
+        Member,
+        raw_drops,
+        raw_socket,
+        tally,
+    )
 
     with PairLab(["x"]) as lab:
         lab.accept_own_source()
@@ -291,8 +297,8 @@ def hostile(packets: int, rate: float) -> Row:
         attacker = lab.lab.hosts["x"]
         stream = list(CarpHostile(members, attacker.address.ip, seed=8).stream(packets))
         before = {h: lab.daemons[h].counters() for h in ("h1", "h2")}
-        drops = {h: _raw_drops(lab.lab.hosts[h].netns) for h in ("h1", "h2")}
-        sock = _raw_socket(attacker.netns, str(attacker.address.ip))
+        drops = {h: raw_drops(lab.lab.hosts[h].netns) for h in ("h1", "h2")}
+        sock = raw_socket(attacker.netns, str(attacker.address.ip))
         start = time.monotonic()
         for i, item in enumerate(stream):
             sock.sendto(item.packet, (str(item.destination), 0))
@@ -309,7 +315,7 @@ def hostile(packets: int, rate: float) -> Row:
                 after[host].get(f"dropped_{r}", 0) - before[host].get(f"dropped_{r}", 0)
                 for r in REASONS
             )
-            lost = _raw_drops(lab.lab.hosts[host].netns) - drops[host]
+            lost = raw_drops(lab.lab.hosts[host].netns) - drops[host]
             overflow += lost
             unexplained += sum(expected[index].values()) - counted - lost
             transitions += after[host].get("transitions", 0) - before[host].get("transitions", 0)

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import click
 
 from ifvip import __version__
+from ifvip.wire.carp import PASSWORD_MAX
+from ifvip.wire.inet import GROUP_V4
 
 if TYPE_CHECKING:
-    pass
+    from ifvip.daemon.launch import RunPlan
 
 EXIT_FAILURE: Final = 1
 DEFAULT_PATH: Final = "/etc/network/interfaces"
@@ -313,7 +315,7 @@ def _operations_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _BadRunValue(click.BadParameter):
-    exit_code = 78  # EX_CONFIG, as daemon/config.py's problems
+    exit_code = 78  # EX_CONFIG, as daemon/settings.py's problems
 
 
 class _RunCommand(click.Command):
@@ -353,7 +355,7 @@ class _RunCommand(click.Command):
     "--pass",
     "password",
     envvar=_env("PASS", "PASS"),
-    help="Password, at most 19 bytes (ucarp -p).",
+    help=f"Password, at most {PASSWORD_MAX} bytes (ucarp -p).",
 )
 @click.option(
     "-o",
@@ -460,7 +462,7 @@ class _RunCommand(click.Command):
     "--mcast",
     "--mcastip",
     "mcast",
-    default="224.0.0.18",
+    default=str(GROUP_V4),
     show_default=True,
     envvar=_env("MCAST"),
     help="Multicast group.",
@@ -633,55 +635,7 @@ class _RunCommand(click.Command):
     help="VRRP: announce again every SECONDS while master (0: off).",
 )
 @_operations_options
-def run(
-    interface: str | None,
-    srcip: str | None,
-    vhid: str | None,
-    password: str | None,
-    passfile: str | None,
-    preempt: bool,
-    neutral: bool,
-    addr: str | None,
-    masklen: str | None,
-    vips: tuple[str, ...],
-    advbase: str,
-    advskew: str,
-    deadratio: str,
-    upscript: str | None,
-    downscript: str | None,
-    xparam: str | None,
-    script_timeout: float,
-    shutdown: bool,
-    ignoreifstate: bool,
-    nomcast: bool,
-    mcast: str,
-    forge_mac: bool,
-    interfaces_file: str | None,
-    manage: tuple[str, ...],
-    state_dir: str,
-    ifstate_dir: str,
-    vip_lifetime: str | None,
-    garp_repeat: str | None,
-    daemonize: bool,
-    debug: bool,
-    facility: str | None,
-    protocol: str,
-    vrrp_version: str | None,
-    priority: str,
-    advert_int: str,
-    nopreempt: bool,
-    preempt_delay: str | None,
-    auth_pass: str | None,
-    auth_pass_file: str | None,
-    unicast_peers: tuple[str, ...],
-    notify: tuple[str, ...],
-    instance: str | None,
-    vrrp_checksum: str,
-    garp_master_repeat: str,
-    garp_master_delay: str,
-    garp_master_refresh: str,
-    **operations: Any,
-) -> None:
+def run(**options: Any) -> None:
     """Run CARP groups, a drop-in for `ucarp ARGS`, or a VRRP group beside keepalived
     (--protocol vrrp).
 
@@ -697,186 +651,22 @@ def run(
     counters. Every option also reads IFVIP_<OPTION> (and the UCARP_* names of the
     ucarp container image). Configuration problems exit 78.
     """
-    import asyncio
     import logging
 
-    from ifvip.daemon.actions import StateDir
-    from ifvip.daemon.config import (
-        EX_CONFIG,
-        ConfigProblems,
-        GroupConfig,
-        build_carp_group,
-        carp_groups_from_interfaces,
-        host_problems,
-        managed_problems,
-        read_interfaces,
-        vhid_in_file,
-    )
-    from ifvip.daemon.ifup import engine_factory
-    from ifvip.daemon.launch import Plan, run_plan, systemd_notifier, warn_debian_ucarp_hook
+    from ifvip.daemon.launch import build_plan, run_plan, systemd_notifier
+    from ifvip.daemon.settings import EX_CONFIG, ConfigProblems
 
-    del shutdown
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
+        level=logging.DEBUG if options["debug"] else logging.INFO,
         format="%(asctime)s ifvip[%(process)d]: %(message)s",
     )
 
-    def build() -> Plan:
+    def build() -> RunPlan:
         """The whole configuration from the options; SIGHUP calls it again (the same
         command line and environment; the passfile and interfaces file read anew)."""
-        links = os.listdir("/sys/class/net")
-        if protocol == "vrrp":
-            from ifvip.daemon.vrrp import configure
+        return build_plan(options)
 
-            if password or passfile or addr:
-                raise ConfigProblems(["-p/-o/-a are CARP's; VRRP takes --auth-pass and --vip"])
-            vrrp = configure(
-                interface=interface,
-                srcip=srcip,
-                vips=vips,
-                links=links,
-                vrid=vhid,
-                priority=priority,
-                version=vrrp_version,
-                advert_int=advert_int,
-                nopreempt=nopreempt,
-                preempt_delay=preempt_delay,
-                auth_pass=auth_pass,
-                auth_pass_file=auth_pass_file,
-                unicast_peers=unicast_peers,
-                notify=notify,
-                instance=instance,
-                checksum=vrrp_checksum,
-                garp_master_repeat=garp_master_repeat,
-                garp_master_delay=garp_master_delay,
-                garp_master_refresh=garp_master_refresh,
-                upscript=upscript,
-                downscript=downscript,
-                xparam=xparam,
-                interfaces_file=interfaces_file,
-                manage=manage,
-                ignoreifstate=ignoreifstate,
-                lifetime=vip_lifetime,
-            )
-            if interfaces_file:
-                managed = read_interfaces(interfaces_file)
-                if problems := managed_problems(managed, interfaces_file, manage):
-                    raise ConfigProblems(problems)
-            engines = engine_factory(ifstate_dir, script_timeout) if manage else None
-            if engines is not None and interfaces_file:
-                engines(interfaces_file)
-            ops, policy = _operations(dict(operations), "vrrp", state_dir, links, [vrrp.vips])
-            if vrrp.priority != 255:  # the address owner has the VIPs as its own (RFC 5798)
-                problems = host_problems(
-                    interface=vrrp.interface,
-                    srcip=None,
-                    vips=vrrp.vips,
-                    addresses=_host_addresses(),
-                    ours=_journaled(state_dir),
-                )
-                if problems:
-                    raise ConfigProblems(problems)
-            StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
-            return Plan(
-                state_dir,
-                ops,
-                vrrp=(vrrp,),
-                policy=policy,
-                engines=engines,
-                script_timeout=script_timeout,
-            )
-        configs: list[GroupConfig]
-        defn: Any = read_interfaces(interfaces_file) if interfaces_file else None
-        if interfaces_file and not manage:
-            assert defn is not None
-            given = int(vhid) if vhid is not None and vhid.strip().isdigit() else None
-            if given is not None:  # a -v beside the file's groups: which one is meant?
-                problems = vhid_in_file(defn, interfaces_file, interface, given)
-                if problems:
-                    raise ConfigProblems(problems)
-            configs = carp_groups_from_interfaces(defn, interfaces_file, links=links)
-            if not configs:
-                raise ConfigProblems(
-                    [f"--interfaces: no stanza in {interfaces_file} has ucarp-vid"]
-                )
-            warn_debian_ucarp_hook(configs)
-        else:
-            iface, source = interface, srcip
-            if not iface or not source:
-                from ifvip.daemon.runtime import discover_defaults
-
-                if not iface:
-                    route_if, first = asyncio.run(discover_defaults())
-                    iface = route_if
-                    source = source or first
-                elif iface in links:
-                    source = _first_address(iface)
-            configs = [
-                build_carp_group(
-                    interface=iface,
-                    srcip=source,
-                    vhid=vhid,
-                    password=password,
-                    passfile=passfile,
-                    addr=addr,
-                    vips=[v for text in vips for v in text.split()],
-                    masklen=masklen,
-                    advbase=advbase,
-                    advskew=advskew,
-                    deadratio=deadratio,
-                    preempt=preempt,
-                    neutral=neutral,
-                    upscript=upscript,
-                    downscript=downscript,
-                    xparam=xparam,
-                    ignoreifstate=ignoreifstate,
-                    nomcast=nomcast,
-                    mcast=mcast,
-                    forge_mac=forge_mac,
-                    interfaces_file=interfaces_file,
-                    manage=manage,
-                    links=links,
-                    lifetime=vip_lifetime,
-                    garp_repeat=garp_repeat,
-                )
-            ]
-        if defn is not None and interfaces_file and manage:
-            problems = managed_problems(defn, interfaces_file, manage)
-            problems += vhid_in_file(defn, interfaces_file, configs[0].interface, configs[0].vhid)
-            if problems:
-                raise ConfigProblems(problems)
-        engines = engine_factory(ifstate_dir, script_timeout)
-        if any(c.needs_engine for c in configs):
-            for path in {c.interfaces_file for c in configs if c.interfaces_file}:
-                engines(path)  # a missing engine is a configuration problem, found up front
-        ops, policy = _operations(
-            dict(operations), "carp", state_dir, links, [c.vips for c in configs]
-        )
-        # Last, what the kernel has (read once, nothing changed): the host's own addresses.
-        problems = []
-        addresses, ours = _host_addresses(), _journaled(state_dir)
-        for c in configs:
-            found = host_problems(
-                interface=c.interface,
-                srcip=c.srcip,
-                vips=c.added_vips,  # a script's VIP, up since the last run, is not refused
-                addresses=addresses,
-                ours=ours,
-            )
-            problems += [f"({c.name}) {p}" for p in found] if len(configs) > 1 else found
-        if problems:
-            raise ConfigProblems(problems)
-        StateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
-        return Plan(
-            state_dir,
-            ops,
-            carp=tuple(configs),
-            policy=policy,
-            engines=engines,
-            script_timeout=script_timeout,
-        )
-
-    _warn_passfiles(passfile, auth_pass_file)
+    _warn_passfiles(options["passfile"], options["auth_pass_file"])
     try:
         plan = build()
     except ConfigProblems as problems:
@@ -884,12 +674,12 @@ def run(
             click.echo(f"ifvip run: {problem}", err=True)
         sys.exit(EX_CONFIG)
     except OSError as exc:
-        click.echo(f"ifvip run: --state-dir {state_dir}: {exc.strerror}", err=True)
+        click.echo(f"ifvip run: --state-dir {options['state_dir']}: {exc.strerror}", err=True)
         sys.exit(EX_CONFIG)
-    if daemonize:
+    if options["daemonize"]:
         from ifvip.daemon.launch import detach
 
-        detach(facility)
+        detach(options["facility"])
     notifier, watchdog = systemd_notifier()
     _run_daemon(run_plan(plan, build=build, notifier=notifier, watchdog=watchdog))
 
@@ -909,47 +699,14 @@ def _warn_passfiles(*paths: str | None) -> None:
             logging.getLogger("ifvip").warning("%s", warning)
 
 
-def _operations(
-    options: dict[str, Any], protocol: str, state_dir: str, links: list[str], vips: list[Any]
-) -> tuple[Any, Any]:
-    """The checks/status/metrics options and the policy-routing ones, validated together."""
-    from ifvip.daemon.config import ConfigProblems
-    from ifvip.daemon.operations import operations_config
-    from ifvip.daemon.policy import parse_policy_options
-
-    names = ("rtable", "rtable_network_length", "rtable_gateway", "rule_priority")
-    routing = {name: options.pop(name) for name in names}
-    problems: list[str] = []
-    ops = policy = None
-    try:
-        ops = operations_config(protocol=protocol, state_dir=state_dir, links=links, **options)
-    except ConfigProblems as found:
-        problems += found.problems
-    if routing["rtable"] is not None and len(vips) > 1:
-        problems.append("--rtable: one table serves one group; declare routes per stanza instead")
-    try:
-        policy = parse_policy_options(
-            rtable=routing["rtable"],
-            network_length=routing["rtable_network_length"],
-            gateway=routing["rtable_gateway"],
-            rule_priority=routing["rule_priority"],
-            vip=vips[0][0] if vips and vips[0] else None,
-        )
-    except ConfigProblems as found:
-        problems += found.problems
-    if problems:
-        raise ConfigProblems(problems)
-    return ops, policy
-
-
 def _run_daemon(main: Any) -> None:
     """asyncio.run(main); a socket of ours that cannot be opened (a port in use, a path
     another ifvip serves) is a configuration problem: one line, exit 78, before any group
     has touched the network."""
     import asyncio
 
-    from ifvip.daemon.config import EX_CONFIG, ConfigProblems
     from ifvip.daemon.operations import OperationsError
+    from ifvip.daemon.settings import EX_CONFIG, ConfigProblems
 
     try:
         asyncio.run(main)
@@ -960,54 +717,6 @@ def _run_daemon(main: Any) -> None:
         for problem in problems.problems:
             click.echo(f"ifvip run: {problem}", err=True)
         sys.exit(EX_CONFIG)
-
-
-def _host_addresses() -> list[Any]:
-    """Every address of the namespace, read once at start-up (config.HostAddress)."""
-    import asyncio
-
-    from ifvip.daemon.config import HostAddress
-    from ifvip.ifupdown.netlink import INFINITY_LIFE, Kernel
-
-    async def read() -> list[Any]:
-        async with Kernel() as kernel:
-            found = await kernel.addresses()
-        return [HostAddress(a.ifname, a.address, a.valid == INFINITY_LIFE) for a in found]
-
-    return asyncio.run(read())
-
-
-def _journaled(state_dir: str) -> set[str]:
-    """The VIPs ifvip's journals in `state_dir` list ("ADDRESS/LEN"): a VIP an earlier run
-    left (with --vip-lifetime 0, permanent) is not the host's own address."""
-    import glob
-    import json
-
-    found: set[str] = set()
-    for path in glob.glob(os.path.join(glob.escape(state_dir), "vips.*.json")):
-        try:
-            with open(path) as handle:
-                entries = json.load(handle)
-            found.update(str(address) for _device, address in entries)
-        except (OSError, ValueError, TypeError):
-            continue
-    return found
-
-
-def _first_address(interface: str) -> str | None:
-    import asyncio
-
-    from ifvip.ifupdown.netlink import AF_INET, Kernel, KernelError
-
-    async def first() -> str | None:
-        async with Kernel() as kernel:
-            try:
-                found = await kernel.addresses(interface, AF_INET)
-            except KernelError:
-                return None
-            return str(found[0].address.ip) if found else None
-
-    return asyncio.run(first())
 
 
 @cli.command()
@@ -1199,7 +908,7 @@ def _translate_images(args: list[str]) -> list[str]:
     """The command-line and environment forms of the images ifvip replaces (titpetric,
     solnet, kubernetize, Rancher) as `ifvip run ...`; any other argv is returned as is."""
     from ifvip.daemon.compat import explain
-    from ifvip.daemon.config import EX_CONFIG, ConfigProblems
+    from ifvip.daemon.settings import EX_CONFIG, ConfigProblems
 
     try:
         translation = explain(args, os.environ, commands=frozenset(cli.commands))

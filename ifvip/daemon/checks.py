@@ -4,7 +4,7 @@ This module is the pure half of the health checks (the probes that touch the net
 run scripts are in `daemon/probes.py`). It holds:
 
 - the check kinds and their options, validated into a frozen `CheckConfig` by
-  `parse_check_options()` (each problem a line naming its option, as `daemon/config.py`
+  `parse_check_options()` (each problem a line naming its option, as `daemon/settings.py`
   does, for the CLI to print before exiting 78):
 
   =========================  ==================================================================
@@ -50,10 +50,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypeAlias
 
-from ifvip.daemon.config import IFNAMSIZ, ConfigProblems
-from ifvip.election import Demote, Promote
+from ifvip.daemon.children import HOOK_PATH
+from ifvip.daemon.settings import IFNAMSIZ, ConfigProblems
+from ifvip.election.events import Demote, Promote
 
-CHECK_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_INTERVAL: Final = 2.0
 DEFAULT_RISE: Final = 2
 DEFAULT_FALL: Final = 2
@@ -205,7 +205,7 @@ def probe_plan(check: Check, *, is_master: bool, vips: Iterable[Address]) -> Pro
 
 
 @dataclass(frozen=True)
-class Result:
+class ProbeResult:
     """The outcome of one probe; `detail` says why in a few words (never a secret)."""
 
     ok: bool
@@ -226,7 +226,7 @@ class Hysteresis:
     healthy: bool = True  # keepalived starts a script as good unless init_fail
     against: int = 0
     streak: int = 0
-    last: Result | None = None
+    last: ProbeResult | None = None
     changes: int = 0
 
     def __post_init__(self) -> None:
@@ -234,7 +234,7 @@ class Hysteresis:
             raise ValueError("rise and fall must be at least 1")
 
 
-def observe(hysteresis: Hysteresis, result: Result) -> Hysteresis:
+def observe(hysteresis: Hysteresis, result: ProbeResult) -> Hysteresis:
     """The verdict after one more result."""
     h = hysteresis
     streak = h.streak + 1 if h.last is not None and h.last.ok == result.ok else 1
@@ -312,7 +312,7 @@ HEALTH_SOURCE: Final = "health"
 
 
 def record(
-    health: GroupHealth, index: int, result: Result, demotions: Demotions
+    health: GroupHealth, index: int, result: ProbeResult, demotions: Demotions
 ) -> tuple[GroupHealth, Demotions, Demote | Promote | None]:
     """Record one probe result of check `index`; return the event for the election."""
     verdicts = list(health.verdicts)
@@ -493,8 +493,8 @@ def _script(text: str, problems: list[str]) -> ScriptCheck | None:
         if not (os.path.isfile(program) and os.access(program, os.X_OK)):
             problems.append(f"--check-script: {program} is not an executable file")
             return None
-    elif shutil.which(program, path=CHECK_PATH) is None:
-        problems.append(f"--check-script: {program} is not found in {CHECK_PATH}")
+    elif shutil.which(program, path=HOOK_PATH) is None:
+        problems.append(f"--check-script: {program} is not found in {HOOK_PATH}")
         return None
     return ScriptCheck(argv)
 

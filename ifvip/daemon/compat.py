@@ -82,7 +82,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from ifvip.daemon.config import ConfigProblems
+from ifvip.daemon.settings import ConfigProblems
 from ifvip.wire.digest import md5
 
 INTERFACES_FILE: Final = "/etc/network/interfaces"

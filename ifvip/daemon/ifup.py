@@ -35,8 +35,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
-from ifvip.daemon.actions import GONE, SCRIPT_TIMEOUT, InterfacesEngine
-from ifvip.daemon.config import ConfigProblems
+from ifvip.daemon.roles import GONE, SCRIPT_TIMEOUT, InterfacesEngine
+from ifvip.daemon.settings import ConfigProblems
 
 if TYPE_CHECKING:  # the engine and the planner load on first use (a VIP-only daemon never)
     from ifvip.ifupdown.netlink import Kernel

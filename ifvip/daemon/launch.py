@@ -1,14 +1,14 @@
 """Turn validated group configurations into running groups: speaker + role, in one Daemon.
 
-This is the glue between config.py (what the user asked for), speaker.py (the protocol),
-actions.py (what MASTER means) and runtime.py (the loop). The role follows issue 4's order
-of precedence: managed stanzas, then the `IFACE:ucarp` stanza of a `ucarp-*` group, then
-`-u/-d` scripts, then ifvip's own VIPs; `--vip` addresses given explicitly are always added.
+This is the glue between the protocols (carp/, vrrp/: each a config, a speaker and a role
+behind speaker.py's seam), roles.py (what MASTER means) and runtime.py (the loop).
+`PROTOCOLS` is the one registry of protocols: a group's configuration names its protocol,
+and the entry's `start()` gives its speaker and role; nothing else here knows CARP from VRRP.
 
-`run_plan()` runs a `Plan` (every CARP and VRRP group of one `ifvip run`, with its checks,
+`run_plan()` runs a `RunPlan` (every CARP and VRRP group of one `ifvip run`, with its checks,
 status/metrics and policy routing) and, on SIGHUP, calls the CLI's `build` again (the same
 command line and environment, the files read anew), validates it, and applies the
-difference group by group (config.diff_groups): unchanged groups keep running untouched,
+difference group by group (settings.diff_groups): unchanged groups keep running untouched,
 changed ones are retired gracefully and started anew as BACKUP, removed ones are retired,
 new ones started. A configuration with problems logs each one and changes nothing.
 """
@@ -18,27 +18,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from ifvip.daemon.actions import (
-    SCRIPT_TIMEOUT,
-    EngineRole,
-    GroupBusy,
-    Role,
-    Roles,
-    ScriptRole,
-    StateDir,
-    VipRole,
-    netns_id,
-)
-from ifvip.daemon.config import ConfigProblems, GroupConfig, diff_groups, vip_lifetime
 from ifvip.daemon.ifup import EngineFactory, engine_factory
-from ifvip.daemon.notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
+from ifvip.daemon.journal import GroupBusy, RunStateDir, netns_id
 from ifvip.daemon.operations import Operations, OperationsConfig
+from ifvip.daemon.roles import SCRIPT_TIMEOUT, Roles
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
-from ifvip.daemon.speaker import CarpSpeaker
+from ifvip.daemon.sd_notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
+from ifvip.daemon.settings import Composed, ConfigProblems, GroupSettings, diff_groups
+from ifvip.daemon.speaker import Started
 from ifvip.ifupdown.netlink import Kernel
 
 if TYPE_CHECKING:  # policy routing (and its planner) loads only when --rtable asks for it
@@ -48,25 +39,6 @@ if TYPE_CHECKING:  # policy routing (and its planner) loads only when --rtable a
 log = logging.getLogger("ifvip")
 
 SYSLOG_SOCKET: Final = "/dev/log"
-
-
-DEBIAN_UCARP_HOOK: Final = "/etc/network/if-up.d/ucarp"
-
-
-def warn_debian_ucarp_hook(configs: Sequence[GroupConfig], hook: str = DEBIAN_UCARP_HOOK) -> bool:
-    """Say so when Debian's ucarp package is installed beside groups from `ucarp-*` stanzas:
-    its if-up.d hook starts a ucarp of its own for each of them on `ifup IFACE`, a second
-    speaker for the same VHID, holding the VIP against ifvip's. True if it warned."""
-    if not configs or not os.access(hook, os.X_OK):
-        return False
-    names = ", ".join(f"{c.interface} (vhid {c.vhid})" for c in configs)
-    log.warning(
-        "%s (Debian's ucarp package) starts a second speaker for the ucarp-* stanzas of %s "
-        "on every ifup: remove the ucarp package, or its hook, where ifvip runs them",
-        hook,
-        names,
-    )
-    return True
 
 
 def detach(facility: str | None) -> None:
@@ -96,102 +68,87 @@ def detach(facility: str | None) -> None:
     root.addHandler(syslog)
 
 
-def carp_role(
-    config: GroupConfig,
-    kernel: Kernel,
-    state: StateDir,
-    engines: EngineFactory,
-    script_timeout: float = SCRIPT_TIMEOUT,
-) -> Role:
-    prefix = f"(vhid {config.vhid})"
-    parts: list[Role] = []
-    if config.needs_engine:
-        assert config.interfaces_file is not None
-        logicals = config.manage or (config.ucarp_stanza or "",)
-        addr = config.vips[0].interface.ip if config.vips else None
-        announce = (addr,) if addr is not None else ()
-        parts.append(
-            EngineRole(
-                prefix,
-                engines(config.interfaces_file),
-                tuple(logicals),
-                announce,
-                vip_lifetime(config),
-            )
-        )
-    elif config.upscript or config.downscript:
-        parts.append(_scripts(config, prefix, script_timeout))
-    vips = config.vips if not parts else config.explicit_vips
-    if vips:
-        key = f"carp.{netns_id()}.{config.interface}.{config.vhid}"
-        parts.append(
-            VipRole(
-                prefix,
-                kernel,
-                [(vip.device or config.interface, vip) for vip in vips],
-                state.journal(key),
-                vip_lifetime(config),
-            )
-        )
-    return parts[0] if len(parts) == 1 else Roles(parts)
-
-
-def _scripts(config: GroupConfig, prefix: str, timeout: float) -> ScriptRole:
-    return ScriptRole(
-        prefix,
-        config.interface,
-        config.addr,
-        config.upscript,
-        config.downscript,
-        config.xparam,
-        timeout,
-    )
-
-
-async def run_carp(
-    configs: Sequence[GroupConfig],
-    *,
-    state_dir: str,
-    engines: EngineFactory | None = None,
-    netns: str | None = None,
-    operations: OperationsConfig | None = None,
-    policy: PolicyRouting | None = None,
-) -> list[GroupSnapshot]:
-    """Run these CARP groups in one loop until SIGTERM/SIGINT; return their last snapshots
-    (`run_plan` without a reload: SIGHUP is logged and ignored)."""
-    plan = Plan(
-        state_dir,
-        operations or OperationsConfig(state_dir=state_dir),
-        carp=tuple(configs),
-        policy=policy,
-        engines=engines,
-    )
-    return await run_plan(plan, netns=netns)
-
-
 # ------------------------------------------------------------------------- plans and reload
 
-GroupKey = tuple[str, str, int]  # (protocol, interface, vhid/vrid): a group's identity
+Starter = Callable[[Any, Kernel, RunStateDir, EngineFactory, float], Started]
+Composer = Callable[[Mapping[str, Any], list[str]], Composed]
+
+
+@dataclass(frozen=True)
+class ProtocolEntry:
+    """How launch.py starts a group of one protocol: `id_word` names a group's number
+    (`vhid 42`, `vrid 51`), `load()` imports the protocol's package (only when a group
+    uses it) and gives its `start(config, kernel, state, engines, script_timeout)`, and
+    `composer()` its `compose(options, links)`: `ifvip run`'s options as validated groups."""
+
+    id_word: str
+    load: Callable[[], Starter]
+    composer: Callable[[], Composer]  # its compose(options, links) for `ifvip run`
+
+
+def _carp() -> Starter:
+    from ifvip.daemon.carp.role import start  # noqa: PLC0415 - a protocol loads when used
+
+    return start
+
+
+def _carp_compose() -> Composer:
+    from ifvip.daemon.carp.compose import compose  # noqa: PLC0415
+
+    return compose
+
+
+def _vrrp() -> Starter:
+    from ifvip.daemon.vrrp.role import start  # noqa: PLC0415 - a protocol loads when used
+
+    return start
+
+
+def _vrrp_compose() -> Composer:
+    from ifvip.daemon.vrrp.compose import compose  # noqa: PLC0415
+
+    return compose
+
+
+# The one place that knows which protocols there are. A group's configuration names its
+# own (`config.protocol`) and says its number, its group name, its interface and VIPs.
+PROTOCOLS: Final[Mapping[str, ProtocolEntry]] = {
+    "carp": ProtocolEntry("vhid", _carp, _carp_compose),
+    "vrrp": ProtocolEntry("vrid", _vrrp, _vrrp_compose),
+}
+
+
+class GroupKey(NamedTuple):
+    """A group's identity: equal keys across a reload mean the same group."""
+
+    protocol: str
+    interface: str
+    number: int  # vhid / vrid
+
+    def __str__(self) -> str:
+        return f"{PROTOCOLS[self.protocol].id_word} {self.number} on {self.interface}"
 
 
 @dataclass(frozen=True)
 class GroupDef:
     """Everything one group runs with; equal definitions mean an unchanged group."""
 
-    protocol: str  # "carp" | "vrrp"
-    config: Any  # GroupConfig | vrrp_config.VrrpConfig
+    config: GroupSettings  # carp.config.GroupConfig | vrrp.config.VrrpConfig: see PROTOCOLS
     checks: CheckConfig
     policy: PolicyRouting | None = None
 
+    @property
+    def protocol(self) -> str:
+        return str(self.config.protocol)
+
 
 @dataclass(frozen=True)
-class Plan:
+class RunPlan:
     """One validated `ifvip run` configuration: its groups and what runs beside them."""
 
     state_dir: str
     operations: OperationsConfig
-    carp: tuple[GroupConfig, ...] = ()
-    vrrp: tuple[Any, ...] = ()
+    configs: tuple[GroupSettings, ...] = ()  # each group's configuration, of any protocol
     policy: PolicyRouting | None = None
     engines: EngineFactory | None = field(default=None, compare=False)
     script_timeout: float = SCRIPT_TIMEOUT  # seconds a -u/-d script may run
@@ -199,12 +156,10 @@ class Plan:
     def groups(self) -> dict[GroupKey, GroupDef]:
         found: dict[GroupKey, GroupDef] = {}
         per_group = self.operations.per_group
-        for c in self.carp:
-            checks = per_group.get(c.name, self.operations.checks)
-            found[("carp", c.interface, c.vhid)] = GroupDef("carp", c, checks, self.policy)
-        for v in self.vrrp:
-            checks = per_group.get(f"vrid {v.vrid}", self.operations.checks)
-            found[("vrrp", v.interface, v.vrid)] = GroupDef("vrrp", v, checks, self.policy)
+        for c in self.configs:
+            checks = per_group.get(c.group_name, self.operations.checks)
+            key = GroupKey(c.protocol, c.interface, c.number)
+            found[key] = GroupDef(c, checks, self.policy)
         return found
 
 
@@ -214,7 +169,7 @@ class Builder:
     def __init__(
         self,
         kernel: Kernel,
-        state: StateDir,
+        state: RunStateDir,
         engines: EngineFactory | None,
         script_timeout: float = SCRIPT_TIMEOUT,
     ) -> None:
@@ -225,25 +180,19 @@ class Builder:
 
     def add(self, daemon: Daemon, definition: GroupDef) -> Group:
         config = definition.config
-        if definition.protocol == "carp":
-            prefix = f"(vhid {config.vhid})"
-            engines = self.engines or engine_factory(hook_timeout=self.script_timeout)
-            role = carp_role(config, self.kernel, self.state, engines, self.script_timeout)
-            speaker: Any = CarpSpeaker(config)
-        else:
-            from ifvip.daemon.vrrp import VrrpSpeaker, vrrp_role  # noqa: PLC0415
-
-            prefix = f"(vrid {config.vrid})"
-            speaker = VrrpSpeaker(config)
-            role = vrrp_role(config, self.kernel, self.state, self.engines, self.script_timeout)
+        start = PROTOCOLS[definition.protocol].load()
+        engines = self.engines or engine_factory(hook_timeout=self.script_timeout)
+        started = start(config, self.kernel, self.state, engines, self.script_timeout)
+        role = started.role
         if definition.policy is not None:
             from ifvip.daemon.policy import policy_role  # noqa: PLC0415 - see TYPE_CHECKING
 
+            prefix = f"({config.group_name})"
             routes = policy_role(
                 prefix, self.kernel, definition.policy, config.vips[0], config.interface
             )
             role = Roles([role, routes])
-        return daemon.add(speaker, role, garp_repeat=getattr(config, "garp_repeat", 0.0))
+        return daemon.add(started.speaker, role, garp_repeat=started.garp_repeat)
 
 
 def systemd_notifier(
@@ -260,16 +209,16 @@ def systemd_notifier(
 
 
 async def run_plan(
-    plan: Plan,
+    plan: RunPlan,
     *,
-    build: Callable[[], Plan] | None = None,
+    build: Callable[[], RunPlan] | None = None,
     netns: str | None = None,
     notifier: Notifier | None = None,
     watchdog: float | None = None,
 ) -> list[GroupSnapshot]:
     """Run every group of `plan` in one loop until SIGTERM/SIGINT; on SIGHUP, `build()`
     (run in a thread: it reads files and may ask netlink) gives the new plan."""
-    state = StateDir.open(plan.state_dir)
+    state = RunStateDir.open(plan.state_dir)
     locks = GroupLocks(state)
     current: dict[GroupKey, GroupDef] = plan.groups()
     busy = [problem for key in current if (problem := locks.take(key)) is not None]
@@ -283,21 +232,20 @@ async def run_plan(
 
 
 class GroupLocks:
-    """The instance lock of every running group (StateDir.lock_group)."""
+    """The instance lock of every running group (RunStateDir.lock_group)."""
 
-    def __init__(self, state: StateDir) -> None:
+    def __init__(self, state: RunStateDir) -> None:
         self.state = state
         self.held: dict[GroupKey, int] = {}
 
     def take(self, key: GroupKey) -> str | None:
         """None once held, else the sentence that refuses the group."""
         protocol, interface, number = key
-        name = f"{'vhid' if protocol == 'carp' else 'vrid'} {number} on {interface}"
         try:
             self.held[key] = self.state.lock_group(f"{protocol}.{netns_id()}.{interface}.{number}")
         except GroupBusy as busy:
             return (
-                f"{name} is run by another ifvip (pid {busy.pid}) with state dir "
+                f"{key} is run by another ifvip (pid {busy.pid}) with state dir "
                 f"{self.state.path}: a second one would fight it for the VIP"
             )
         return None
@@ -313,11 +261,11 @@ class GroupLocks:
 
 
 async def _run_locked(
-    plan: Plan,
-    state: StateDir,
+    plan: RunPlan,
+    state: RunStateDir,
     locks: GroupLocks,
     current: dict[GroupKey, GroupDef],
-    build: Callable[[], Plan] | None,
+    build: Callable[[], RunPlan] | None,
     netns: str | None,
     notifier: Notifier | None,
     watchdog: float | None,
@@ -368,9 +316,7 @@ async def _run_locked(
         finally:
             await ops.close()
             for group in daemon.groups:
-                flush = getattr(group.speaker, "flush_notifies", None)
-                if flush is not None:
-                    await flush()
+                await group.speaker.drain()
 
 
 async def _retire(daemon: Daemon, ops: Operations, groups: Sequence[Group]) -> None:
@@ -379,8 +325,24 @@ async def _retire(daemon: Daemon, ops: Operations, groups: Sequence[Group]) -> N
     async def one(group: Group) -> None:
         await daemon.retire(group)
         await ops.remove_group(group.speaker.name)
-        flush = getattr(group.speaker, "flush_notifies", None)
-        if flush is not None:
-            await flush()
+        await group.speaker.drain()
 
     await asyncio.gather(*(one(g) for g in groups))
+
+
+def build_plan(options: Mapping[str, Any]) -> RunPlan:
+    """`ifvip run`'s options (every one, by keyword, as the CLI parsed them) as a validated
+    RunPlan; ConfigProblems lists what is wrong. SIGHUP calls it again with the same
+    options: the passfile and the interfaces file are read anew."""
+    links = os.listdir("/sys/class/net")
+    composed = PROTOCOLS[options["protocol"]].composer()(options, links)
+    state_dir = options["state_dir"]
+    RunStateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
+    return RunPlan(
+        state_dir,
+        composed.operations,
+        composed.configs,
+        policy=composed.policy,
+        engines=composed.engines,
+        script_timeout=options["script_timeout"],
+    )

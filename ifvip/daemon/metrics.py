@@ -51,7 +51,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from ifvip import __version__
-from ifvip.daemon.config import ConfigProblems
+from ifvip.daemon.settings import ConfigProblems
 from ifvip.daemon.status import (
     ADVERTS_RECEIVED,
     ADVERTS_SENT,

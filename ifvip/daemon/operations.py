@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import ipaddress
 import logging
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ifvip import __version__
 from ifvip.daemon.checks import Address, CheckConfig
@@ -43,12 +44,12 @@ from ifvip.daemon.status import (
     StatusServer,
     daemon_snapshot,
     default_socket,
-    speaker_facts,
     write_snapshot,
 )
 
 if TYPE_CHECKING:  # prometheus-client is loaded only when --metrics asks for it
     from ifvip.daemon.metrics import MetricsServer
+    from ifvip.daemon.speaker import Speaker
     from ifvip.ifupdown.plan import WriteSysctl
 
 log = logging.getLogger("ifvip")
@@ -72,17 +73,12 @@ class OperationsConfig:
     nonlocal_bind: bool = False
 
 
-def _vips(speaker: Any, machine: Any) -> list[Address]:
+def _vips(speaker: Speaker, machine: object) -> list[Address]:
     found: list[Address] = []
-    for text in speaker_facts(speaker, machine).get("vips", ()):
+    for text in speaker.status_facts(machine).get("vips", ()):
         with contextlib.suppress(ValueError):
             found.append(ipaddress.ip_interface(str(text).partition("@")[0]).ip)
     return found
-
-
-def _priority(speaker: Any) -> int | None:
-    priority = getattr(getattr(speaker, "config", None), "priority", None)
-    return priority if isinstance(priority, int) else None
 
 
 def _state_of(group: Any) -> Callable[[], str]:
@@ -156,7 +152,7 @@ class Operations:
             _vips(group.speaker, group.machine),
             state=_state_of(group),
             feed=group.feed,
-            base_priority=_priority(group.speaker) if checks.weight else None,
+            base_priority=group.speaker.priority if checks.weight else None,
         )
         self.runners[group.speaker.name] = runner
         return runner
@@ -258,7 +254,7 @@ def operations_config(
     """The `ifvip run` options of this module (names as the keyword arguments, with dashes)
     validated into an OperationsConfig; ConfigProblems lists every problem at once."""
     from ifvip.daemon.checks import parse_check_options  # noqa: PLC0415
-    from ifvip.daemon.config import ConfigProblems  # noqa: PLC0415
+    from ifvip.daemon.settings import ConfigProblems  # noqa: PLC0415
 
     problems: list[str] = []
     checks = CheckConfig()
@@ -299,3 +295,46 @@ def operations_config(
         metrics=bind,
         nonlocal_bind=nonlocal_bind,
     )
+
+
+# The keyword arguments of operations_config that are `ifvip run` options, and the
+# policy-routing ones: the run options this module and policy.py read.
+ROUTING_OPTIONS: Final = ("rtable", "rtable_network_length", "rtable_gateway", "rule_priority")
+
+
+def operations_and_policy(
+    options: Mapping[str, Any], protocol: str, state_dir: str, links: list[str], vips: list[Any]
+) -> tuple[OperationsConfig, Any]:
+    """The checks/status/metrics options and the policy-routing ones of `ifvip run`
+    (`options`: all of its options, by keyword), validated together."""
+    from ifvip.daemon.policy import parse_policy_options  # noqa: PLC0415
+    from ifvip.daemon.settings import ConfigProblems  # noqa: PLC0415
+
+    own = inspect.signature(operations_config).parameters
+    given = {k: v for k, v in options.items() if k in own and k not in _SUPPLIED}
+    routing = {name: options.get(name) for name in ROUTING_OPTIONS}
+    problems: list[str] = []
+    ops = policy = None
+    try:
+        ops = operations_config(protocol=protocol, state_dir=state_dir, links=links, **given)
+    except ConfigProblems as found:
+        problems += found.problems
+    if routing["rtable"] is not None and len(vips) > 1:
+        problems.append("--rtable: one table serves one group; declare routes per stanza instead")
+    try:
+        policy = parse_policy_options(
+            rtable=routing["rtable"],
+            network_length=routing["rtable_network_length"],
+            gateway=routing["rtable_gateway"],
+            rule_priority=routing["rule_priority"],
+            vip=vips[0][0] if vips and vips[0] else None,
+        )
+    except ConfigProblems as found:
+        problems += found.problems
+    if problems:
+        raise ConfigProblems(problems)
+    assert ops is not None
+    return ops, policy
+
+
+_SUPPLIED: Final = frozenset({"protocol", "state_dir", "links"})  # not options of this module

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from ifvip.daemon.config import ConfigProblems, Vip
+from ifvip.daemon.settings import ConfigProblems, Vip
 
 if TYPE_CHECKING:  # the planner's ops load only when --rtable/--nonlocal-bind ask for them
     from ifvip.ifupdown.plan import Op, WriteSysctl
@@ -184,7 +184,7 @@ def _errno(exc: Exception) -> int | None:
 
 @dataclass
 class PolicyRole:
-    """A Role (daemon/actions.py) that adds the policy routing on MASTER, removes it on
+    """A Role (daemon/roles.py) that adds the policy routing on MASTER, removes it on
     BACKUP/exit, and at start removes what a crashed run left. Put it after the VipRole
     in `Roles([...])`: the routes name the VIP as their source."""
 

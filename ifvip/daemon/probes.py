@@ -21,14 +21,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from ifvip import tls
 from ifvip.daemon.checks import (
-    CHECK_PATH,
     Address,
     CarrierCheck,
     Check,
@@ -39,7 +37,7 @@ from ifvip.daemon.checks import (
     Hysteresis,
     ListenerProbe,
     Probe,
-    Result,
+    ProbeResult,
     ScriptCheck,
     TcpCheck,
     http_request,
@@ -50,12 +48,13 @@ from ifvip.daemon.checks import (
     record,
     set_demotion,
 )
-from ifvip.election import Demote, Promote
+from ifvip.daemon.children import HOOK_PATH, run_child
+from ifvip.election.events import Demote, Promote
 
 if TYPE_CHECKING:  # VRRP's election loads only for VRRP groups (a weight feeds it)
     import ssl
 
-    from ifvip.election_vrrp import SetPriority
+    from ifvip.election.vrrp import SetPriority
 
 log = logging.getLogger("ifvip")
 
@@ -81,7 +80,7 @@ def carrier_up(interface: str, root: str = SYS_NET) -> bool:
         return False
 
 
-async def _http(check: HttpCheck) -> Result:
+async def _http(check: HttpCheck) -> ProbeResult:
     context: ssl.SSLContext | None = None
     if check.tls:
         ssl = tls.ssl_module()  # OpenSSL loads with the first https check only
@@ -102,54 +101,37 @@ async def _http(check: HttpCheck) -> Result:
             await writer.wait_closed()
     code = http_status(line[:STATUS_LINE_MAX])
     if code is None:
-        return Result(False, "not an HTTP response")
-    return Result(code == check.expect, f"HTTP {code}")
+        return ProbeResult(False, "not an HTTP response")
+    return ProbeResult(code == check.expect, f"HTTP {code}")
 
 
-async def _tcp(check: TcpCheck) -> Result:
+async def _tcp(check: TcpCheck) -> ProbeResult:
     if check.address is None:
         sockets = await asyncio.to_thread(_read_listeners)
         found = listens(sockets, check.port, None)
-        return Result(found, "listening" if found else "nothing listens", "listener")
+        return ProbeResult(found, "listening" if found else "nothing listens", "listener")
     _, writer = await asyncio.open_connection(str(check.address), check.port)
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
-    return Result(True, "connected")
+    return ProbeResult(True, "connected")
 
 
-async def _listener(probe: ListenerProbe) -> Result:
+async def _listener(probe: ListenerProbe) -> ProbeResult:
     sockets = await asyncio.to_thread(_read_listeners)
     found = listens(sockets, probe.port, probe.address)
-    return Result(found, "listening" if found else "nothing listens", "listener")
+    return ProbeResult(found, "listening" if found else "nothing listens", "listener")
 
 
-async def _script(check: ScriptCheck, state: str, timeout: float) -> Result:
-    env = {"PATH": CHECK_PATH, "IFVIP_STATE": state, "IFVIP_CHECK": check.name}
-    process = await asyncio.create_subprocess_exec(
-        *check.argv,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        code = await asyncio.wait_for(process.wait(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
-        return Result(False, f"killed after {timeout:g} s")
-    except asyncio.CancelledError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
-        raise
-    return Result(code == 0, f"exit {code}")
+async def _script(check: ScriptCheck, state: str, timeout: float) -> ProbeResult:
+    env = {"PATH": HOOK_PATH, "IFVIP_STATE": state, "IFVIP_CHECK": check.name}
+    code = await run_child(check.argv, env=env, timeout=timeout, quiet=True)
+    if code is None:
+        return ProbeResult(False, f"killed after {timeout:g} s")
+    return ProbeResult(code == 0, f"exit {code}")
 
 
-async def run_probe(probe: Probe, *, state: str = "BACKUP", timeout: float = 2.0) -> Result:
+async def run_probe(probe: Probe, *, state: str = "BACKUP", timeout: float = 2.0) -> ProbeResult:
     """Run one probe within `timeout` seconds; any error is a failed result with a reason."""
     try:
         match probe:
@@ -163,14 +145,14 @@ async def run_probe(probe: Probe, *, state: str = "BACKUP", timeout: float = 2.0
                 return await asyncio.wait_for(_listener(probe), timeout)
             case CarrierCheck(interface=interface):
                 up = carrier_up(interface)
-                return Result(up, "carrier" if up else "no carrier")
+                return ProbeResult(up, "carrier" if up else "no carrier")
     except TimeoutError:
-        return Result(False, f"no answer within {timeout:g} s")
+        return ProbeResult(False, f"no answer within {timeout:g} s")
     except OSError as exc:
         if tls.ssl_error(exc):
-            return Result(False, f"TLS: {getattr(exc, 'reason', None) or exc}")
+            return ProbeResult(False, f"TLS: {getattr(exc, 'reason', None) or exc}")
         # asyncio's connect errors carry "Connect call failed (...)" as their text
-        return Result(False, os.strerror(exc.errno) if exc.errno else str(exc))
+        return ProbeResult(False, os.strerror(exc.errno) if exc.errno else str(exc))
     raise TypeError(f"unknown probe {probe!r}")
 
 
@@ -234,7 +216,7 @@ class CheckRunner:
         if self.base_priority is not None and delta != self._delta:
             self._delta = delta
             failing = ", ".join(self.health.failing()) or "none failing"
-            from ifvip.election_vrrp import SetPriority  # noqa: PLC0415 - see TYPE_CHECKING
+            from ifvip.election.vrrp import SetPriority  # noqa: PLC0415 - see TYPE_CHECKING
 
             self.feed(
                 SetPriority(self.base_priority + delta, f"check weight {delta:+d} ({failing})")

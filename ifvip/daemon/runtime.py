@@ -2,7 +2,7 @@
 
 `Daemon` runs every group (CARP VHIDs now, VRRP groups too) in one asyncio loop. A group is
 a protocol `Speaker` (speaker.py: wire checks, advert bytes, the pure machine and its step
-function) plus a `Role` (actions.py: what MASTER and BACKUP mean). The runtime feeds each
+function) plus a `Role` (roles.py: what MASTER and BACKUP mean). The runtime feeds each
 machine its events (packets that passed the speaker's wire checks, timer expiries, link
 changes from netlink, signals) with `now` from the loop's monotonic clock, and carries out
 the actions the machine returns:
@@ -26,7 +26,7 @@ SIGUSR2. Link state comes from RTM_NEWLINK/RTM_DELLINK events on one netlink soc
 from polling. Per-group state, since-when, the master's address and counters live in
 `GroupSnapshot`s (`Daemon.snapshots()`), which a status server can read.
 
-Under systemd (`Type=notify`, daemon/notify.py) the daemon says READY=1 once every group has
+Under systemd (`Type=notify`, daemon/sd_notify.py) the daemon says READY=1 once every group has
 started, STATUS= on every transition (`vhid 42 MASTER; vrid 51 BACKUP`), STOPPING=1 on
 SIGTERM/SIGINT, RELOADING=1 ... READY=1 around a reload, and WATCHDOG=1 at half of
 $WATCHDOG_USEC.
@@ -46,18 +46,18 @@ from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ifvip.daemon.actions import Role
-from ifvip.daemon.notify import Notifier
+from ifvip.daemon.roles import Role
+from ifvip.daemon.sd_notify import Notifier
 from ifvip.daemon.speaker import Accepted, Outgoing, Speaker
 from ifvip.daemon.transport import Channel, LinkSender
-from ifvip.election import (
+from ifvip.election.events import (
     Announce,
     ArmTimer,
     BecomeBackup,
     BecomeMaster,
     CancelTimer,
     Demote,
-    Event,
+    Discarded,
     Exit,
     LinkChanged,
     Log,
@@ -178,7 +178,7 @@ class Group:
 
     # ---------------------------------------------------------------- the machine
 
-    def feed(self, event: Event, at: float | None = None) -> None:
+    def feed(self, event: object, at: float | None = None) -> None:
         """Step the machine with `event` now (or at `at`, a received packet's kernel
         timestamp on the loop's clock) and carry out what it asks, in order."""
         if self.exiting:
@@ -219,6 +219,10 @@ class Group:
                 self._job(self._announce())
             case Log(level=level, message=message):
                 log.log(logging.getLevelName(level.upper()), message)
+            case Discarded(reason=reason, message=message):
+                self.counters[f"dropped_{reason}"] += 1
+                if message is not None:
+                    log.debug("%s", message)
             case Exit():
                 # Released and bowed out: hearing a peer now must not make us master again.
                 self.exiting = True
@@ -256,7 +260,7 @@ class Group:
         self.counters["adverts_sent"] += 1
         self.feed(SendResult(ok=True))
         if self.state == "MASTER" and not self._refresh_pending:
-            # Every advert extends the VIPs' lifetime: the dead man's switch (actions.py).
+            # Every advert extends the VIPs' lifetime: the dead man's switch (roles.py).
             self._refresh_pending = True
             self._job(self._refresh())
 

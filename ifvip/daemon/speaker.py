@@ -1,15 +1,15 @@
 """The protocol seam of the daemon: what one group's protocol must provide to the runtime.
 
 The runtime (runtime.py) runs many groups in one asyncio loop. It knows nothing of CARP or
-VRRP: each group is a `Speaker` plus a `Role` (actions.py, what MASTER/BACKUP mean). A
+VRRP: each group is a `Speaker` plus a `Role` (roles.py, what MASTER/BACKUP mean). A
 speaker is a small object with
 
 - `name` (`"vhid 42"`, `"vrid 7"`): the log prefix is `(name)`, keepalived-style;
 - `interface`, `tracks_link` (False for ucarp's `-S`) and `channel`: a `ChannelSpec` saying
   which protocol-112 socket the runtime opens for it (family, source, group, join or not);
 - `initial()` and `step(machine, event, now)`: the group's pure machine and step function
-  (election.py for CARP, election_vrrp.py for VRRP). The runtime feeds it the shared events
-  of election.py (`Start`, `TimerFired`, `LinkChanged`, `Demote`, `Promote`, `Shutdown`,
+  (election/carp.py, election/vrrp.py). The runtime feeds it the shared events
+  of election/events.py (`Start`, `TimerFired`, `LinkChanged`, `Demote`, `Promote`, `Shutdown`,
   `SendResult`, and whatever `receive()` returns) and carries out the shared actions
   (`ArmTimer`/`CancelTimer` with any hashable timer key, `BecomeMaster`, `BecomeBackup`,
   `Announce`, `Log`, `Exit`). Any other action is handed to `outgoing()`;
@@ -24,36 +24,27 @@ speaker is a small object with
   payload for the kernel socket, or a whole Ethernet frame for AF_PACKET), or None when the
   action is not a send;
 - `announcements(mac, addresses)`: the gratuitous ARP / unsolicited NA frames that tell the
-  LAN `addresses` are now at `mac`.
+  LAN `addresses` are now at `mac`;
+- `status_facts(machine)`: what `ifvip status` and the metrics show of the group
+  (protocol, vrid, priority or advskew, advert interval, VIPs, managed stanzas), and
+  `priority`: the base priority a `--check-weight` moves, None where the protocol has none;
+- `drain()`: at exit or retirement, finish what the speaker still runs (VRRP's queued
+  notify scripts; nothing for CARP).
 
-A VRRP speaker implements the same methods in its own module and is started through
-`runtime.Daemon.add(speaker, role)`; runtime.py does not change.
+CARP's speaker is carp/speaker.py, VRRP's vrrp/speaker.py; launch.py's registry builds either
+from a group definition and starts it through `runtime.Daemon.add(speaker, role)`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from ifvip.daemon.config import GroupConfig
-from ifvip.daemon.transport import Received, ipv4_header
-from ifvip.election import (
-    Action,
-    AdvertReceived,
-    CarpParams,
-    Event,
-    Machine,
-    SendAdvert,
-    initial,
-    step,
-)
-from ifvip.errors import DecodeError
-from ifvip.wire.announce import gratuitous_arp, mac_bytes
-from ifvip.wire.carp import CarpAdvert
+if TYPE_CHECKING:
+    from ifvip.daemon.roles import Role
+from ifvip.daemon.transport import Received
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -70,7 +61,7 @@ class ChannelSpec:
 
 @dataclass(frozen=True)
 class Accepted:
-    events: tuple[Event, ...]
+    events: tuple[object, ...]  # the protocol's own events, fed to its machine
     src: IPAddress
 
 
@@ -94,10 +85,12 @@ class Speaker(Protocol):
     interface: str
     tracks_link: bool
     channel: ChannelSpec
+    # The base priority a check weight moves (VRRP's); None: the protocol has none (CARP).
+    priority: int | None
 
     def initial(self) -> Any: ...
 
-    def step(self, machine: Any, event: Event, now: float) -> tuple[Any, Sequence[Action]]: ...
+    def step(self, machine: Any, event: Any, now: float) -> tuple[Any, Sequence[object]]: ...
 
     def state_of(self, machine: Any) -> str: ...
 
@@ -111,109 +104,16 @@ class Speaker(Protocol):
 
     def announcements(self, mac: str, addresses: Sequence[IPAddress]) -> list[bytes]: ...
 
+    def status_facts(self, machine: Any) -> dict[str, Any]: ...
 
-@dataclass
-class CarpSpeaker:
-    """ucarp 1.5.2's CARP on one interface (specs/carp.md)."""
+    async def drain(self) -> None: ...
 
-    config: GroupConfig
-    counter: int = field(default_factory=lambda: int.from_bytes(os.urandom(8)))
 
-    def __post_init__(self) -> None:
-        c = self.config
-        self.name = f"vhid {c.vhid}"
-        self.interface = c.interface
-        self.tracks_link = not c.ignoreifstate
-        self.channel = ChannelSpec(socket.AF_INET, str(c.srcip), str(c.mcast), not c.nomcast)
+class Started(NamedTuple):
+    """What a protocol's `start()` (carp/role.py, vrrp/role.py) gives launch.py for one
+    group: its speaker, its role, and the seconds between repeated announcements while
+    MASTER (ucarp's --garp; 0: none)."""
 
-    def initial(self) -> Machine:
-        c = self.config
-        return initial(
-            CarpParams(
-                vhid=c.vhid,
-                own_ip=c.srcip,
-                advbase=c.advbase,
-                advskew=c.advskew,
-                deadratio=c.deadratio,
-                preempt=c.preempt,
-                neutral=c.neutral,
-                # Advertise first, take the VIPs when the old master yields (election.py).
-                hold_on_preempt=True,
-            )
-        )
-
-    def step(self, machine: Machine, event: Event, now: float) -> tuple[Machine, list[Action]]:
-        return step(machine, event, now)
-
-    def state_of(self, machine: Machine) -> str:
-        return str(machine.state)
-
-    def demoted(self, machine: Machine) -> bool:
-        return machine.demoted
-
-    def fault(self, machine: Machine) -> str | None:
-        return machine.fault
-
-    def receive(self, packet: Received) -> Accepted | Dropped:
-        """ucarp's receive checks (§1.8), in its order; meaning is left to the election."""
-        c = self.config
-        if packet.src == c.srcip:
-            return Dropped("own")
-        if packet.ttl != 255:
-            return Dropped("ttl", f"({self.name}) bad TTL {packet.ttl} from {packet.src}")
-        try:
-            advert = CarpAdvert.decode(packet.payload)
-        except DecodeError as exc:
-            return Dropped("malformed", f"({self.name}) from {packet.src}: {exc}")
-        if advert.vhid != c.vhid:
-            return Dropped("vhid")
-        if packet.dst != c.mcast:
-            return Dropped("group")
-        if not advert.verify(c.password.value, c.addr):
-            return Dropped(
-                "auth",
-                f"({self.name}) bad digest from {packet.src}: check vhid, password and virtual IP",
-            )
-        # ucarp adopts a valid peer's counter and counts on from it (§1.6).
-        self.counter = advert.counter
-        src = ipaddress.IPv4Address(packet.src)
-        return Accepted((AdvertReceived(src, advert.advbase, advert.advskew),), src)
-
-    def outgoing(self, action: Any, mac: str) -> Outgoing | None:
-        if not isinstance(action, SendAdvert):
-            return None
-        c = self.config
-        # Never resend a counter unchanged (OpenBSD drops it as a loop, §1.6).
-        self.counter = (self.counter + 1) & 0xFFFFFFFFFFFFFFFF
-        advert = CarpAdvert.build(
-            vhid=c.vhid,
-            advskew=action.advskew,
-            advbase=action.advbase,
-            counter=self.counter,
-            password=c.password.value,
-            vip=c.addr,
-        ).encode()
-        frame = None
-        if c.forge_mac or c.nomcast:
-            frame = self._frame(advert, mac)
-        return Outgoing(advert, str(c.mcast), frame)
-
-    def _frame(self, advert: bytes, mac: str) -> bytes:
-        """The whole Ethernet frame, for ucarp's forged source MAC or `-M` broadcast."""
-        c = self.config
-        group = c.mcast.packed
-        dst = b"\xff" * 6 if c.nomcast else bytes([1, 0, 0x5E, group[1] & 0x7F, group[2], group[3]])
-        src = bytes([0, 0, 0x5E, 0, 0, c.vhid]) if c.forge_mac else mac_bytes(mac)
-        ip = ipv4_header(
-            str(c.srcip),
-            str(c.mcast),
-            len(advert),
-            ident=int.from_bytes(os.urandom(2)),
-            tos=0x10,  # ucarp's frame, for parity (shared/vectors/README.md)
-            dont_fragment=True,
-        )
-        return dst + src + b"\x08\x00" + ip + advert
-
-    def announcements(self, mac: str, addresses: Sequence[IPAddress]) -> list[bytes]:
-        """ucarp's gratuitous ARP (§2.1) for each IPv4 address; CARP has no IPv6 form."""
-        return [gratuitous_arp(mac, a) for a in addresses if a.version == 4]
+    speaker: Speaker
+    role: Role
+    garp_repeat: float = 0.0

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from ifvip.daemon.checks import Check, Hysteresis
-from ifvip.daemon.config import GroupConfig
 from ifvip.daemon.status_client import (
     ADVERTS_RECEIVED,
     ADVERTS_SENT,
@@ -61,7 +60,6 @@ from ifvip.daemon.status_client import (
     reachable,
     render_table,
 )
-from ifvip.election import Machine
 
 # The client side (daemon/status_client.py), re-exported for the daemon's modules.
 __all__ = [
@@ -118,50 +116,12 @@ def check_statuses(verdicts: Iterable[tuple[Check, Hysteresis]]) -> tuple[CheckS
     )
 
 
-def speaker_facts(speaker: Any, machine: Any) -> dict[str, Any]:
-    """Protocol facts of one group for its status: protocol, vrid, priority/advskew, advert
-    interval, VIPs, managed stanzas.
-
-    A speaker may provide them itself with a `status_facts(machine) -> dict` method (the
-    VRRP speaker does that); the CARP speaker's come from its GroupConfig and machine.
-    """
-    own = getattr(speaker, "status_facts", None)
-    if callable(own):
-        facts: dict[str, Any] = dict(own(machine))
-        return facts
-    config = getattr(speaker, "config", None)
-    if isinstance(config, GroupConfig) and isinstance(machine, Machine):
-        # With managed stanzas the stanzas bring -a's address up: ifvip adds only --vip's.
-        vips = config.explicit_vips if config.needs_engine else config.vips
-        return {
-            "protocol": "carp",
-            "vrid": config.vhid,
-            "advskew": machine.advskew,
-            "advert_interval": machine.interval(),
-            "vips": tuple(str(v) for v in vips),
-            "managed": config.manage or ((config.ucarp_stanza,) if config.ucarp_stanza else ()),
-        }
-    from ifvip.daemon.vrrp_config import VrrpConfig  # noqa: PLC0415 - VRRP only
-
-    if isinstance(config, VrrpConfig):
-        advert = getattr(machine, "master_adver_int_cs", config.advert_int_cs)
-        return {
-            "protocol": "vrrp",
-            "vrid": config.vrid,
-            "priority": getattr(machine, "priority", config.priority),
-            "advert_interval": advert / 100,
-            "vips": tuple(str(v) for v in config.vips),
-            "managed": config.manage,
-        }
-    return {"protocol": "unknown", "vrid": 0}
-
-
 def group_status(
     group: Any, checks: tuple[CheckStatus, ...] = (), demoted_by: Iterable[str] = ()
 ) -> GroupStatus:
     """The status of one `runtime.Group` (its GroupSnapshot plus the speaker's facts)."""
     snap = group.snapshot()
-    facts = speaker_facts(group.speaker, group.machine)
+    facts = group.speaker.status_facts(group.machine)
     sources = tuple(sorted(demoted_by)) or (("demoted",) if snap.demoted else ())
     return GroupStatus(
         protocol=str(facts.get("protocol", "unknown")),

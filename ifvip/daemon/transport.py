@@ -21,10 +21,8 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from ifvip.wire.carp import checksum as internet_checksum
+from ifvip.wire.inet import GROUP_V4, GROUP_V6, IPPROTO_VRRP
 
-IPPROTO_CARP: Final = 112  # CARP and VRRP share it (and 224.0.0.18)
-MCAST_V4: Final = ipaddress.IPv4Address("224.0.0.18")
-MCAST_V6: Final = ipaddress.IPv6Address("ff02::12")
 ETH_P_IP: Final = 0x0800
 ETH_P_IPV6: Final = 0x86DD
 ETH_P_ARP: Final = 0x0806
@@ -138,7 +136,7 @@ def ipv4_header(
         ident & 0xFFFF,
         0x4000 if dont_fragment else 0,
         ttl,
-        IPPROTO_CARP,
+        IPPROTO_VRRP,
         0,
         ipaddress.IPv4Address(src).packed,
         ipaddress.IPv4Address(dst).packed,
@@ -164,8 +162,8 @@ class Channel:
         self.ifindex = ifindex
         self.family = family
         self.source = source
-        self.group = group or str(MCAST_V4 if family == socket.AF_INET else MCAST_V6)
-        self.sock = socket.socket(family, socket.SOCK_RAW, IPPROTO_CARP)
+        self.group = group or str(GROUP_V4 if family == socket.AF_INET else GROUP_V6)
+        self.sock = socket.socket(family, socket.SOCK_RAW, IPPROTO_VRRP)
         try:
             self._setup(multicast)
         except BaseException:

@@ -18,9 +18,9 @@ from typing import Any, Final
 from ifvip.errors import DecodeError
 from ifvip.wire import vrrp
 from ifvip.wire.carp import CarpAdvert
+from ifvip.wire.inet import IPPROTO_VRRP
 from ifvip.wire.pcap import Frame
 
-IPPROTO_VRRP: Final = 112
 IPPROTO_ICMPV6: Final = 58
 ETH_IPV4: Final = 0x0800
 ETH_IPV6: Final = 0x86DD

@@ -49,8 +49,8 @@ from typing import ClassVar, Final, TypeAlias
 
 from ifvip.errors import DecodeError
 from ifvip.wire.carp import checksum
+from ifvip.wire.inet import IPPROTO_VRRP
 
-IPPROTO_VRRP: Final = 112
 VRRP_TYPE_ADVERTISEMENT: Final = 1
 VRRP_V2_HEADER: Final = 8
 VRRP_AUTH_LEN: Final = 8

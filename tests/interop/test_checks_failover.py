@@ -43,7 +43,7 @@ def IFVIP_IN(ns: str) -> list[str]:  # noqa: N802
 
 DRIVER = """
 import asyncio, json, logging, sys
-from ifvip.daemon.actions import StateDir
+from ifvip.daemon.journal import RunStateDir
 from ifvip.daemon.checks import parse_check_options
 from ifvip.daemon.operations import Operations, OperationsConfig
 from ifvip.daemon.runtime import Daemon
@@ -57,19 +57,20 @@ async def main():
     ops = Operations(OperationsConfig(checks=checks, state_dir=args["state"],
                                       metrics=(args["address"], args["metrics"]),
                                       nonlocal_bind=True))
-    state = StateDir.open(args["state"])
+    state = RunStateDir.open(args["state"])
     async with Kernel() as kernel:
         daemon = Daemon(kernel)
         if args["protocol"] == "carp":
-            from ifvip.daemon.config import build_carp_group
+            from ifvip.daemon.carp.config import build_carp_group
             from ifvip.daemon.ifup import engine_factory
-            from ifvip.daemon.launch import carp_role
-            from ifvip.daemon.speaker import CarpSpeaker
+            from ifvip.daemon.carp.role import carp_role
+            from ifvip.daemon.carp.speaker import CarpSpeaker
             config = build_carp_group(**args["group"])
             daemon.add(CarpSpeaker(config), carp_role(config, kernel, state, engine_factory()))
         else:
-            from ifvip.daemon.vrrp import VrrpSpeaker, vrrp_role
-            from ifvip.daemon.vrrp_config import build_vrrp_group
+            from ifvip.daemon.vrrp.speaker import VrrpSpeaker
+            from ifvip.daemon.vrrp.role import vrrp_role
+            from ifvip.daemon.vrrp.config import build_vrrp_group
             config = build_vrrp_group(**args["group"])
             daemon.add(VrrpSpeaker(config), vrrp_role(config, kernel, state))
         await ops.start(daemon)

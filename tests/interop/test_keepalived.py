@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ifvip.election_vrrp import master_down_interval_us, skew_time_us
+from ifvip.election.vrrp import master_down_interval_us, skew_time_us
 from tests.interop.keepalived_lab import (
     VIP4,
     VIP6,

@@ -22,15 +22,18 @@ pytestmark = [*INTEROP, NEEDS_KEEPALIVED, NEEDS_UCARP]
 
 BOTH = """
 import asyncio, json, logging, sys
-from ifvip.daemon.config import build_carp_group
-from ifvip.daemon.vrrp import run_vrrp
-from ifvip.daemon.vrrp_config import build_vrrp_group
+from ifvip.daemon.carp.config import build_carp_group
+from ifvip.daemon.launch import RunPlan, run_plan
+from ifvip.daemon.operations import OperationsConfig
+from ifvip.daemon.vrrp.config import build_vrrp_group
 logging.basicConfig(level=logging.INFO)
 carp = build_carp_group(interface="eth0", srcip="198.51.100.1", vhid="52", password="secret",
                         passfile=None, addr="198.51.100.101", masklen="24", preempt=True)
 vrrp = build_vrrp_group(interface="eth0", srcip="198.51.100.1", vrid="51", priority="200",
                         vips=["198.51.100.100/24"], version="2", auth_pass="secret12")
-snapshots = asyncio.run(run_vrrp([vrrp], state_dir=sys.argv[1], carp=[carp]))
+state = sys.argv[1]
+plan = RunPlan(state, OperationsConfig(state_dir=state), (carp, vrrp))
+snapshots = asyncio.run(run_plan(plan))
 print(json.dumps({s.name: [s.state, s.counters] for s in snapshots}), flush=True)
 """
 

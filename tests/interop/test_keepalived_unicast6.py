@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ifvip.election_vrrp import master_down_interval_us
+from ifvip.election.vrrp import master_down_interval_us
 from tests.interop.keepalived_lab import (
     VIP6,
     VIP6_LL,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ifvip.daemon.config import Vip
 from ifvip.daemon.policy import PolicyRole, parse_policy_options, policy_plan
+from ifvip.daemon.settings import Vip
 from ifvip.ifupdown.executor import NetlinkExecutor
 from ifvip.ifupdown.netlink import Kernel
 from ifvip.lab import Lab

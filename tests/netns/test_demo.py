@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from ifvip.demo import supported
 from ifvip.lab import Lab, stale
 from tests.programs import AS_ROOT
 
@@ -65,14 +64,10 @@ def test_demo_headless_fails_over_and_cleans_up() -> None:
 
 def test_demo_vrrp() -> None:
     code, out, err, pid = _demo("--headless", "--protocol", "vrrp")
-    if supported("vrrp"):
-        assert code == 0, out + err
-        assert "VRRP vrid 42" in out
-        assert "node2 took over" in out and "(node2)" in out
-        assert "preempted node2" in out
-    else:
-        assert code == 1 and out == ""
-        assert "does not speak VRRP yet" in err
+    assert code == 0, out + err
+    assert "VRRP vrid 42" in out
+    assert "node2 took over" in out and "(node2)" in out
+    assert "preempted node2" in out
     assert _labs_of(pid) == set()
 
 

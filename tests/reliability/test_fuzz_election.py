@@ -17,26 +17,28 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ifvip.election import (
+from ifvip.election.carp import (
     TRANSITIONS,
     AdvertReceived,
-    BecomeBackup,
     CarpParams,
-    Demote,
-    Event,
-    LinkChanged,
     Machine,
-    Promote,
     SendAdvert,
-    SendResult,
-    Start,
     State,
-    Timer,
-    TimerFired,
     initial,
     skew_seconds,
     step,
     ucarp_ip_key,
+)
+from ifvip.election.events import (
+    BecomeBackup,
+    Demote,
+    Event,
+    LinkChanged,
+    Promote,
+    SendResult,
+    Start,
+    Timer,
+    TimerFired,
 )
 from tests.reliability._fuzz import fuzz
 from tests.unit.test_election import _simulate

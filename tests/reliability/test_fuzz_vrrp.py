@@ -171,8 +171,8 @@ def test_vrrp3_encode_then_decode_is_identity(
 
 
 def _speakers() -> list[tuple[object, int]]:
-    speaker = pytest.importorskip("ifvip.daemon.vrrp", reason="the VRRP speaker")
-    config = pytest.importorskip("ifvip.daemon.vrrp_config", reason="the VRRP config builder")
+    speaker = pytest.importorskip("ifvip.daemon.vrrp.speaker", reason="the VRRP speaker")
+    config = pytest.importorskip("ifvip.daemon.vrrp.config", reason="the VRRP config builder")
     built = []
     for version, vips, srcip, password in (
         ("2", ["198.51.100.100/24"], "198.51.100.1", "secret"),

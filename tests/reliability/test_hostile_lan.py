@@ -2,7 +2,7 @@
 
 h1 (preferred: CARP -P -k 0, VRRPv3 priority 150) and h2 (-k 50, priority 100) run
 `ifvip run` (CARP, then VRRP) for 198.51.100.100; host x sends
-IFVIP_HOSTILE_PACKETS (default 100,000) packets from ifvip.daemon.hostile — malformed,
+IFVIP_HOSTILE_PACKETS (default 100,000) packets from tests.reliability.hostile — malformed,
 truncated, wrong TTL, wrong HMAC, replayed with other fields, wrong VHID, oversized,
 spoofing a member's source, unicast (and for VRRP wrong auth or VIP set, wrong
 interval) — through a raw socket with IP_HDRINCL (the TTL is
@@ -23,16 +23,17 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyroute2 import netns
 
-from ifvip.daemon.hostile import (
+from ifvip.wire.pcap import read_pcap
+from tests.programs import AS_ROOT
+from tests.reliability.harness import PASSWORD, VHID, VIP, PairLab, available
+from tests.reliability.hostile import (
     REASONS,
     VRRP_REASONS,
     CarpHostile,
@@ -40,11 +41,10 @@ from ifvip.daemon.hostile import (
     Member,
     VrrpHostile,
     VrrpMember,
+    raw_drops,
+    raw_socket,
     tally,
 )
-from ifvip.wire.pcap import read_pcap
-from tests.programs import AS_ROOT
-from tests.reliability.harness import PASSWORD, VHID, VIP, PairLab, available
 
 PACKETS = int(os.environ.get("IFVIP_HOSTILE_PACKETS", "100000"))
 RATE = float(os.environ.get("IFVIP_HOSTILE_RATE", "1500"))
@@ -59,35 +59,6 @@ pytestmark = [
 def lab() -> Iterator[PairLab]:
     with PairLab(["x"]) as pair:
         yield pair
-
-
-def _raw_socket(ns: str, source: str) -> socket.socket:
-    """A protocol-112 sender with IP_HDRINCL inside namespace `ns`."""
-    netns.pushns(ns)
-    try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    finally:
-        netns.popns()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0\0")
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(source))
-    return sock
-
-
-def _raw_drops(ns: str) -> int:
-    """Packets the kernel dropped on the protocol-112 raw sockets of namespace `ns`."""
-    text = subprocess.run(
-        ["ip", "netns", "exec", ns, "cat", "/proc/net/raw"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=10,
-    ).stdout
-    drops = 0
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if fields and fields[1].endswith(":0070"):  # local port = protocol 112
-            drops += int(fields[-1])
-    return drops
 
 
 def _advert_times(pcap: Path, source: str, mac: str) -> list[float]:
@@ -145,8 +116,8 @@ def test_a_flood_of_hostile_packets_is_counted_and_changes_nothing(
     try:
         time.sleep(1.0)
         before = {h: lab.daemons[h].counters() for h in ("h1", "h2")}
-        drops_before = {h: _raw_drops(lab.lab.hosts[h].netns) for h in ("h1", "h2")}
-        sock = _raw_socket(attacker.netns, str(attacker.address.ip))
+        drops_before = {h: raw_drops(lab.lab.hosts[h].netns) for h in ("h1", "h2")}
+        sock = raw_socket(attacker.netns, str(attacker.address.ip))
         holders: set[tuple[str, ...]] = set()
         start = time.monotonic()
         next_sample = start
@@ -165,7 +136,7 @@ def test_a_flood_of_hostile_packets_is_counted_and_changes_nothing(
         flood = time.monotonic() - start
         time.sleep(1.5)  # the last packets are read
         after = {h: lab.daemons[h].counters() for h in ("h1", "h2")}
-        drops_after = {h: _raw_drops(lab.lab.hosts[h].netns) for h in ("h1", "h2")}
+        drops_after = {h: raw_drops(lab.lab.hosts[h].netns) for h in ("h1", "h2")}
     finally:
         capture.terminate()
         capture.wait(10)

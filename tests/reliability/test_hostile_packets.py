@@ -15,8 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ifvip.daemon.config import build_carp_group
-from ifvip.daemon.hostile import (
+from ifvip.daemon.carp.config import build_carp_group
+from ifvip.daemon.transport import parse_ipv4
+from ifvip.wire.carp import CarpAdvert
+from tests.reliability._fuzz import fuzz
+from tests.reliability.hostile import (
     KINDS,
     VRRP_KINDS,
     VRRP_REASONS,
@@ -27,11 +30,9 @@ from ifvip.daemon.hostile import (
     ipv4_packet,
     tally,
 )
-from ifvip.daemon.transport import parse_ipv4
-from ifvip.wire.carp import CarpAdvert
-from tests.reliability._fuzz import fuzz
 
 speaker = pytest.importorskip("ifvip.daemon.speaker", reason="the daemon's speaker seam")
+carp = pytest.importorskip("ifvip.daemon.carp.speaker", reason="the CARP speaker")
 
 VIP = ipaddress.IPv4Address("198.51.100.100")
 H1, H2 = ipaddress.IPv4Address("198.51.100.1"), ipaddress.IPv4Address("198.51.100.2")
@@ -44,7 +45,7 @@ def _members(password: str = "secret", vhid: int = 42) -> list[Member]:
 
 def _speakers(password: str = "secret", vhid: int = 42) -> list[object]:
     return [
-        speaker.CarpSpeaker(
+        carp.CarpSpeaker(
             build_carp_group(
                 interface="eth0",
                 srcip=str(src),
@@ -116,8 +117,8 @@ def test_packets_fit_one_ethernet_frame_and_members_must_agree() -> None:
 
 
 def _vrrp_speakers(version: int, password: str | None) -> list[object]:
-    vrrp = pytest.importorskip("ifvip.daemon.vrrp", reason="the VRRP speaker")
-    config = pytest.importorskip("ifvip.daemon.vrrp_config", reason="the VRRP config builder")
+    vrrp = pytest.importorskip("ifvip.daemon.vrrp.speaker", reason="the VRRP speaker")
+    config = pytest.importorskip("ifvip.daemon.vrrp.config", reason="the VRRP config builder")
     return [
         vrrp.VrrpSpeaker(
             config.build_vrrp_group(

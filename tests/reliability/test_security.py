@@ -23,11 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from ifvip.daemon.config import ConfigProblems, build_carp_group
+from ifvip.daemon.carp.config import build_carp_group
+from ifvip.daemon.settings import ConfigProblems
 from ifvip.daemon.transport import Received
-from ifvip.election import AdvertReceived, CarpParams, Start, State, Timer, TimerFired
-from ifvip.election import initial as carp_initial
-from ifvip.election import step as carp_step
+from ifvip.election.carp import AdvertReceived, CarpParams, State
+from ifvip.election.carp import initial as carp_initial
+from ifvip.election.carp import step as carp_step
+from ifvip.election.events import Start, Timer, TimerFired
 from ifvip.interfaces.check import check, passfile_warning
 from ifvip.interfaces.loader import load
 from ifvip.wire.carp import CarpAdvert
@@ -46,7 +48,7 @@ root = AS_ROOT
 
 
 def _speaker() -> object:
-    speaker = pytest.importorskip("ifvip.daemon.speaker", reason="the daemon's speaker seam")
+    speaker = pytest.importorskip("ifvip.daemon.carp.speaker", reason="the CARP speaker")
     config = build_carp_group(
         interface="eth0",
         srcip=str(OWN),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from ifvip.daemon.config import build_carp_group
-from ifvip.daemon.speaker import Accepted, CarpSpeaker, Dropped
+from ifvip.daemon.carp.config import build_carp_group
+from ifvip.daemon.carp.speaker import CarpSpeaker
+from ifvip.daemon.speaker import Accepted, Dropped
 from ifvip.daemon.transport import Received
-from ifvip.election import AdvertReceived, SendAdvert, Start, State
+from ifvip.election.carp import AdvertReceived, SendAdvert, State
+from ifvip.election.events import Start
 from ifvip.wire.carp import CarpAdvert
 
 GROUP = ipaddress.IPv4Address("224.0.0.18")

@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ifvip.daemon.checks import (
-    CHECK_PATH,
     CarrierCheck,
     CheckConfig,
     Demotions,
@@ -19,7 +18,7 @@ from ifvip.daemon.checks import (
     HttpCheck,
     Hysteresis,
     ListenerProbe,
-    Result,
+    ProbeResult,
     ScriptCheck,
     TcpCheck,
     http_request,
@@ -32,13 +31,14 @@ from ifvip.daemon.checks import (
     record,
     set_demotion,
 )
-from ifvip.daemon.config import ConfigProblems
+from ifvip.daemon.children import HOOK_PATH
 from ifvip.daemon.probes import CheckRunner, carrier_up, run_probe
-from ifvip.election import Demote, Promote
-from ifvip.election_vrrp import SetPriority
+from ifvip.daemon.settings import ConfigProblems
+from ifvip.election.events import Demote, Promote
+from ifvip.election.vrrp import SetPriority
 
-OK = Result(True)
-BAD = Result(False, "connection refused")
+OK = ProbeResult(True)
+BAD = ProbeResult(False, "connection refused")
 VIP = ipaddress.ip_address("203.0.113.10")
 
 
@@ -46,7 +46,7 @@ def _run(results: list[bool], rise: int = 2, fall: int = 2) -> list[bool]:
     h = Hysteresis(rise, fall)
     verdicts = []
     for ok in results:
-        h = observe(h, Result(ok))
+        h = observe(h, ProbeResult(ok))
         verdicts.append(h.healthy)
     return verdicts
 
@@ -381,19 +381,21 @@ def test_a_url_password_is_never_echoed() -> None:
 
 
 def test_a_script_check_exits_zero_for_healthy() -> None:
-    assert asyncio.run(run_probe(ScriptCheck(("true",)), timeout=5)) == Result(True, "exit 0")
-    assert asyncio.run(run_probe(ScriptCheck(("false",)), timeout=5)) == Result(False, "exit 1")
+    assert asyncio.run(run_probe(ScriptCheck(("true",)), timeout=5)) == ProbeResult(True, "exit 0")
+    assert asyncio.run(run_probe(ScriptCheck(("false",)), timeout=5)) == ProbeResult(
+        False, "exit 1"
+    )
 
 
 def test_a_hanging_script_is_killed_at_the_timeout_with_its_children() -> None:
     check = ScriptCheck(("sh", "-c", "sleep 30 & sleep 30"))
     result = asyncio.run(run_probe(check, timeout=0.3))
-    assert result == Result(False, "killed after 0.3 s")
+    assert result == ProbeResult(False, "killed after 0.3 s")
 
 
 def test_a_script_sees_the_state_and_a_fixed_path() -> None:
     check = ScriptCheck(
-        ("sh", "-c", 'test "$IFVIP_STATE" = MASTER && test "$PATH" = "$0"', CHECK_PATH)
+        ("sh", "-c", 'test "$IFVIP_STATE" = MASTER && test "$PATH" = "$0"', HOOK_PATH)
     )
     assert asyncio.run(run_probe(check, state="MASTER", timeout=5)).ok
     assert not asyncio.run(run_probe(check, state="BACKUP", timeout=5)).ok

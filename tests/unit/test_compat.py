@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from ifvip.daemon.compat import explain, titpetric_vhid, translate
-from ifvip.daemon.config import ConfigProblems, Vip
 from ifvip.daemon.policy import (
     PolicyRouting,
     apply_sysctls,
@@ -17,7 +16,8 @@ from ifvip.daemon.policy import (
     policy_plan,
     restore_sysctls,
 )
-from ifvip.daemon.vrrp_config import build_vrrp_group
+from ifvip.daemon.settings import ConfigProblems, Vip
+from ifvip.daemon.vrrp.config import build_vrrp_group
 from ifvip.ifupdown.plan import AddRoute, AddRule, DelRoute, DelRule, WriteSysctl
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from ifvip.daemon.config import ConfigProblems, Secret, build_carp_group, env_defaults
+from ifvip.daemon.carp.config import build_carp_group
+from ifvip.daemon.settings import ConfigProblems, Secret
 
 GOOD: dict[str, Any] = {
     "interface": "eth0",
@@ -86,13 +87,8 @@ def test_passfile_first_line_only_and_never_shown(tmp_path: Path) -> None:
     assert all("y" * 25 not in p for p in problems)
 
 
-def test_kubernetize_environment_maps_to_options() -> None:
-    found = env_defaults({"UCARP_ADDR": "198.51.100.100", "UCARP_VHID": "7", "OTHER": "x"})
-    assert found == {"addr": "198.51.100.100", "vhid": "7"}
-
-
 def test_vip_lifetime_is_two_master_down_intervals_unless_set() -> None:
-    from ifvip.daemon.config import vip_lifetime
+    from ifvip.daemon.settings import vip_lifetime
 
     assert vip_lifetime(build_carp_group(**GOOD)) == 6
     assert vip_lifetime(build_carp_group(**GOOD, advbase="2", advskew="100")) == 13
@@ -137,7 +133,7 @@ iface eth1:ucarp inet static
 
 
 def test_ucarp_stanzas_become_groups_like_debians_hook(tmp_path: Path) -> None:
-    from ifvip.daemon.config import carp_groups_from_interfaces
+    from ifvip.daemon.carp.config import carp_groups_from_interfaces
     from ifvip.interfaces.loader import load
 
     path = tmp_path / "interfaces"
@@ -154,7 +150,7 @@ def test_ucarp_stanzas_become_groups_like_debians_hook(tmp_path: Path) -> None:
 
 
 def test_a_ucarp_stanza_without_password_names_its_line(tmp_path: Path) -> None:
-    from ifvip.daemon.config import carp_groups_from_interfaces
+    from ifvip.daemon.carp.config import carp_groups_from_interfaces
     from ifvip.interfaces.loader import load
 
     path = tmp_path / "interfaces"
@@ -191,13 +187,13 @@ def test_an_unusable_state_dir_is_refused_before_anything_runs(
 ) -> None:
     from click.testing import CliRunner
 
-    from ifvip import cli as cli_module
     from ifvip.cli import cli
-    from ifvip.daemon.config import HostAddress
+    from ifvip.daemon import host
+    from ifvip.daemon.settings import HostAddress
 
     # -s must be an address of the interface (read from the kernel): say lo has it.
     own = [HostAddress("lo", _v4("198.51.100.1/24"), True)]
-    monkeypatch.setattr(cli_module, "_host_addresses", lambda: own)
+    monkeypatch.setattr(host, "host_addresses", lambda: own)
     blocker = tmp_path / "file"
     blocker.write_text("")
     args = ["run", "-i", "lo", "-s", "198.51.100.1", "-v", "1", "-p", "x", "-a", "198.51.100.9"]
@@ -215,7 +211,7 @@ def _v4(text: str) -> Any:
 def test_host_problems_refuse_the_hosts_own_address_and_a_foreign_source() -> None:
     import ipaddress
 
-    from ifvip.daemon.config import HostAddress, Vip, host_problems
+    from ifvip.daemon.settings import HostAddress, Vip, host_problems
 
     addresses = [
         HostAddress("eth0", _v4("198.51.100.1/24"), True),
@@ -247,7 +243,7 @@ def test_host_problems_refuse_the_hosts_own_address_and_a_foreign_source() -> No
 
 
 def test_vips_on_a_device_that_does_not_exist_are_refused() -> None:
-    from ifvip.daemon.config import parse_vips
+    from ifvip.daemon.settings import parse_vips
 
     problems: list[str] = []
     found = parse_vips(
@@ -258,7 +254,8 @@ def test_vips_on_a_device_that_does_not_exist_are_refused() -> None:
 
 
 def test_ucarp_stanzas_sharing_a_vhid_or_missing_their_ucarp_stanza(tmp_path: Path) -> None:
-    from ifvip.daemon.config import carp_groups_from_interfaces, managed_problems, vhid_in_file
+    from ifvip.daemon.carp.config import carp_groups_from_interfaces, vhid_in_file
+    from ifvip.daemon.settings import managed_problems
     from ifvip.interfaces.loader import load
 
     path = tmp_path / "interfaces"

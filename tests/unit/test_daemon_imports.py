@@ -24,7 +24,7 @@ from ifvip import tls
 tls.defer()  # as ifvip.cli.main() does first
 import asyncio, sys
 from ifvip.daemon import launch
-from ifvip.daemon.actions import StateDir
+from ifvip.daemon.journal import RunStateDir
 from ifvip.daemon.operations import Operations
 from ifvip.daemon.runtime import Daemon
 from ifvip.ifupdown.netlink import Kernel
@@ -32,7 +32,7 @@ from ifvip.ifupdown.netlink import Kernel
 async def built(plan, **_):
     kernel = Kernel()
     daemon = Daemon(kernel)
-    builder = launch.Builder(kernel, StateDir.open(plan.state_dir), plan.engines)
+    builder = launch.Builder(kernel, RunStateDir.open(plan.state_dir), plan.engines)
     for definition in plan.groups().values():
         builder.add(daemon, definition)
     ops = Operations(plan.operations)
@@ -47,7 +47,7 @@ try:
 except SystemExit as done:
     code = done.code
 optional = ("prometheus_client", "ifvip.daemon.metrics", "ifvip.daemon.vrrp", "ifvip.wire.vrrp",
-            "ifvip.election_vrrp", "ifvip.ifupdown.plan", "ifvip.ifupdown.engine",
+            "ifvip.election.vrrp", "ifvip.ifupdown.plan", "ifvip.ifupdown.engine",
             "ifvip.interfaces", "pyparsing", "ssl", "_ssl", "_hashlib", "hashlib", "hmac",
             "secrets", "pyroute2.iproute", "pyroute2.ndb", "unittest.mock")
 loaded = sorted(m for m in optional if m in sys.modules)
@@ -83,7 +83,10 @@ def loaded(argv: list[str], tmp_path: Path) -> str:
     ("argv", "expected"),
     [
         (CARP_VIP, "exit=0 loaded=[]"),
-        (VRRP, "exit=0 loaded=['ifvip.daemon.vrrp', 'ifvip.election_vrrp', 'ifvip.wire.vrrp']"),
+        (
+            VRRP,
+            "exit=0 loaded=['ifvip.daemon.vrrp', 'ifvip.election.vrrp', 'ifvip.wire.vrrp']",
+        ),
     ],
     ids=["carp", "vrrp"],
 )

@@ -11,33 +11,35 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ifvip.election import (
+from ifvip.election.carp import (
     ANSWERS_PER_INTERVAL,
     TRANSITIONS,
-    Action,
     AdvertReceived,
+    CarpParams,
+    Machine,
+    SendAdvert,
+    State,
+    change_state,
+    initial,
+    step,
+    ucarp_ip_key,
+)
+from ifvip.election.events import (
+    Action,
     Announce,
     ArmTimer,
     BecomeBackup,
     BecomeMaster,
     CancelTimer,
-    CarpParams,
     Demote,
     Exit,
     LinkChanged,
-    Machine,
     Promote,
-    SendAdvert,
     SendResult,
     Shutdown,
     Start,
-    State,
     Timer,
     TimerFired,
-    change_state,
-    initial,
-    step,
-    ucarp_ip_key,
 )
 
 A = ipaddress.IPv4Address("198.51.100.1")

@@ -10,27 +10,24 @@ from dataclasses import replace
 
 import pytest
 
-from ifvip import election, election_vrrp
-from ifvip.election import (
-    BOW_OUT,
+from ifvip.election import carp as election
+from ifvip.election import vrrp as election_vrrp
+from ifvip.election.carp import BOW_OUT, AdvertReceived, CarpParams, CarpTimer, SendAdvert, State
+from ifvip.election.events import (
     FAULT_BACKOFF_FIRST,
     FAULT_BACKOFF_MAX,
-    AdvertReceived,
     ArmTimer,
     BecomeBackup,
     BecomeMaster,
-    CarpParams,
     Demote,
     Promote,
     RoleResult,
-    SendAdvert,
     Start,
-    State,
     Timer,
     TimerFired,
     fault_backoff,
 )
-from ifvip.election_vrrp import SendVrrpAdvert, VrrpAdvertReceived, VrrpParams
+from ifvip.election.vrrp import SendVrrpAdvert, VrrpAdvertReceived, VrrpParams
 
 ME = ipaddress.IPv4Address("198.51.100.1")
 PEER = ipaddress.IPv4Address("198.51.100.2")
@@ -70,7 +67,7 @@ def test_preempting_carp_backup_takes_a_bow_out_at_once(hold: bool, advskew: int
     assert machine.state is State.MASTER
     assert not machine.handback
     assert any(isinstance(a, BecomeMaster) for a in actions)
-    assert armed(actions, Timer.HANDBACK) == []
+    assert armed(actions, CarpTimer.HANDBACK) == []
 
 
 def test_preempting_carp_backup_still_holds_for_a_live_slower_master() -> None:
@@ -78,7 +75,7 @@ def test_preempting_carp_backup_still_holds_for_a_live_slower_master() -> None:
     machine, actions = election.step(backup, AdvertReceived(PEER, 1, 100), 5.0)
     assert machine.state is State.MASTER and machine.handback
     assert not any(isinstance(a, BecomeMaster) for a in actions)
-    assert armed(actions, Timer.HANDBACK)
+    assert armed(actions, CarpTimer.HANDBACK)
 
 
 @pytest.mark.parametrize("preempt", [False, True])

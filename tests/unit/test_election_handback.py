@@ -7,22 +7,24 @@ import ipaddress
 
 import pytest
 
-from ifvip.election import (
+from ifvip.election.carp import (
     AdvertReceived,
+    CarpParams,
+    CarpTimer,
+    SendAdvert,
+    State,
+    initial,
+    step,
+)
+from ifvip.election.events import (
     Announce,
     ArmTimer,
     BecomeBackup,
     BecomeMaster,
-    CarpParams,
     Demote,
-    SendAdvert,
     Shutdown,
     Start,
-    State,
-    Timer,
     TimerFired,
-    initial,
-    step,
 )
 
 OLD = ipaddress.IPv4Address("198.51.100.2")
@@ -41,7 +43,7 @@ def test_the_preempting_advert_goes_first_and_the_vips_wait() -> None:
     assert machine.state is State.MASTER and machine.handback  # type: ignore[attr-defined]
     assert SendAdvert(1, 0) in actions
     assert not any(isinstance(a, BecomeMaster | Announce) for a in actions)
-    (wait,) = [a for a in actions if isinstance(a, ArmTimer) and a.timer is Timer.HANDBACK]
+    (wait,) = [a for a in actions if isinstance(a, ArmTimer) and a.timer is CarpTimer.HANDBACK]
     assert wait.deadline == pytest.approx(1.0 + 1 + 0.195312 + 0.1)  # ucarp's integer µs
 
 
@@ -61,9 +63,9 @@ def test_the_old_masters_answer_hands_the_vips_over() -> None:
 
 def test_silence_of_the_old_master_hands_over_after_its_interval() -> None:
     machine, _ = _preempting()
-    machine, actions = step(machine, TimerFired(Timer.HANDBACK), 2.3)  # type: ignore[arg-type]
+    machine, actions = step(machine, TimerFired(CarpTimer.HANDBACK), 2.3)  # type: ignore[arg-type]
     assert BecomeMaster() in actions and not machine.handback
-    machine, actions = step(machine, TimerFired(Timer.HANDBACK), 2.4)
+    machine, actions = step(machine, TimerFired(CarpTimer.HANDBACK), 2.4)
     assert actions == []
 
 

@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ifvip.election import (
+from ifvip.election.events import (
     Announce,
     ArmTimer,
     BecomeBackup,
     BecomeMaster,
     CancelTimer,
     Demote,
+    Discarded,
     Exit,
     LinkChanged,
     Log,
@@ -26,18 +27,18 @@ from ifvip.election import (
     Timer,
     TimerFired,
 )
-from ifvip.election_vrrp import (
+from ifvip.election.vrrp import (
     TRANSITIONS,
-    Action,
-    Discarded,
-    Event,
     Notify,
     SendVrrpAdvert,
     SetPriority,
     State,
+    VrrpAction,
     VrrpAdvertReceived,
+    VrrpEvent,
     VrrpMachine,
     VrrpParams,
+    VrrpTimer,
     change_state,
     initial,
     master_down_interval_us,
@@ -63,19 +64,21 @@ def advert(
     return VrrpAdvertReceived(src, prio, cs, addrs)  # type: ignore[arg-type]
 
 
-def run(machine: VrrpMachine, *events: tuple[Event, float]) -> tuple[VrrpMachine, list[Action]]:
-    actions: list[Action] = []
+def run(
+    machine: VrrpMachine, *events: tuple[VrrpEvent, float]
+) -> tuple[VrrpMachine, list[VrrpAction]]:
+    actions: list[VrrpAction] = []
     for event, now in events:
         machine, more = step(machine, event, now)
         actions += more
     return machine, actions
 
 
-def arms(actions: list[Action], timer: Timer) -> list[float]:
+def arms(actions: list[VrrpAction], timer: object) -> list[float]:
     return [a.deadline for a in actions if isinstance(a, ArmTimer) and a.timer is timer]
 
 
-def sends(actions: list[Action]) -> list[SendVrrpAdvert]:
+def sends(actions: list[VrrpAction]) -> list[SendVrrpAdvert]:
     return [a for a in actions if isinstance(a, SendVrrpAdvert)]
 
 
@@ -131,9 +134,9 @@ def test_becoming_master_sends_advert_then_vips_then_five_garps_and_a_second_bur
     kinds = [type(a) for a in actions if not isinstance(a, Log | CancelTimer)]
     assert kinds[:7] == [SendVrrpAdvert, BecomeMaster, *[Announce] * 5]
     assert arms(actions, Timer.ADVERT) == [11.0]
-    assert arms(actions, Timer.GARP_DELAYED) == [15.0]
+    assert arms(actions, VrrpTimer.GARP_DELAYED) == [15.0]
     assert Notify("MASTER", 100) in actions
-    machine, later = step(machine, TimerFired(Timer.GARP_DELAYED), 15.0)
+    machine, later = step(machine, TimerFired(VrrpTimer.GARP_DELAYED), 15.0)
     assert later == [Announce()] * 5
 
 
@@ -143,10 +146,10 @@ def test_garp_counts_and_delays_are_configurable() -> None:
         TimerFired(Timer.MASTER_DOWN),
         10.0,
     )
-    assert actions.count(Announce()) == 2 and not arms(actions, Timer.GARP_DELAYED)
-    assert arms(actions, Timer.GARP_REFRESH) == [40.0]
-    _, refresh = step(machine, TimerFired(Timer.GARP_REFRESH), 40.0)
-    assert refresh.count(Announce()) == 1 and arms(refresh, Timer.GARP_REFRESH) == [70.0]
+    assert actions.count(Announce()) == 2 and not arms(actions, VrrpTimer.GARP_DELAYED)
+    assert arms(actions, VrrpTimer.GARP_REFRESH) == [40.0]
+    _, refresh = step(machine, TimerFired(VrrpTimer.GARP_REFRESH), 40.0)
+    assert refresh.count(Announce()) == 1 and arms(refresh, VrrpTimer.GARP_REFRESH) == [70.0]
 
 
 def test_master_adverts_at_its_interval_down_to_10ms() -> None:
@@ -263,7 +266,7 @@ def test_higher_prio_send_advert_sends_one_more_before_yielding() -> None:
     assert sends(unicast) == [SendVrrpAdvert(100, 100, PEER)]
 
 
-def heal(winner_first: bool) -> tuple[list[Action], list[Action]]:
+def heal(winner_first: bool) -> tuple[list[VrrpAction], list[VrrpAction]]:
     """Both sides master after a split; the heal at t=30; returns (winner's, loser's) actions.
 
     The winner (200, 198.51.100.2) and the loser (100, 198.51.100.1) exchange only what they
@@ -276,8 +279,8 @@ def heal(winner_first: bool) -> tuple[list[Action], list[Action]]:
     machines = {"winner": winner, "loser": loser}
     src = {"winner": PEER, "loser": ME}
     other = {"winner": "loser", "loser": "winner"}
-    log: dict[str, list[Action]] = {"winner": [], "loser": []}
-    queue: list[tuple[float, int, str, Event]] = []
+    log: dict[str, list[VrrpAction]] = {"winner": [], "loser": []}
+    queue: list[tuple[float, int, str, VrrpEvent]] = []
     first = "winner" if winner_first else "loser"
     # The first advert after the heal: the side whose advert timer fires first.
     heapq.heappush(queue, (30.0, 0, first, TimerFired(Timer.ADVERT)))
@@ -343,7 +346,7 @@ def test_master_answers_lower_priority_with_an_advert_and_garps() -> None:
     assert machine.state is State.MASTER
     assert sends(actions) == [SendVrrpAdvert(100, 100)]
     assert actions.count(Announce()) == 5
-    assert arms(actions, Timer.GARP_LOWER_PRIO) == [25.0]
+    assert arms(actions, VrrpTimer.GARP_LOWER_PRIO) == [25.0]
     assert any("lower priority 50, ours 100, forcing new election" in str(a) for a in actions)
     _, quiet = step(master(lower_prio_no_advert=True), advert(50), 20.0)
     assert not sends(quiet) and Announce() not in quiet
@@ -466,12 +469,12 @@ def simulate(
 ) -> tuple[list[tuple[float, int]], list[VrrpMachine]]:
     """A LAN of perfect multicast: returns (time, masters) after every event, and the end."""
     machines = [initial(p) for p in peers]
-    queue: list[tuple[float, int, int, Event]] = []
+    queue: list[tuple[float, int, int, VrrpEvent]] = []
     generation: dict[tuple[int, Timer], int] = {}
     timer_gen: dict[int, tuple[Timer, int]] = {}
     seq = 0
 
-    def push(at: float, node: int, event: Event) -> None:
+    def push(at: float, node: int, event: VrrpEvent) -> None:
         nonlocal seq
         seq += 1
         heapq.heappush(queue, (at, seq, node, event))
@@ -571,7 +574,7 @@ def test_unicast_peers_get_one_copy_each() -> None:
 
 
 def test_judge_is_the_machines_own_check() -> None:
-    from ifvip.election_vrrp import judge
+    from ifvip.election.vrrp import judge
 
     p = params(version=2)
     assert judge(p, advert(200)) is None

@@ -9,8 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ifvip import __version__
-from ifvip.daemon.config import ConfigProblems
 from ifvip.daemon.metrics import answer, parse_metrics_address, render
+from ifvip.daemon.settings import ConfigProblems
 from ifvip.daemon.status import CheckStatus, GroupStatus, Snapshot
 
 NOW = 1_800_000_000.0

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from ifvip.cli import cli
 from ifvip.daemon import launch
-from ifvip.daemon.config import EX_CONFIG
+from ifvip.daemon.settings import EX_CONFIG
 
 PASSWORD = "pw-Zq8"  # a valid CARP password, looked for in every output
 LONG_CARP = "carp-password-of-20b"  # 20 bytes: over ucarp's 19

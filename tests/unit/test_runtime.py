@@ -9,18 +9,19 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from ifvip import election
+from ifvip.daemon.carp.config import GroupConfig, build_carp_group
 from ifvip.daemon.checks import parse_check_options
-from ifvip.daemon.config import GroupConfig, GroupDiff, build_carp_group, diff_groups
-from ifvip.daemon.launch import Plan
-from ifvip.daemon.notify import Notifier
+from ifvip.daemon.launch import RunPlan
 from ifvip.daemon.operations import OperationsConfig
 from ifvip.daemon.runtime import Daemon, Group, interface_of_default_route, status_line
+from ifvip.daemon.sd_notify import Notifier
+from ifvip.daemon.settings import GroupDiff, diff_groups
 from ifvip.daemon.speaker import ChannelSpec
-from ifvip.election import (
+from ifvip.election import carp as election
+from ifvip.election.carp import CarpParams
+from ifvip.election.events import (
     BecomeBackup,
     BecomeMaster,
-    CarpParams,
     Demote,
     Promote,
     Start,
@@ -76,6 +77,14 @@ class _Speaker:
         return False
 
     def fault(self, machine: str) -> str | None:
+        return None
+
+    priority = None
+
+    def status_facts(self, machine: str) -> dict[str, Any]:
+        return {"protocol": "carp", "vrid": 42}
+
+    async def drain(self) -> None:
         return None
 
 
@@ -199,18 +208,18 @@ def test_the_diff_keeps_equal_groups_and_restarts_changed_ones() -> None:
 
 def test_plan_identity_is_protocol_interface_and_vhid() -> None:
     ops = OperationsConfig(state_dir="/nonexistent")
-    before = Plan("/x", ops, carp=(_carp(42), _carp(43), _carp(42, "eth1")))
-    same = Plan("/x", ops, carp=(_carp(42), _carp(43), _carp(42, "eth1")))
+    before = RunPlan("/x", ops, (_carp(42), _carp(43), _carp(42, "eth1")))
+    same = RunPlan("/x", ops, (_carp(42), _carp(43), _carp(42, "eth1")))
     assert set(before.groups()) == {
         ("carp", "eth0", 42),
         ("carp", "eth0", 43),
         ("carp", "eth1", 42),
     }
     assert diff_groups(before.groups(), same.groups()).idle
-    changed = Plan(
+    changed = RunPlan(
         "/x",
         ops,
-        carp=(_carp(42, advskew="100"), _carp(43, password="other"), _carp(44)),
+        (_carp(42, advskew="100"), _carp(43, password="other"), _carp(44)),
     )
     diff = diff_groups(before.groups(), changed.groups())
     assert diff.changed == (("carp", "eth0", 42), ("carp", "eth0", 43))
@@ -222,11 +231,11 @@ def test_plan_identity_is_protocol_interface_and_vhid() -> None:
 
 
 def test_new_checks_for_a_group_are_a_change() -> None:
-    plain = Plan("/x", OperationsConfig(state_dir="/x"), carp=(_carp(42),))
-    checked = Plan(
+    plain = RunPlan("/x", OperationsConfig(state_dir="/x"), (_carp(42),))
+    checked = RunPlan(
         "/x",
         OperationsConfig(checks=parse_check_options(tcp=["8080"]), state_dir="/x"),
-        carp=(_carp(42),),
+        (_carp(42),),
     )
     assert diff_groups(plain.groups(), checked.groups()).changed == (("carp", "eth0", 42),)
 

@@ -73,8 +73,9 @@ try:
 except SystemExit as done:
     code = done.code
 watch = ("click", "asyncio", "ssl", "_hashlib", "pyroute2", "pyparsing", "ifvip.cli",
-         "ifvip.daemon.compat", "ifvip.daemon.checks", "ifvip.daemon.config",
-         "ifvip.daemon.status", "ifvip.election", "pickle", "typing", "shutil")
+         "ifvip.daemon.compat", "ifvip.daemon.checks", "ifvip.daemon.settings",
+         "ifvip.daemon.carp", "ifvip.daemon.status", "ifvip.election", "pickle", "typing",
+         "shutil")
 loaded = sorted(m for m in watch if m in sys.modules)
 print(f"exit={code} loaded={loaded} gc={gc.isenabled()}")
 """

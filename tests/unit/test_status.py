@@ -20,10 +20,11 @@ import pytest
 from click.testing import CliRunner
 
 from ifvip.cli import cli
-from ifvip.daemon.checks import Hysteresis, Result, TcpCheck, observe
-from ifvip.daemon.config import Vip, build_carp_group
+from ifvip.daemon.carp.config import build_carp_group
+from ifvip.daemon.carp.speaker import CarpSpeaker
+from ifvip.daemon.checks import Hysteresis, ProbeResult, TcpCheck, observe
 from ifvip.daemon.runtime import Group
-from ifvip.daemon.speaker import CarpSpeaker
+from ifvip.daemon.settings import Vip
 from ifvip.daemon.status import (
     CheckStatus,
     GroupStatus,
@@ -122,7 +123,9 @@ def test_the_table_of_no_group() -> None:
 
 
 def test_check_statuses_come_from_the_hysteresis() -> None:
-    h = observe(observe(Hysteresis(), Result(False, "nothing listens", "listener")), Result(False))
+    h = observe(
+        observe(Hysteresis(), ProbeResult(False, "nothing listens", "listener")), ProbeResult(False)
+    )
     (status,) = check_statuses([(TcpCheck(None, 80), h)])
     assert status == CheckStatus("tcp *:80", "tcp", False, False, "", 2, "check")
     (fresh,) = check_statuses([(TcpCheck(None, 80), Hysteresis())])
@@ -318,7 +321,7 @@ def test_ifvip_status_without_a_daemon_exits_1(tmp_path: Path) -> None:
 def test_operations_dump_and_sigusr2_through_the_union(tmp_path: Path) -> None:
     from ifvip.daemon.checks import CheckConfig, ScriptCheck
     from ifvip.daemon.operations import Operations, OperationsConfig
-    from ifvip.election import Demote, Promote
+    from ifvip.election.events import Demote, Promote
 
     group = _carp_group()
     fed: list[object] = []
@@ -375,8 +378,8 @@ def test_the_run_options_bundle_feeds_operations_config() -> None:
 
 
 def test_operations_config_collects_every_problem() -> None:
-    from ifvip.daemon.config import ConfigProblems
     from ifvip.daemon.operations import operations_config
+    from ifvip.daemon.settings import ConfigProblems
 
     with pytest.raises(ConfigProblems) as caught:
         operations_config(check_tcp=["0"], metrics="9165", status_socket="relative.sock")

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
+import signal
 import struct
+import time
 from pathlib import Path
 
 import pytest
 
-from ifvip.daemon.config import ConfigProblems
+from ifvip.daemon.runtime import Group
+from ifvip.daemon.settings import ConfigProblems, vip_lifetime
 from ifvip.daemon.speaker import Accepted, Dropped
 from ifvip.daemon.transport import Received
-from ifvip.daemon.vrrp import VrrpSpeaker, ipv6_frame, run_notify
-from ifvip.daemon.vrrp_config import VrrpConfig, build_vrrp_group, link_local_first, vrrp_lifetime
-from ifvip.election_vrrp import Notify, SendVrrpAdvert, VrrpAdvertReceived
+from ifvip.daemon.vrrp.config import VrrpConfig, build_vrrp_group, link_local_first
+from ifvip.daemon.vrrp.notify import run_notify
+from ifvip.daemon.vrrp.speaker import VrrpSpeaker, ipv6_frame
+from ifvip.election.events import Shutdown, Start
+from ifvip.election.vrrp import Notify, SendVrrpAdvert, VrrpAdvertReceived
 from ifvip.wire.carp import CarpAdvert
 from ifvip.wire.pcap import read_pcap
 from ifvip.wire.vrrp import ChecksumForm, Vrrp3Advert
@@ -228,7 +234,7 @@ def test_notify_script_gets_keepalived_arguments(tmp_path: Path) -> None:
         speaker = VrrpSpeaker(config(srcip=A, notify=[str(script)], instance="web"))
         for state in ("BACKUP", "MASTER", "STOP"):
             speaker.outgoing(Notify(state, 100), "02:00:00:00:00:0a")
-        await speaker.flush_notifies()
+        await speaker.drain()
         await run_notify(str(tmp_path / "missing"), "web", "FAULT", 1, "vrid 51")
 
     asyncio.run(calls())
@@ -237,6 +243,59 @@ def test_notify_script_gets_keepalived_arguments(tmp_path: Path) -> None:
         "INSTANCE web MASTER 100",
         "INSTANCE web STOP 100",
     ]
+
+
+def test_a_notify_script_that_runs_over_is_killed_with_what_it_started(tmp_path: Path) -> None:
+    """The kill reaches the script's whole process group, as for -u/-d and check scripts."""
+    pidfile = tmp_path / "child"
+    script = tmp_path / "notify.sh"
+    script.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pidfile}\nwait\n")
+    script.chmod(0o755)
+    asyncio.run(run_notify(str(script), "web", "MASTER", 100, "vrid 51", timeout=0.5))
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:  # killed: gone or a zombie
+        time.sleep(0.05)
+    alive = _alive(child)
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class _NoRole:
+    def addresses(self) -> list[object]:
+        return []
+
+    async def backup(self, initial: bool) -> None:
+        return None
+
+
+def test_adverts_the_election_discards_are_counted_by_reason() -> None:
+    """Past the speaker's checks, the machine may still refuse an advert: not running yet,
+    or a lower priority a preempting backup ignores. Each is counted as dropped_<reason>."""
+    vip = ipaddress.IPv4Address("198.51.100.100")
+    lower = VrrpAdvertReceived(ipaddress.IPv4Address(A), 50, 100, (vip,))
+
+    async def main() -> dict[str, int]:
+        group = Group(VrrpSpeaker(config(priority="100")), _NoRole(), kernel=None)  # type: ignore[arg-type]
+        group.feed(lower)  # INIT: not running
+        group.feed(Start())
+        group.feed(lower)  # BACKUP, preempting: discarded, the down timer runs out
+        counters = dict(group.counters)
+        group.feed(Shutdown())
+        return counters
+
+    counters = asyncio.run(main())
+    assert counters["dropped_not_running"] == 1
+    assert counters["dropped_lower_priority"] == 1
 
 
 # ------------------------------------------------------------------ configuration
@@ -250,8 +309,8 @@ def test_keepalived_defaults_and_units() -> None:
     assert link_local_first(six) is not None
     assert config(advert_int="0.01").advert_int_cs == 1
     assert config(advert_int="40.95").advert_int_cs == 4095
-    assert vrrp_lifetime(config(advert_int="0.1")) == 2
-    assert vrrp_lifetime(config(lifetime="0")) is None
+    assert vip_lifetime(config(advert_int="0.1")) == 2
+    assert vip_lifetime(config(lifetime="0")) is None
     assert config().checksum is ChecksumForm.PSEUDO_HEADER
 
 
@@ -306,7 +365,7 @@ def test_vrrp3_advert_from_config_round_trips() -> None:
 
 
 def test_status_facts() -> None:
-    from ifvip.election import Start
+    from ifvip.election.events import Start
 
     speaker = VrrpSpeaker(config(srcip=A, priority="150"))
     machine, _ = speaker.step(speaker.initial(), Start(), 0.0)
@@ -320,7 +379,7 @@ def test_status_facts() -> None:
 def test_protocol_timers_are_armed_early_and_fire_at_their_deadline() -> None:
     import time as clock
 
-    from ifvip.election import ArmTimer, Start, Timer, TimerFired
+    from ifvip.election.events import ArmTimer, Start, Timer, TimerFired
 
     speaker = VrrpSpeaker(config(srcip=A, advert_int="0.01"))
     start = clock.monotonic()

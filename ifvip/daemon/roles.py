@@ -20,7 +20,7 @@ adds each address with a finite valid/preferred lifetime that every sent advert 
 A MASTER action that fails raises: the VIP that cannot be added, the managed ifup that fails
 (`ifup.ActionError`, its failing line), the up-script that exits non-zero or runs over its
 time. The runtime hands that to the election as a fault: the group bows out and sits out a
-backoff (election.py), so no host stays MASTER while serving nothing. `EngineRole` gives the
+backoff (election/events.py), so no host stays MASTER while serving nothing. `EngineRole` gives the
 addresses its ifups add the same advert-refreshed lifetime as `VipRole`'s (daemon/ifup.py).
 
 The runtime calls a role's coroutines one at a time per group, in the order the election
@@ -34,28 +34,23 @@ cancelled, undoes what it did), so the release never waits behind a hanging hook
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
-import fcntl
 import ipaddress
-import json
 import logging
 import os
-import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar, Final, Protocol
 
-from ifvip.daemon.config import Vip
+from ifvip.daemon.children import HOOK_PATH, run_child
+from ifvip.daemon.journal import VipJournal
+from ifvip.daemon.settings import Vip
 from ifvip.ifupdown.netlink import Kernel, KernelError
 
 log = logging.getLogger("ifvip")
 
 SCRIPT_TIMEOUT: Final = 60.0  # seconds a -u/-d script or an ifup hook may run (--script-timeout)
-SCRIPT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-DEFAULT_STATE_DIR: Final = "/run/ifvip"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 GONE: Final = (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV, errno.ESRCH)
@@ -92,79 +87,6 @@ class InterfacesEngine(Protocol):
 
 
 # ------------------------------------------------------------------------- journal
-
-
-@dataclass(frozen=True)
-class StateDir:
-    """ifvip's own state directory (default /run/ifvip), created 0700."""
-
-    path: Path
-
-    @classmethod
-    def open(cls, path: str | os.PathLike[str] = DEFAULT_STATE_DIR) -> StateDir:
-        state = cls(Path(path))
-        state.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(state.path, 0o700)
-        return state
-
-    def journal(self, key: str) -> VipJournal:
-        return VipJournal(self.path / f"vips.{key.replace('/', '.')}.json")
-
-    def lock_group(self, key: str) -> int:
-        """Hold the instance lock of group `key` for as long as the returned descriptor stays
-        open: a second daemon for the same group with this state dir would take the first
-        one's VIPs for leftovers of a crash and act as MASTER beside it. flock(2), on a
-        descriptor of its own: closing other descriptors of the file cannot drop it, and
-        children do not inherit it. Raises GroupBusy naming the holder's PID."""
-        path = self.path / f"lock.{key.replace('/', '.')}"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise GroupBusy(holder) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
-
-
-class GroupBusy(Exception):  # noqa: N818 - a state, not an error of ours
-    """Another running ifvip holds this group's instance lock; `pid` is its process."""
-
-    def __init__(self, pid: str) -> None:
-        super().__init__(pid)
-        self.pid = pid
-
-
-@dataclass(frozen=True)
-class VipJournal:
-    """The VIPs one group may have added, as [device, address/len] pairs; atomic writes."""
-
-    path: Path
-
-    def read(self) -> list[tuple[str, str]]:
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable journal %s: %s", self.path, exc)
-            return []
-        return [(str(dev), str(address)) for dev, address in data]
-
-    def write(self, entries: Sequence[tuple[str, str]]) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        # No fsync: the journal must outlive the process, not the machine (addresses do not
-        # survive a reboot either), and the page cache survives a SIGKILL.
-        with os.fdopen(fd, "w") as out:
-            json.dump([list(e) for e in entries], out)
-        os.replace(tmp, self.path)
-
-    def clear(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
 
 
 # ------------------------------------------------------------------------- roles
@@ -276,33 +198,18 @@ class ScriptRole:
         argv = [path, self.interface, self.addr]
         if self.xparam is not None:
             argv.append(self.xparam)
-        env = {**os.environ, "PATH": SCRIPT_PATH}
+        env = {**os.environ, "PATH": HOOK_PATH}
         try:
-            # Its own process group: a kill reaches what the script started too.
-            process = await asyncio.create_subprocess_exec(*argv, env=env, start_new_session=True)
+            code = await run_child(argv, env=env, timeout=self.timeout)
         except OSError as exc:
             raise RuntimeError(f"cannot run {path}: {exc.strerror}") from None
-        try:
-            code = await asyncio.wait_for(process.wait(), self.timeout)
-        except TimeoutError:
-            await _kill_group(process)
-            raise RuntimeError(f"{path} ran over {self.timeout:g} s and was killed") from None
         except asyncio.CancelledError:
-            await _kill_group(process)
             log.warning("%s %s was still running and was killed", self.prefix, path)
             raise
+        if code is None:
+            raise RuntimeError(f"{path} ran over {self.timeout:g} s and was killed")
         if code != 0:
             raise RuntimeError(f"{path} exited with {code}")
-
-
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL the process group a script leads, then reap the script."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-    # Reaping is quick once killed; finish it even if we are cancelled again meanwhile.
-    await asyncio.shield(process.wait())
 
 
 @dataclass
@@ -408,12 +315,3 @@ class Roles:
         for part in self.leaves():
             seen += [a for a in part.addresses() if a not in seen]
         return seen
-
-
-def netns_id() -> int:
-    """This network namespace's inode: daemons in different namespaces that share a state
-    directory keep apart journals."""
-    try:
-        return os.stat("/proc/self/ns/net").st_ino
-    except OSError:
-        return 0

@@ -7,8 +7,8 @@ with TTL and checksum, then the payload) of the kinds a daemon must refuse — m
 truncated, wrong TTL, wrong HMAC, replayed with other fields, wrong VHID, oversized,
 spoofing a member's own source, sent to a unicast address — and says, for each member of
 the group under attack, which drop reason its receive checks must count
-(`speaker.CarpSpeaker.receive`, counted by the runtime as `dropped_<reason>`), or that the
-packet never reaches that member. A test sends them and checks the counters account for
+(`daemon.carp.speaker.CarpSpeaker.receive`, counted by the runtime as `dropped_<reason>`),
+or that the packet never reaches that member. A test sends them and checks the counters account for
 every packet; `bench/reliability.py` uses them for the figures.
 
 The packets that carry a valid HMAC (wrong TTL, unicast, truncated) advertise the fastest
@@ -20,19 +20,23 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import socket
 import struct
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from pyroute2 import netns
+
 from ifvip.wire.carp import CARP_LEN, CarpAdvert, checksum
+from ifvip.wire.inet import GROUP_V4
 from ifvip.wire.vrrp import AuthType, Vrrp2Advert, Vrrp3Advert, pass_auth_data
 
-CARP_GROUP: Final = ipaddress.IPv4Address("224.0.0.18")
 IP_MAX_PAYLOAD: Final = 1500 - 20  # one Ethernet MTU: no fragments
 FASTEST: Final = (0, 1)  # advbase, advskew: faster than any real master
 
-# The drop reasons of speaker.CarpSpeaker.receive (counted as `dropped_<reason>`).
+# The drop reasons of daemon.carp.speaker.CarpSpeaker.receive (counted as `dropped_<reason>`).
 OWN: Final = "own"
 TTL: Final = "ttl"
 MALFORMED: Final = "malformed"
@@ -62,7 +66,7 @@ class Member:
     vhid: int
     password: bytes
     vip: ipaddress.IPv4Address
-    group: ipaddress.IPv4Address = CARP_GROUP
+    group: ipaddress.IPv4Address = GROUP_V4
 
 
 @dataclass(frozen=True)
@@ -323,7 +327,7 @@ class CarpHostile(_Attack):
 
 # ------------------------------------------------------------------------- VRRP
 
-# The drop reasons of daemon.vrrp.VrrpSpeaker.receive (and election_vrrp.judge).
+# The drop reasons of daemon.vrrp.speaker.VrrpSpeaker.receive (and election.vrrp.judge).
 MODE: Final = "mode"
 VRID: Final = "vrid"
 INTERVAL: Final = "interval"
@@ -352,7 +356,7 @@ class VrrpMember:
     version: int = 3
     password: bytes | None = None  # VRRPv2 PASS
     advert_int: int = 1  # seconds
-    group: ipaddress.IPv4Address = CARP_GROUP
+    group: ipaddress.IPv4Address = GROUP_V4
 
 
 class VrrpHostile(_Attack):
@@ -519,3 +523,32 @@ def tally(
         for member, reason in packet.expect.items():
             counts[member][reason] += 1
     return counts
+
+
+def raw_socket(ns: str, source: str) -> socket.socket:
+    """A protocol-112 sender with IP_HDRINCL inside namespace `ns`."""
+    netns.pushns(ns)
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    finally:
+        netns.popns()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0\0")
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(source))
+    return sock
+
+
+def raw_drops(ns: str) -> int:
+    """Packets the kernel dropped on the protocol-112 raw sockets of namespace `ns`."""
+    text = subprocess.run(
+        ["ip", "netns", "exec", ns, "cat", "/proc/net/raw"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
+    drops = 0
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if fields and fields[1].endswith(":0070"):  # local port = protocol 112
+            drops += int(fields[-1])
+    return drops

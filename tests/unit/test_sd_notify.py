@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ifvip.daemon.notify import Notifier, address, message, watchdog_interval
+from ifvip.daemon.sd_notify import Notifier, address, message, watchdog_interval
 
 
 @pytest.fixture

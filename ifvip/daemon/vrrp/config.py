@@ -14,29 +14,27 @@ addresses, found by the caller) and the source are filtered out of the unicast p
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Final
+from typing import ClassVar
 
-from ifvip.daemon.config import (
+from ifvip.daemon.settings import (
     IFNAMSIZ,
     VRRP2_PASSWORD_MAX,
     ConfigProblems,
     Secret,
     Vip,
+    parse_int,
     parse_vips,
     read_password,
 )
-from ifvip.election_vrrp import VrrpParams, master_down_interval_us
+from ifvip.election.vrrp import VrrpParams, master_down_interval_us
+from ifvip.wire.inet import GROUP_V4, GROUP_V6
 from ifvip.wire.vrrp import AuthType, ChecksumForm
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-MCAST_V4: Final = ipaddress.IPv4Address("224.0.0.18")
-MCAST_V6: Final = ipaddress.IPv6Address("ff02::12")
 
 
 @dataclass(frozen=True)
@@ -68,8 +66,20 @@ class VrrpConfig:
     ignoreifstate: bool = False
     lifetime: int | None = None  # None: automatic; 0: permanent
 
+    protocol: ClassVar[str] = "vrrp"  # launch.PROTOCOLS
+
+    @property
+    def number(self) -> int:
+        return self.vrid
+
+    @property
+    def group_name(self) -> str:
+        """What the speaker and --check-group call it."""
+        return f"vrid {self.vrid}"
+
     @property
     def name(self) -> str:
+        """keepalived's instance name, for notify scripts."""
         return self.instance or f"VI_{self.vrid}"
 
     @property
@@ -78,7 +88,7 @@ class VrrpConfig:
 
     @property
     def group(self) -> IPAddress:
-        return MCAST_V4 if self.family == 4 else MCAST_V6
+        return GROUP_V4 if self.family == 4 else GROUP_V6
 
     @property
     def auth_type(self) -> int:
@@ -107,15 +117,6 @@ class VrrpConfig:
         return master_down_interval_us(self.version, self.priority, self.advert_int_cs) / 1e6
 
 
-def vrrp_lifetime(config: VrrpConfig) -> int | None:
-    """Seconds an added VIP lives without a refresh: two master-down intervals (None: permanent)."""
-    if config.lifetime == 0:
-        return None
-    if config.lifetime is not None:
-        return config.lifetime
-    return max(2, math.ceil(2 * config.master_down_interval()))
-
-
 def _number(text: str, option: str, problems: list[str]) -> Decimal | None:
     try:
         value = Decimal(text)
@@ -124,18 +125,6 @@ def _number(text: str, option: str, problems: list[str]) -> Decimal | None:
         return None
     if not value.is_finite() or value < 0:
         problems.append(f"--{option}: '{text}' is not a number of seconds")
-        return None
-    return value
-
-
-def _int(text: str, option: str, low: int, high: int, problems: list[str]) -> int | None:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        problems.append(f"--{option}: '{text}' is not a number")
-        return None
-    if not low <= value <= high:
-        problems.append(f"--{option}: {value} is out of range {low}..{high}")
         return None
     return value
 
@@ -212,12 +201,12 @@ def build_vrrp_group(
     if vrid is None:
         problems.append("--vrid: the virtual router id is required (1..255)")
     else:
-        number = _int(vrid, "vrid", 1, 255, problems)
-    prio = _int(priority, "priority", 1, 255, problems)
+        number = parse_int(vrid, "vrid", 1, 255, problems, auto_base=True)
+    prio = parse_int(priority, "priority", 1, 255, problems, auto_base=True)
 
     ver = 3 if family == 6 else 2
     if version is not None:
-        ver_given = _int(version, "vrrp-version", 2, 3, problems)
+        ver_given = parse_int(version, "vrrp-version", 2, 3, problems, auto_base=True)
         if ver_given is not None:
             ver = ver_given
     if ver == 2 and family == 6:
@@ -299,12 +288,12 @@ def build_vrrp_group(
     except ValueError:
         problems.append(f"--vrrp-checksum: '{checksum}' is not pseudo-header or message-only")
         form = ChecksumForm.PSEUDO_HEADER
-    repeat = _int(garp_master_repeat, "garp-master-repeat", 1, 255, problems)
+    repeat = parse_int(garp_master_repeat, "garp-master-repeat", 1, 255, problems, auto_base=True)
     garp_delay = _number(garp_master_delay, "garp-master-delay", problems)
     refresh = _number(garp_master_refresh, "garp-master-refresh", problems)
     life = None
     if lifetime is not None:
-        life = _int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems)
+        life = parse_int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems, auto_base=True)
 
     if problems:
         raise ConfigProblems(problems)

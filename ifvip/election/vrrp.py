@@ -1,11 +1,12 @@
 """The VRRP election (RFC 3768 / RFC 5798, as keepalived 2.2.7 runs it) as a checked state table.
 
-Pure like election.py: `step(machine, event, now)` returns the next machine and the actions
+Pure like carp.py: `step(machine, event, now)` returns the next machine and the actions
 for the runtime, and nothing here reads a clock, opens a socket or sleeps. It shares
-election.py's events (`Start`, `TimerFired`, `LinkChanged`, `Demote`, `Promote`, `Shutdown`,
+events.py's events (`Start`, `TimerFired`, `LinkChanged`, `Demote`, `Promote`, `Shutdown`,
 `SendResult`) and actions (`BecomeMaster`, `BecomeBackup`, `Announce`, `ArmTimer`,
-`CancelTimer`, `Log`, `Exit`); what only VRRP needs is defined here: `VrrpAdvertReceived`,
-`SetPriority`, `SendVrrpAdvert`, `Notify`, `Discarded`.
+`CancelTimer`, `Log`, `Exit`, `Discarded`); what only VRRP needs is defined here:
+`VrrpAdvertReceived`, `SetPriority`, `SendVrrpAdvert`, `Notify`, the `VrrpTimer`s (keepalived's
+GARPs).
 
 Timers follow keepalived's integer microsecond formulas (specs/vrrp.md §2.1), so numbers
 compare with its `keepalived.data` dump:
@@ -26,24 +27,26 @@ heard as master re-announces too); two owners: the master
 lowers itself to 254; on becoming master: advert, VIPs, `garp_master_repeat` announcements
 and a second burst `garp_master_delay` later; on leaving as master: one priority-0 advert.
 FAULT (link down, or demoted by SIGUSR2 / a failing weight-0 check, or a MASTER action that
-failed: `RoleResult(ok=False)`, for a backoff as election.py's) removes the VIPs, and a
+failed: `RoleResult(ok=False)`, for a backoff as carp.py's) removes the VIPs, and a
 master entering it sends priority 0 first, as keepalived does.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final, TypeAlias
 
-from ifvip.election import (
+from ifvip.election.events import (
     Announce,
     ArmTimer,
     BecomeBackup,
     BecomeMaster,
     CancelTimer,
     Demote,
+    Discarded,
     Exit,
     LinkChanged,
     Log,
@@ -71,6 +74,14 @@ class State(StrEnum):
     BACKUP = "BACKUP"
     MASTER = "MASTER"
     FAULT = "FAULT"
+
+
+class VrrpTimer(StrEnum):
+    """keepalived's delayed, periodic and lower-priority gratuitous ARPs."""
+
+    GARP_DELAYED = "garp-delayed"
+    GARP_REFRESH = "garp-refresh"
+    GARP_LOWER_PRIO = "garp-lower-prio"
 
 
 # Every transition change_state() may make; anything else is a bug and raises.
@@ -189,7 +200,7 @@ class SetPriority:
     reason: str = "priority changed"
 
 
-Event: TypeAlias = (
+VrrpEvent: TypeAlias = (
     Start
     | VrrpAdvertReceived
     | TimerFired
@@ -222,15 +233,7 @@ class Notify:
     priority: int
 
 
-@dataclass(frozen=True)
-class Discarded:
-    """An advert the election refused, counted as dropped_<reason>; `message` is logged."""
-
-    reason: str
-    message: str | None = None
-
-
-Action: TypeAlias = (
+VrrpAction: TypeAlias = (
     SendVrrpAdvert
     | BecomeMaster
     | BecomeBackup
@@ -294,7 +297,9 @@ def initial(params: VrrpParams) -> VrrpMachine:
     )
 
 
-def change_state(machine: VrrpMachine, new: State, reason: str) -> tuple[VrrpMachine, list[Action]]:
+def change_state(
+    machine: VrrpMachine, new: State, reason: str
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     """The one place states change: checked against TRANSITIONS, logged, counted, notified."""
     if new not in TRANSITIONS[machine.state]:
         raise RuntimeError(f"{machine.prefix()} no transition {machine.state} -> {new}")
@@ -312,7 +317,7 @@ def _arm_down(machine: VrrpMachine, now: float, us: int | None = None) -> ArmTim
     return ArmTimer(Timer.MASTER_DOWN, now + _seconds(delay))
 
 
-def _advert(machine: VrrpMachine, priority: int | None = None) -> list[Action]:
+def _advert(machine: VrrpMachine, priority: int | None = None) -> list[VrrpAction]:
     """One advert to the group, or one copy to each unicast peer."""
     p = machine.params
     prio = machine.priority if priority is None else priority
@@ -321,11 +326,13 @@ def _advert(machine: VrrpMachine, priority: int | None = None) -> list[Action]:
     return [SendVrrpAdvert(prio, p.advert_int_cs, peer) for peer in p.unicast_peers]
 
 
-def _announce(repeat: int) -> list[Action]:
+def _announce(repeat: int) -> list[VrrpAction]:
     return [Announce() for _ in range(max(repeat, 0))]
 
 
-def step(machine: VrrpMachine, event: Event, now: float) -> tuple[VrrpMachine, list[Action]]:
+def step(
+    machine: VrrpMachine, event: VrrpEvent, now: float
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     """Apply one event at time `now` (seconds, any monotonic origin)."""
     match event:
         case Start():
@@ -357,7 +364,7 @@ def _faulty(machine: VrrpMachine) -> bool:
 
 def _role_result(
     machine: VrrpMachine, ok: bool, reason: str, now: float
-) -> tuple[VrrpMachine, list[Action]]:
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     if ok:
         return replace(machine, failures=0), []
     if machine.state is not State.MASTER:
@@ -369,7 +376,7 @@ def _role_result(
     return machine, [log, *actions, ArmTimer(Timer.FAULT_BACKOFF, now + backoff)]
 
 
-def _start(machine: VrrpMachine, now: float) -> tuple[VrrpMachine, list[Action]]:
+def _start(machine: VrrpMachine, now: float) -> tuple[VrrpMachine, list[VrrpAction]]:
     # keepalived removes leftover VIPs on every start (§3.1 step 4).
     if _faulty(machine):
         machine, actions = change_state(machine, State.FAULT, "start: fault")
@@ -384,15 +391,15 @@ def _start(machine: VrrpMachine, now: float) -> tuple[VrrpMachine, list[Action]]
 
 def _enter_backup(
     machine: VrrpMachine, now: float, reason: str, *, initial_start: bool = False
-) -> tuple[VrrpMachine, list[Action]]:
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     was_master = machine.state is State.MASTER
     machine, actions = change_state(machine, State.BACKUP, reason)
     machine = replace(machine, preempt_deadline=None)
     actions += [
         CancelTimer(Timer.ADVERT),
-        CancelTimer(Timer.GARP_DELAYED),
-        CancelTimer(Timer.GARP_REFRESH),
-        CancelTimer(Timer.GARP_LOWER_PRIO),
+        CancelTimer(VrrpTimer.GARP_DELAYED),
+        CancelTimer(VrrpTimer.GARP_REFRESH),
+        CancelTimer(VrrpTimer.GARP_LOWER_PRIO),
     ]
     if initial_start or was_master:
         actions.append(BecomeBackup(initial=initial_start))
@@ -402,9 +409,9 @@ def _enter_backup(
 
 def _become_master(
     machine: VrrpMachine, now: float, reason: str
-) -> tuple[VrrpMachine, list[Action]]:
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     interval = machine.params.advert_int_cs
-    actions: list[Action] = []
+    actions: list[VrrpAction] = []
     if machine.master_adver_int_cs != interval:
         actions.append(
             Log(
@@ -435,21 +442,21 @@ def _become_master(
         Notify("MASTER", machine.priority),
     ]
     if p.garp_master_delay > 0:
-        actions.append(ArmTimer(Timer.GARP_DELAYED, now + p.garp_master_delay))
+        actions.append(ArmTimer(VrrpTimer.GARP_DELAYED, now + p.garp_master_delay))
     if p.garp_master_refresh > 0:
-        actions.append(ArmTimer(Timer.GARP_REFRESH, now + p.garp_master_refresh))
+        actions.append(ArmTimer(VrrpTimer.GARP_REFRESH, now + p.garp_master_refresh))
     return machine, actions
 
 
 def _leave_master(
     machine: VrrpMachine, new: State, reason: str
-) -> tuple[VrrpMachine, list[Action]]:
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     """Master → FAULT or INIT: one priority-0 advert, then the VIPs go (keepalived §3.2)."""
-    actions: list[Action] = [
+    actions: list[VrrpAction] = [
         CancelTimer(Timer.ADVERT),
-        CancelTimer(Timer.GARP_DELAYED),
-        CancelTimer(Timer.GARP_REFRESH),
-        CancelTimer(Timer.GARP_LOWER_PRIO),
+        CancelTimer(VrrpTimer.GARP_DELAYED),
+        CancelTimer(VrrpTimer.GARP_REFRESH),
+        CancelTimer(VrrpTimer.GARP_LOWER_PRIO),
         *_advert(machine, PRIORITY_LEAVING),
     ]
     machine, more = change_state(machine, new, reason)
@@ -458,7 +465,7 @@ def _leave_master(
 
 def _received(
     machine: VrrpMachine, advert: VrrpAdvertReceived, now: float
-) -> tuple[VrrpMachine, list[Action]]:
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     p = machine.params
     if machine.state in (State.INIT, State.FAULT):
         return machine, [Discarded("not_running")]
@@ -504,7 +511,7 @@ def judge(params: VrrpParams, advert: VrrpAdvertReceived) -> Discarded | None:
 
 def _backup_received(
     machine: VrrpMachine, advert: VrrpAdvertReceived, now: float
-) -> tuple[VrrpMachine, list[Action]]:
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     p = machine.params
     if advert.priority == PRIORITY_LEAVING:
         log = Log("info", f"{machine.prefix()} Backup received priority 0 advertisement")
@@ -517,7 +524,7 @@ def _backup_received(
             machine = replace(machine, preempt_deadline=deadline)
         delaying = now < deadline
     if not p.preempt or advert.priority >= machine.priority or delaying:
-        actions: list[Action] = []
+        actions: list[VrrpAction] = []
         if p.version == 3 and advert.max_adver_int_cs != machine.master_adver_int_cs:
             actions.append(
                 Log(
@@ -542,7 +549,7 @@ def _backup_received(
 
 def _master_received(
     machine: VrrpMachine, advert: VrrpAdvertReceived, now: float
-) -> tuple[VrrpMachine, list[Action]]:
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     p = machine.params
     ours = machine.priority
     if advert.priority == PRIORITY_LEAVING:
@@ -563,7 +570,7 @@ def _master_received(
     higher = advert.priority > ours
     tie_won = advert.priority == ours and address_key(advert.src) > address_key(p.own_ip)
     if higher or tie_won:
-        actions: list[Action] = []
+        actions: list[VrrpAction] = []
         if p.higher_prio_send_advert:
             actions += _advert(machine)
         why = (
@@ -590,11 +597,13 @@ def _master_received(
         *_announce(p.garp_lower_prio_repeat),
     ]
     if p.garp_lower_prio_delay > 0 and p.garp_lower_prio_repeat > 0:
-        actions.append(ArmTimer(Timer.GARP_LOWER_PRIO, now + p.garp_lower_prio_delay))
+        actions.append(ArmTimer(VrrpTimer.GARP_LOWER_PRIO, now + p.garp_lower_prio_delay))
     return machine, actions
 
 
-def _timer(machine: VrrpMachine, timer: Timer, now: float) -> tuple[VrrpMachine, list[Action]]:
+def _timer(
+    machine: VrrpMachine, timer: Hashable, now: float
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     p = machine.params
     if timer is Timer.FAULT_BACKOFF:
         if machine.fault is None:
@@ -608,19 +617,19 @@ def _timer(machine: VrrpMachine, timer: Timer, now: float) -> tuple[VrrpMachine,
         return machine, []
     if timer is Timer.ADVERT:
         return machine, [*_advert(machine), ArmTimer(Timer.ADVERT, now + p.advert_int_cs / 100)]
-    if timer is Timer.GARP_DELAYED:
+    if timer is VrrpTimer.GARP_DELAYED:
         return machine, _announce(p.garp_master_repeat)
-    if timer is Timer.GARP_REFRESH:
+    if timer is VrrpTimer.GARP_REFRESH:
         return machine, [
             *_announce(p.garp_master_refresh_repeat),
-            ArmTimer(Timer.GARP_REFRESH, now + p.garp_master_refresh),
+            ArmTimer(VrrpTimer.GARP_REFRESH, now + p.garp_master_refresh),
         ]
-    if timer is Timer.GARP_LOWER_PRIO:
+    if timer is VrrpTimer.GARP_LOWER_PRIO:
         return machine, _announce(p.garp_lower_prio_repeat)
     return machine, []
 
 
-def _faults(machine: VrrpMachine, now: float, reason: str) -> tuple[VrrpMachine, list[Action]]:
+def _faults(machine: VrrpMachine, now: float, reason: str) -> tuple[VrrpMachine, list[VrrpAction]]:
     """Enter FAULT when the link is down or we are demoted; leave it when neither holds."""
     if machine.state is State.INIT:
         return machine, []
@@ -645,7 +654,7 @@ def _faults(machine: VrrpMachine, now: float, reason: str) -> tuple[VrrpMachine,
 
 def _set_priority(
     machine: VrrpMachine, priority: int, reason: str
-) -> tuple[VrrpMachine, list[Action]]:
+) -> tuple[VrrpMachine, list[VrrpAction]]:
     # An owner's priority is never changed; others stay 1..254. No immediate advert: the
     # next periodic one carries it (keepalived §2.5).
     if machine.params.owner:
@@ -659,9 +668,9 @@ def _set_priority(
     return replace(machine, base_priority=clamped), [log]
 
 
-def _shutdown(machine: VrrpMachine) -> tuple[VrrpMachine, list[Action]]:
+def _shutdown(machine: VrrpMachine) -> tuple[VrrpMachine, list[VrrpAction]]:
     """SIGTERM: a master sends priority 0 and releases the VIPs; others just leave."""
-    actions: list[Action] = [CancelTimer(Timer.MASTER_DOWN)]
+    actions: list[VrrpAction] = [CancelTimer(Timer.MASTER_DOWN)]
     if machine.state is State.MASTER:
         machine, more = _leave_master(machine, State.INIT, "shutdown")
         actions += more

@@ -1,4 +1,4 @@
-"""The VRRP speaker: keepalived 2.2.7's wire rules for one group, behind runtime.py's seam.
+"""The VRRP speaker: keepalived 2.2.7's wire rules for one group, behind speaker.py's seam.
 
 `VrrpSpeaker` follows speaker.py's `Speaker` protocol. It opens (through the runtime) a
 protocol-112 channel for the group's family: 224.0.0.18 or ff02::12, joined unless unicast,
@@ -19,9 +19,8 @@ timers run from the advert's kernel receive timestamp (transport.py), are armed 
 early (a tenth of the delay, at most 4 ms) and waited out exactly (a 1 ns timer slack, the
 last 250 us spun), so they fire on time despite asyncio's millisecond epoll timeouts.
 
-Notify hooks are keepalived's generic `notify`: `SCRIPT INSTANCE NAME STATE PRIORITY`, run
-one after the other in the order of the transitions (keepalived's run concurrently and can
-reorder, issue #1055), without a shell, bounded in time.
+Notify hooks (notify.py) are queued here, in the order of the transitions, and run one
+after the other.
 """
 
 from __future__ import annotations
@@ -31,36 +30,22 @@ import contextlib
 import ctypes
 import ipaddress
 import logging
-import os
 import socket
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ifvip.daemon.actions import (
-    SCRIPT_TIMEOUT,
-    EngineRole,
-    Role,
-    Roles,
-    ScriptRole,
-    StateDir,
-    VipRole,
-    netns_id,
-)
-from ifvip.daemon.config import GroupConfig
-from ifvip.daemon.runtime import Daemon, GroupSnapshot
-from ifvip.daemon.speaker import Accepted, CarpSpeaker, ChannelSpec, Dropped, Outgoing
+from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
 from ifvip.daemon.transport import Received
-from ifvip.daemon.vrrp_config import VrrpConfig, link_local_first, vrrp_lifetime
-from ifvip.election import ArmTimer, CancelTimer, Event, Timer, TimerFired
-from ifvip.election_vrrp import (
-    Action,
-    Discarded,
+from ifvip.daemon.vrrp.config import VrrpConfig, link_local_first
+from ifvip.daemon.vrrp.notify import NOTIFY_TIMEOUT, run_notify
+from ifvip.election.events import ArmTimer, CancelTimer, Event, Timer, TimerFired
+from ifvip.election.vrrp import (
     Notify,
     SendVrrpAdvert,
-    State,
+    VrrpAction,
     VrrpAdvertReceived,
     VrrpMachine,
     initial,
@@ -68,13 +53,11 @@ from ifvip.election_vrrp import (
     step,
 )
 from ifvip.errors import DecodeError
-from ifvip.ifupdown.netlink import Kernel
 from ifvip.wire.announce import BROADCAST, gratuitous_arp, mac_bytes, multicast_mac, unsolicited_na
 from ifvip.wire.digest import compare_digest
+from ifvip.wire.inet import IPPROTO_VRRP
 from ifvip.wire.vrrp import (
-    IPPROTO_VRRP,
     AuthType,
-    ChecksumForm,
     Vrrp2Advert,
     Vrrp3Advert,
     VrrpAdvert,
@@ -85,10 +68,6 @@ from ifvip.wire.vrrp import (
 log = logging.getLogger("ifvip")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-NOTIFY_TIMEOUT: Final = 60.0
-SCRIPT_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-IFA_F_SECONDARY: Final = 0x01
-RT_SCOPE_LINK: Final = 253
 TCLASS: Final = 0xC0
 TIMER_EARLY: Final = 0.004  # seconds, at most; see VrrpSpeaker._early
 SPIN: Final = 0.00025  # seconds before a deadline that are spun out, not slept (_on_time)
@@ -105,7 +84,7 @@ class VrrpSpeaker:
     state: str = "INIT"  # the machine's state after the last step (for notify and status)
     _notify_queue: asyncio.Queue[tuple[str, int]] | None = field(default=None, repr=False)
     _notifier: asyncio.Task[None] | None = field(default=None, repr=False)
-    _deadlines: dict[Timer, float] = field(default_factory=dict, repr=False)
+    _deadlines: dict[Hashable, float] = field(default_factory=dict, repr=False)
     _payloads: dict[tuple[int, IPAddress], bytes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +99,7 @@ class VrrpSpeaker:
             join=not c.unicast_peers,
         )
         self.params = c.params()
+        self.priority: int | None = c.priority
         self.auth_data = pass_auth_data(c.password.value) if c.password else b"\0" * 8
 
     # ------------------------------------------------------------ the machine
@@ -143,7 +123,7 @@ class VrrpSpeaker:
             deadline = self._deadlines.pop(event.timer, None)
             if deadline is not None:
                 now = max(now, deadline)
-        actions: list[Action]
+        actions: list[VrrpAction]
         machine, actions = step(machine, event, now)  # type: ignore[arg-type]
         self.state = str(machine.state)
         early = [self._early(a, now) for a in actions]
@@ -153,7 +133,7 @@ class VrrpSpeaker:
             wait_until(deadline)
         return machine, early
 
-    def _early(self, action: Action, now: float) -> Action:
+    def _early(self, action: VrrpAction, now: float) -> VrrpAction:
         """Arm the protocol timers a little ahead: asyncio's epoll wait rounds its timeout up
         to a whole millisecond, and a process waking after a long sleep runs slowly, so a
         timer armed for its deadline fires up to a few ms late, later than keepalived's.
@@ -177,7 +157,7 @@ class VrrpSpeaker:
         return machine.fault
 
     def status_facts(self, machine: VrrpMachine) -> dict[str, Any]:
-        """What `ifvip status` shows for this group (status.speaker_facts)."""
+        """What `ifvip status` shows for this group."""
         c = self.config
         return {
             "protocol": "vrrp",
@@ -234,7 +214,7 @@ class VrrpSpeaker:
         verdict = judge(self.params, event)
         if verdict is not None:
             return Dropped(verdict.reason, verdict.message)
-        return Accepted((event,), packet.src)  # type: ignore[arg-type]
+        return Accepted((event,), packet.src)
 
     def _authenticate(self, advert: Vrrp2Advert, prefix: str, src: IPAddress) -> Dropped | None:
         want = self.config.auth_type
@@ -253,8 +233,6 @@ class VrrpSpeaker:
             return self._advert(action, mac)
         if isinstance(action, Notify):
             self._notify(action)
-        elif isinstance(action, Discarded) and action.message:
-            log.debug("(%s) %s", self.name, action.message)
         return None
 
     def build(self, priority: int, destination: IPAddress | None = None) -> VrrpAdvert:
@@ -333,7 +311,7 @@ class VrrpSpeaker:
                 await run_notify(script, self.config.name, state, priority, self.name)
             self._notify_queue.task_done()
 
-    async def flush_notifies(self, timeout: float = NOTIFY_TIMEOUT) -> None:
+    async def drain(self, timeout: float = NOTIFY_TIMEOUT) -> None:
         """Wait for the queued notify calls (at exit), then stop the notifier."""
         if self._notify_queue is None or self._notifier is None:
             return
@@ -342,26 +320,6 @@ class VrrpSpeaker:
         self._notifier.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._notifier
-
-
-async def run_notify(script: str, instance: str, state: str, priority: int, name: str) -> None:
-    """keepalived's generic notify: `SCRIPT INSTANCE NAME STATE PRIORITY`, no shell."""
-    argv = [script, "INSTANCE", instance, state, str(priority)]
-    env = {**os.environ, "PATH": SCRIPT_PATH}
-    try:
-        process = await asyncio.create_subprocess_exec(*argv, env=env)
-    except OSError as exc:
-        log.error("(%s) cannot run %s: %s", name, script, exc.strerror)
-        return
-    try:
-        code = await asyncio.wait_for(process.wait(), NOTIFY_TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        log.error("(%s) %s ran over %.0f s and was killed", name, script, NOTIFY_TIMEOUT)
-        return
-    if code != 0:
-        log.warning("(%s) %s %s exited with %d", name, script, state, code)
 
 
 def wait_until(deadline: float) -> None:
@@ -398,172 +356,4 @@ def ipv6_frame(mac: str, src: IPAddress, dst: IPAddress, payload: bytes) -> byte
 # ------------------------------------------------------------------ source discovery
 
 
-async def discover_source(
-    interface: str, family: int, vips: Sequence[IPAddress], netns: str | None = None
-) -> str | None:
-    """The interface's primary IPv4 address, or its IPv6 link-local one, never a VIP."""
-    return pick_source(await _addresses(interface, family, netns), family, vips)
-
-
-async def _addresses(interface: str, family: int, netns: str | None) -> list[Any]:
-    async with Kernel(netns) as kernel:
-        return list(
-            await kernel.addresses(interface, socket.AF_INET if family == 4 else socket.AF_INET6)
-        )
-
-
-def pick_source(found: Sequence[Any], family: int, vips: Sequence[IPAddress]) -> str | None:
-    for info in found:
-        ip = info.address.ip
-        if ip in vips:
-            continue
-        if family == 4 and not info.flags & IFA_F_SECONDARY:
-            return str(ip)
-        if family == 6 and info.scope == RT_SCOPE_LINK and ip.is_link_local:
-            return str(ip)
-    return None
-
-
 # ------------------------------------------------------------------ roles and launch
-
-
-def vrrp_role(
-    config: VrrpConfig,
-    kernel: Kernel,
-    state: StateDir,
-    engines: Any = None,
-    script_timeout: float = SCRIPT_TIMEOUT,
-) -> Role:
-    """What MASTER means: ifup --manage stanzas, -u/-d scripts (bounded by
-    `--script-timeout`, as CARP's), and ifvip's own VIPs."""
-    prefix = f"(vrid {config.vrid})"
-    parts: list[Role] = []
-    if config.manage:
-        assert config.interfaces_file is not None and engines is not None
-        parts.append(
-            EngineRole(
-                prefix,
-                engines(config.interfaces_file),
-                config.manage,
-                config.addresses(),
-                vrrp_lifetime(config),
-            )
-        )
-    if config.upscript or config.downscript:
-        parts.append(
-            ScriptRole(
-                prefix,
-                config.interface,
-                str(config.vips[0].interface.ip),
-                config.upscript,
-                config.downscript,
-                config.xparam,
-                script_timeout,
-            )
-        )
-    key = f"vrrp.{netns_id()}.{config.interface}.{config.family}.{config.vrid}"
-    parts.append(
-        VipRole(
-            prefix,
-            kernel,
-            [(vip.device or config.interface, vip) for vip in config.vips],
-            state.journal(key),
-            vrrp_lifetime(config),
-        )
-    )
-    return parts[0] if len(parts) == 1 else Roles(parts)
-
-
-async def run_vrrp(
-    configs: Sequence[VrrpConfig],
-    *,
-    state_dir: str,
-    engines: Any = None,
-    netns: str | None = None,
-    carp: Sequence[GroupConfig] = (),
-    operations: Any = None,
-    policy: Any = None,
-) -> list[GroupSnapshot]:
-    """Run these VRRP groups (and CARP groups, in the same loop) until SIGTERM/SIGINT.
-
-    Both protocols use IP protocol 112 and may share an interface: each group decodes with
-    its own protocol's codec, so the other protocol's packets are counted as malformed.
-    Returns the groups' last snapshots.
-    """
-    from ifvip.daemon.actions import Roles  # noqa: PLC0415
-    from ifvip.daemon.ifup import engine_factory  # noqa: PLC0415
-    from ifvip.daemon.launch import carp_role  # noqa: PLC0415
-    from ifvip.daemon.operations import Operations, OperationsConfig  # noqa: PLC0415
-    from ifvip.daemon.policy import policy_role  # noqa: PLC0415
-
-    state = StateDir.open(state_dir)
-    speakers = [VrrpSpeaker(c) for c in configs]
-    async with Kernel(netns) as kernel:
-        daemon = Daemon(kernel, netns=netns)
-        for group in carp:
-            role = carp_role(group, kernel, state, engines or engine_factory())
-            daemon.add(CarpSpeaker(group), role, garp_repeat=group.garp_repeat)
-        for speaker in speakers:
-            role = vrrp_role(speaker.config, kernel, state, engines)
-            if policy is not None:
-                c = speaker.config
-                routes = policy_role(f"(vrid {c.vrid})", kernel, policy, c.vips[0], c.interface)
-                role = Roles([role, routes])
-            daemon.add(speaker, role)
-        ops = Operations(operations or OperationsConfig(state_dir=state_dir))
-        await ops.start(daemon)
-        try:
-            return await daemon.run(ready=ops.attach)
-        finally:
-            await ops.close()
-            for speaker in speakers:
-                await speaker.flush_notifies()
-
-
-def is_master(speaker: VrrpSpeaker) -> bool:
-    return speaker.state == State.MASTER
-
-
-__all__ = [
-    "ChecksumForm",
-    "VrrpSpeaker",
-    "discover_source",
-    "ipv6_frame",
-    "run_notify",
-    "run_vrrp",
-    "vrrp_role",
-]
-
-
-def configure(
-    *,
-    interface: str | None,
-    srcip: str | None,
-    vips: Sequence[str],
-    links: Sequence[str] | None = None,
-    netns: str | None = None,
-    **options: Any,
-) -> VrrpConfig:
-    """`build_vrrp_group` after finding what the user left out: the interface (the default
-    route's) and the advert source (its primary IPv4 or link-local IPv6 address)."""
-    from ifvip.daemon.runtime import discover_defaults  # noqa: PLC0415
-    from ifvip.daemon.vrrp_config import build_vrrp_group  # noqa: PLC0415
-
-    words = [w for text in vips for w in text.split()]
-    if not interface:
-        interface, _first = asyncio.run(discover_defaults(netns))
-    own: list[str] = []
-    if interface and (links is None or interface in links):
-        parsed = []
-        for word in words:
-            with contextlib.suppress(ValueError):
-                parsed.append(ipaddress.ip_interface(word.partition("@")[0]).ip)
-        family = 6 if parsed and parsed[0].version == 6 else 4
-        found = asyncio.run(_addresses(interface, family, netns))
-        if not srcip:
-            srcip = pick_source(found, family, parsed)
-        # Our own addresses, VIPs aside, leave the peer list (one list serves every node).
-        own = [str(i.address.ip) for i in found if i.address.ip not in parsed]
-    return build_vrrp_group(
-        interface=interface, srcip=srcip, vips=words, links=links, own=own, **options
-    )

@@ -1,4 +1,5 @@
-"""The CARP election as a table-driven state machine: pure, timers as data, `now` passed in.
+"""The CARP election (ucarp's) as a table-driven state machine: pure, timers as data, `now`
+passed in.
 
 `step(machine, event, now)` returns the next machine and the actions the runtime must carry
 out (send an advert, become master or backup, announce the VIP, arm or cancel a timer,
@@ -33,13 +34,33 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final, TypeAlias
 
+from ifvip.election.events import (
+    Action,
+    Announce,
+    ArmTimer,
+    BecomeBackup,
+    BecomeMaster,
+    CancelTimer,
+    Demote,
+    Event,
+    Exit,
+    LinkChanged,
+    Log,
+    Promote,
+    RoleResult,
+    SendResult,
+    Shutdown,
+    Start,
+    Timer,
+    TimerFired,
+    failed_action,
+)
+
 BOW_OUT: Final = (255, 255)  # advbase, advskew of a leaving master (BSD's convention)
 SUPPRESSED_SKEW: Final = 240  # advskew while sends keep failing (§3.9)
 SEND_ERRORS_MAX: Final = 3
 HANDBACK_MARGIN: Final = 0.1  # seconds beyond the old master's interval (hold_on_preempt)
 ANSWERS_PER_INTERVAL: Final = 3  # immediate adverts to losing masters between two scheduled
-FAULT_BACKOFF_FIRST: Final = 30.0  # seconds a group that failed its MASTER action sits out
-FAULT_BACKOFF_MAX: Final = 600.0
 
 
 class State(StrEnum):
@@ -56,17 +77,9 @@ TRANSITIONS: Final[dict[State, frozenset[State]]] = {
 }
 
 
-class Timer(StrEnum):
-    MASTER_DOWN = "master-down"
-    ADVERT = "advert"
-    # VRRP only (election_vrrp.py): keepalived's delayed, periodic and lower-priority GARPs.
-    GARP_DELAYED = "garp-delayed"
-    GARP_REFRESH = "garp-refresh"
-    GARP_LOWER_PRIO = "garp-lower-prio"
-    # CARP with hold_on_preempt: the longest a preempting node waits for the old master.
+class CarpTimer(StrEnum):
+    # With hold_on_preempt: the longest a preempting node waits for the old master.
     HANDBACK = "handback"
-    # Both: the end of the backoff after a failed MASTER action.
-    FAULT_BACKOFF = "fault-backoff"
 
 
 @dataclass(frozen=True)
@@ -96,29 +109,14 @@ class CarpParams:
             raise ValueError(f"deadratio {self.deadratio} must be at least 1")
 
 
-def fault_backoff(failures: int) -> float:
-    """Seconds a group sits out after its `failures`-th MASTER action failure in a row."""
-    doublings = min(max(failures - 1, 0), 10)
-    return min(FAULT_BACKOFF_FIRST * (1 << doublings), FAULT_BACKOFF_MAX)
-
-
-class Backoff(float):
-    """Seconds of a fault backoff; `str()` is what the log says of them."""
-
-    def __str__(self) -> str:
-        return f"eligible again in {float(self):g} s"
-
-
-def failed_action(failures: int, reason: str) -> tuple[str, int, Backoff]:
-    """A MASTER action failed (both protocols): the fault it makes (`reason`, the failing
-    line), the failures in a row, and the backoff to sit out."""
-    failures += 1
-    return reason or "MASTER action failed", failures, Backoff(fault_backoff(failures))
-
-
 def skew_seconds(advskew: int) -> float:
     # ucarp: skew_us = advskew * 1_000_000 / 256 (integer microseconds).
     return (advskew * 1_000_000 // 256) / 1_000_000
+
+
+def master_down_interval(advbase: int, deadratio: int, advskew: int) -> float:
+    """advbase * deadratio + advskew/256 seconds: only advbase is multiplied (§3.2)."""
+    return advbase * deadratio + skew_seconds(advskew)
 
 
 def ucarp_ip_key(address: ipaddress.IPv4Address) -> int:
@@ -130,11 +128,6 @@ def ucarp_ip_key(address: ipaddress.IPv4Address) -> int:
 
 
 @dataclass(frozen=True)
-class Start:
-    pass
-
-
-@dataclass(frozen=True)
 class AdvertReceived:
     """A valid advert for our vhid (checksum, TTL, HMAC already checked by the runtime)."""
 
@@ -143,58 +136,7 @@ class AdvertReceived:
     advskew: int
 
 
-@dataclass(frozen=True)
-class TimerFired:
-    timer: Timer
-
-
-@dataclass(frozen=True)
-class LinkChanged:
-    up: bool
-
-
-@dataclass(frozen=True)
-class Demote:
-    """SIGUSR2 or a failing health check: give up mastership and do not take it back."""
-
-    reason: str = "demoted"
-
-
-@dataclass(frozen=True)
-class Promote:
-    reason: str = "promoted"
-
-
-@dataclass(frozen=True)
-class Shutdown:
-    pass
-
-
-@dataclass(frozen=True)
-class SendResult:
-    ok: bool
-
-
-@dataclass(frozen=True)
-class RoleResult:
-    """How the MASTER job ended (VIPs added, managed stanzas up, up-script run); `reason`
-    names what failed (the failing line of an ifup) when `ok` is False."""
-
-    ok: bool
-    reason: str = ""
-
-
-Event: TypeAlias = (
-    Start
-    | AdvertReceived
-    | TimerFired
-    | LinkChanged
-    | Demote
-    | Promote
-    | Shutdown
-    | SendResult
-    | RoleResult
-)
+CarpEvent: TypeAlias = Event | AdvertReceived
 
 
 # ------------------------------------------------------------------------- actions
@@ -206,48 +148,7 @@ class SendAdvert:
     advskew: int
 
 
-@dataclass(frozen=True)
-class BecomeMaster:
-    """Bring the VIPs / managed interfaces up (runs before the first advert and GARP)."""
-
-
-@dataclass(frozen=True)
-class BecomeBackup:
-    """Take the VIPs / managed interfaces down; `initial` is the start-up step (-n skips)."""
-
-    initial: bool = False
-
-
-@dataclass(frozen=True)
-class Announce:
-    """Gratuitous ARP for the VIPs."""
-
-
-@dataclass(frozen=True)
-class ArmTimer:
-    timer: Timer
-    deadline: float
-
-
-@dataclass(frozen=True)
-class CancelTimer:
-    timer: Timer
-
-
-@dataclass(frozen=True)
-class Log:
-    level: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Exit:
-    pass
-
-
-Action: TypeAlias = (
-    SendAdvert | BecomeMaster | BecomeBackup | Announce | ArmTimer | CancelTimer | Log | Exit
-)
+CarpAction: TypeAlias = Action | SendAdvert
 
 
 # ------------------------------------------------------------------------- the machine
@@ -288,8 +189,7 @@ class Machine:
         return self.params.advbase + skew_seconds(self.advskew)
 
     def master_down_interval(self) -> float:
-        """advbase * deadratio + advskew/256 seconds: only advbase is multiplied (§3.2)."""
-        return self.params.advbase * self.params.deadratio + skew_seconds(self.advskew)
+        return master_down_interval(self.params.advbase, self.params.deadratio, self.advskew)
 
     def _tv(self) -> tuple[int, int]:
         return (self.params.advbase, self.advskew)
@@ -302,7 +202,7 @@ def initial(params: CarpParams) -> Machine:
     return Machine(params)
 
 
-def change_state(machine: Machine, new: State, reason: str) -> tuple[Machine, list[Action]]:
+def change_state(machine: Machine, new: State, reason: str) -> tuple[Machine, list[CarpAction]]:
     """The one place states change: checked against TRANSITIONS, logged, counted."""
     if new not in TRANSITIONS[machine.state]:
         raise RuntimeError(f"{machine.prefix()} no transition {machine.state} -> {new}")
@@ -310,7 +210,7 @@ def change_state(machine: Machine, new: State, reason: str) -> tuple[Machine, li
     return replace(machine, state=new, transitions=machine.transitions + 1), [log]
 
 
-def _become_master(machine: Machine, now: float, reason: str) -> tuple[Machine, list[Action]]:
+def _become_master(machine: Machine, now: float, reason: str) -> tuple[Machine, list[CarpAction]]:
     machine, actions = change_state(machine, State.MASTER, reason)
     # ucarp: upscript, then one GARP, then the first advert; a second GARP goes out with
     # the second advert after the transition (§2.1).
@@ -324,7 +224,9 @@ def _become_master(machine: Machine, now: float, reason: str) -> tuple[Machine, 
     return replace(machine, delayed_garp=2), actions
 
 
-def _preempt(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machine, list[Action]]:
+def _preempt(
+    machine: Machine, advert: AdvertReceived, now: float
+) -> tuple[Machine, list[CarpAction]]:
     """Preemption of a live master: with hold_on_preempt, advertise now and take later."""
     reason = "preemption: peer advertises slower"
     if not machine.params.hold_on_preempt:
@@ -335,15 +237,15 @@ def _preempt(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Mach
         CancelTimer(Timer.MASTER_DOWN),
         SendAdvert(machine.params.advbase, machine.advskew),
         ArmTimer(Timer.ADVERT, now + machine.interval()),
-        ArmTimer(Timer.HANDBACK, now + wait),
+        ArmTimer(CarpTimer.HANDBACK, now + wait),
     ]
     return replace(machine, handback=True, delayed_garp=0), actions
 
 
-def _take(machine: Machine) -> tuple[Machine, list[Action]]:
+def _take(machine: Machine) -> tuple[Machine, list[CarpAction]]:
     """End of the handback wait: bring the VIPs up and announce them."""
-    actions: list[Action] = [
-        CancelTimer(Timer.HANDBACK),
+    actions: list[CarpAction] = [
+        CancelTimer(CarpTimer.HANDBACK),
         Log("info", f"{machine.prefix()} taking the virtual addresses"),
         BecomeMaster(),
         Announce(),
@@ -353,20 +255,20 @@ def _take(machine: Machine) -> tuple[Machine, list[Action]]:
 
 def _become_backup(
     machine: Machine, now: float, reason: str, *, arm: bool = True
-) -> tuple[Machine, list[Action]]:
+) -> tuple[Machine, list[CarpAction]]:
     machine, actions = change_state(machine, State.BACKUP, reason)
     machine = replace(machine, handback=False)
-    actions += [CancelTimer(Timer.ADVERT), CancelTimer(Timer.HANDBACK), BecomeBackup()]
+    actions += [CancelTimer(Timer.ADVERT), CancelTimer(CarpTimer.HANDBACK), BecomeBackup()]
     if arm:
         actions.append(ArmTimer(Timer.MASTER_DOWN, now + machine.master_down_interval()))
     return replace(machine, delayed_garp=0), actions
 
 
-def _arm_master_down(machine: Machine, now: float) -> list[Action]:
+def _arm_master_down(machine: Machine, now: float) -> list[CarpAction]:
     return [ArmTimer(Timer.MASTER_DOWN, now + machine.master_down_interval())]
 
 
-def step(machine: Machine, event: Event, now: float) -> tuple[Machine, list[Action]]:
+def step(machine: Machine, event: CarpEvent, now: float) -> tuple[Machine, list[CarpAction]]:
     """Apply one event at time `now` (seconds, any monotonic origin)."""
     match event:
         case Start():
@@ -377,7 +279,7 @@ def step(machine: Machine, event: Event, now: float) -> tuple[Machine, list[Acti
             return _master_down(machine, now)
         case TimerFired(timer=Timer.ADVERT):
             return _advert_timer(machine, now)
-        case TimerFired(timer=Timer.HANDBACK):
+        case TimerFired(timer=CarpTimer.HANDBACK):
             if machine.state is State.MASTER and machine.handback:
                 return _take(machine)
             return machine, []
@@ -398,7 +300,7 @@ def step(machine: Machine, event: Event, now: float) -> tuple[Machine, list[Acti
     raise TypeError(f"unknown event {event!r}")
 
 
-def _start(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
+def _start(machine: Machine, now: float) -> tuple[Machine, list[CarpAction]]:
     machine, actions = change_state(machine, State.BACKUP, "start")
     # ucarp runs the downscript on start unless -n (§3.1): it clears a stale VIP.
     if not machine.params.neutral:
@@ -408,7 +310,7 @@ def _start(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
     return machine, actions
 
 
-def _master_down(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
+def _master_down(machine: Machine, now: float) -> tuple[Machine, list[CarpAction]]:
     if machine.state is not State.BACKUP or not machine.link_up:
         return machine, []
     if machine.demoted:
@@ -418,7 +320,9 @@ def _master_down(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
     return _become_master(machine, now, "master down timer expired")
 
 
-def _advert(machine: Machine, advert: AdvertReceived, now: float) -> tuple[Machine, list[Action]]:
+def _advert(
+    machine: Machine, advert: AdvertReceived, now: float
+) -> tuple[Machine, list[CarpAction]]:
     if advert.src == machine.params.own_ip or machine.state is State.INIT:
         return machine, []
     theirs = (advert.advbase, advert.advskew)
@@ -464,10 +368,10 @@ def _slower(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return (a[0], skew_seconds(a[1])) > (b[0], skew_seconds(b[1]))
 
 
-def _advert_timer(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
+def _advert_timer(machine: Machine, now: float) -> tuple[Machine, list[CarpAction]]:
     if machine.state is not State.MASTER:
         return machine, []
-    actions: list[Action] = [SendAdvert(machine.params.advbase, machine.advskew)]
+    actions: list[CarpAction] = [SendAdvert(machine.params.advbase, machine.advskew)]
     delayed = machine.delayed_garp
     if delayed > 0:
         delayed -= 1
@@ -477,12 +381,12 @@ def _advert_timer(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
     return replace(machine, delayed_garp=delayed, answers=0), actions
 
 
-def _link(machine: Machine, up: bool, now: float) -> tuple[Machine, list[Action]]:
+def _link(machine: Machine, up: bool, now: float) -> tuple[Machine, list[CarpAction]]:
     if up == machine.link_up:
         return machine, []
     machine = replace(machine, link_up=up)
     if not up:
-        actions: list[Action] = [Log("warning", f"{machine.prefix()} link down")]
+        actions: list[CarpAction] = [Log("warning", f"{machine.prefix()} link down")]
         if machine.state is State.MASTER:
             machine, more = _become_backup(machine, now, "link down", arm=False)
             actions += more
@@ -494,11 +398,11 @@ def _link(machine: Machine, up: bool, now: float) -> tuple[Machine, list[Action]
     return machine, actions
 
 
-def _demote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[Action]]:
+def _demote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[CarpAction]]:
     if machine.demoted:
         return machine, []
     machine = replace(machine, demoted=True)
-    actions: list[Action] = [Log("warning", f"{machine.prefix()} demoted: {reason}")]
+    actions: list[CarpAction] = [Log("warning", f"{machine.prefix()} demoted: {reason}")]
     if machine.state is State.MASTER:
         # Bow out so peers take over now instead of after their master-down time.
         actions.append(SendAdvert(*BOW_OUT))
@@ -507,25 +411,25 @@ def _demote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[Ac
     return machine, [*actions, CancelTimer(Timer.MASTER_DOWN)]
 
 
-def _promote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[Action]]:
+def _promote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[CarpAction]]:
     if not machine.demoted:
         return machine, []
     return _maybe_eligible(replace(machine, demoted=False), reason, now)
 
 
-def _maybe_eligible(machine: Machine, said: str, now: float) -> tuple[Machine, list[Action]]:
+def _maybe_eligible(machine: Machine, said: str, now: float) -> tuple[Machine, list[CarpAction]]:
     """A reason not to take over went away: a backup that may now runs its down timer."""
-    actions: list[Action] = [Log("info", f"{machine.prefix()} {said}")]
+    actions: list[CarpAction] = [Log("info", f"{machine.prefix()} {said}")]
     if machine.state is State.BACKUP and machine.eligible:
         actions += _arm_master_down(machine, now)
     return machine, actions
 
 
-def _shutdown(machine: Machine) -> tuple[Machine, list[Action]]:
-    actions: list[Action] = [
+def _shutdown(machine: Machine) -> tuple[Machine, list[CarpAction]]:
+    actions: list[CarpAction] = [
         CancelTimer(Timer.ADVERT),
         CancelTimer(Timer.MASTER_DOWN),
-        CancelTimer(Timer.HANDBACK),
+        CancelTimer(CarpTimer.HANDBACK),
     ]
     if machine.state is State.MASTER:
         machine = replace(machine, handback=False)
@@ -537,14 +441,14 @@ def _shutdown(machine: Machine) -> tuple[Machine, list[Action]]:
 
 def _role_result(
     machine: Machine, ok: bool, reason: str, now: float
-) -> tuple[Machine, list[Action]]:
+) -> tuple[Machine, list[CarpAction]]:
     if ok:
         return replace(machine, failures=0), []
     if machine.state is not State.MASTER:
         return machine, []  # the tenure it was for has ended already
     fault, failures, backoff = failed_action(machine.failures, reason)
     machine = replace(machine, fault=fault, failures=failures)
-    actions: list[Action] = [
+    actions: list[CarpAction] = [
         Log("error", f"{machine.prefix()} MASTER action failed: {fault}; bowing out, {backoff}"),
         SendAdvert(*BOW_OUT),
     ]
@@ -557,7 +461,7 @@ def _role_result(
     ]
 
 
-def _fault_over(machine: Machine, now: float) -> tuple[Machine, list[Action]]:
+def _fault_over(machine: Machine, now: float) -> tuple[Machine, list[CarpAction]]:
     if machine.fault is None:
         return machine, []
     return _maybe_eligible(replace(machine, fault=None), "fault backoff over: eligible", now)

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from ifvip.daemon.actions import EngineRole, Roles, ScriptRole, StateDir, VipRole
-from ifvip.daemon.config import Vip
+from ifvip.daemon.journal import RunStateDir
+from ifvip.daemon.roles import EngineRole, Roles, ScriptRole, VipRole
+from ifvip.daemon.settings import Vip
 from ifvip.ifupdown.netlink import KernelError
 
 
@@ -94,7 +95,7 @@ def test_engine_role_gives_its_addresses_a_lifetime_that_refresh_extends(
 
 
 def test_state_dir_is_private_and_the_journal_round_trips(tmp_path: Path) -> None:
-    state = StateDir.open(tmp_path / "state")
+    state = RunStateDir.open(tmp_path / "state")
     assert stat.S_IMODE(os.stat(state.path).st_mode) == 0o700
     journal = state.journal("carp.1.eth0.42")
     assert journal.read() == []
@@ -108,7 +109,7 @@ def test_state_dir_is_private_and_the_journal_round_trips(tmp_path: Path) -> Non
 def _vip_role(tmp_path: Path, lifetime: int | None = 6) -> tuple[VipRole, FakeKernel]:
     kernel = FakeKernel()
     vips = [("eth0", Vip(ipaddress.ip_interface("198.51.100.100/24")))]
-    journal = StateDir.open(tmp_path).journal("g")
+    journal = RunStateDir.open(tmp_path).journal("g")
     return VipRole("(vhid 42)", kernel, vips, journal, lifetime), kernel  # type: ignore[arg-type]
 
 
@@ -206,7 +207,7 @@ def test_a_missing_engine_is_a_configuration_problem(
     missing: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ifvip.daemon import ifup
-    from ifvip.daemon.config import ConfigProblems
+    from ifvip.daemon.settings import ConfigProblems
 
     monkeypatch.setattr(ifup, "ENGINE_MODULE", missing)
     factory = ifup.engine_factory()
@@ -334,8 +335,7 @@ def test_script_timeout_and_hook_bound_reach_the_roles(tmp_path: Path) -> None:
 def test_debian_ucarp_hook_beside_ucarp_stanzas_is_named(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from ifvip.daemon.config import build_carp_group
-    from ifvip.daemon.launch import warn_debian_ucarp_hook
+    from ifvip.daemon.carp.config import build_carp_group, warn_debian_ucarp_hook
 
     group = build_carp_group(
         interface="eth0",

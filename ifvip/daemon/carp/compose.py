@@ -1,0 +1,110 @@
+"""`ifvip run`'s options → CARP groups: from the command line (ucarp's options) or from the
+`ucarp-*` stanzas of an interfaces file, with the checks against the file and the host."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from ifvip.daemon import host
+from ifvip.daemon.carp.config import (
+    GroupConfig,
+    build_carp_group,
+    carp_groups_from_interfaces,
+    vhid_in_file,
+    warn_debian_ucarp_hook,
+)
+from ifvip.daemon.ifup import engine_factory
+from ifvip.daemon.operations import operations_and_policy
+from ifvip.daemon.settings import (
+    Composed,
+    ConfigProblems,
+    host_problems,
+    managed_problems,
+    read_interfaces,
+)
+
+
+def compose(o: Mapping[str, Any], links: list[str]) -> Composed:
+    """The CARP groups of these options (launch.PROTOCOLS["carp"]); ConfigProblems."""
+    interfaces_file, manage, vhid = o["interfaces_file"], o["manage"], o["vhid"]
+    configs: list[GroupConfig]
+    defn: Any = read_interfaces(interfaces_file) if interfaces_file else None
+    if interfaces_file and not manage:
+        assert defn is not None
+        given = int(vhid) if vhid is not None and vhid.strip().isdigit() else None
+        if given is not None:  # a -v beside the file's groups: which one is meant?
+            problems = vhid_in_file(defn, interfaces_file, o["interface"], given)
+            if problems:
+                raise ConfigProblems(problems)
+        configs = carp_groups_from_interfaces(defn, interfaces_file, links=links)
+        if not configs:
+            raise ConfigProblems([f"--interfaces: no stanza in {interfaces_file} has ucarp-vid"])
+        warn_debian_ucarp_hook(configs)
+    else:
+        iface, source = o["interface"], o["srcip"]
+        if not iface or not source:
+            from ifvip.daemon.runtime import discover_defaults  # noqa: PLC0415
+
+            if not iface:
+                route_if, first = asyncio.run(discover_defaults())
+                iface = route_if
+                source = source or first
+            elif iface in links:
+                source = host.first_address(iface)
+        configs = [
+            build_carp_group(
+                interface=iface,
+                srcip=source,
+                vhid=vhid,
+                password=o["password"],
+                passfile=o["passfile"],
+                addr=o["addr"],
+                vips=[v for text in o["vips"] for v in text.split()],
+                masklen=o["masklen"],
+                advbase=o["advbase"],
+                advskew=o["advskew"],
+                deadratio=o["deadratio"],
+                preempt=o["preempt"],
+                neutral=o["neutral"],
+                upscript=o["upscript"],
+                downscript=o["downscript"],
+                xparam=o["xparam"],
+                ignoreifstate=o["ignoreifstate"],
+                nomcast=o["nomcast"],
+                mcast=o["mcast"],
+                forge_mac=o["forge_mac"],
+                interfaces_file=interfaces_file,
+                manage=manage,
+                links=links,
+                lifetime=o["vip_lifetime"],
+                garp_repeat=o["garp_repeat"],
+            )
+        ]
+    if defn is not None and interfaces_file and manage:
+        problems = managed_problems(defn, interfaces_file, manage)
+        problems += vhid_in_file(defn, interfaces_file, configs[0].interface, configs[0].vhid)
+        if problems:
+            raise ConfigProblems(problems)
+    engines = engine_factory(o["ifstate_dir"], o["script_timeout"])
+    if any(c.needs_engine for c in configs):
+        for path in {c.interfaces_file for c in configs if c.interfaces_file}:
+            engines(path)  # a missing engine is a configuration problem, found up front
+    state_dir = o["state_dir"]
+    ops, policy = operations_and_policy(o, "carp", state_dir, links, [c.vips for c in configs])
+    # Last, what the kernel has (read once, nothing changed): the host's own addresses.
+    problems = []
+    addresses, ours = host.host_addresses(), host.journaled(state_dir)
+    for c in configs:
+        found = host_problems(
+            interface=c.interface,
+            srcip=c.srcip,
+            vips=c.added_vips,  # a script's VIP, up since the last run, is not refused
+            addresses=addresses,
+            ours=ours,
+        )
+        problems += [f"({c.name}) {p}" for p in found] if len(configs) > 1 else found
+    if problems:
+        raise ConfigProblems(problems)
+    return Composed(tuple(configs), ops, policy, engines)

@@ -1,0 +1,290 @@
+"""Configuration pieces both protocols share, validated before anything runs.
+
+`ConfigProblems` (every problem, each naming its option; the CLI prints them and exits 78,
+EX_CONFIG, without touching the network), `Secret` (a password that prints as `***`
+everywhere: logs, status, errors, repr), `Vip`, the integer parser and password reader the
+option builders use, the checks against the host's addresses and the `--interfaces` file,
+the VIP lifetime, and the reload diff (`diff_groups`). Each protocol's own options are
+validated in its package: carp/config.py, vrrp_config.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from ifvip.interfaces.model import InterfacesFile
+
+EX_CONFIG: Final = 78
+VRRP2_PASSWORD_MAX: Final = 8
+IFNAMSIZ: Final = 16
+
+
+class ConfigProblems(Exception):  # noqa: N818 - a collection of problems, not one error
+    """One or more configuration problems, each a line naming its option."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A password: compared and used as bytes, never shown."""
+
+    value: bytes = field(repr=False)
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+@dataclass(frozen=True)
+class Vip:
+    """A virtual address with its prefix and, optionally, the device it goes on."""
+
+    interface: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+    device: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, default_len: int | None = None) -> Vip:
+        address, _, device = text.partition("@")
+        if "/" not in address and default_len is not None:
+            address = f"{address}/{default_len}"
+        interface = ipaddress.ip_interface(address)
+        return cls(interface, device or None)
+
+    def __str__(self) -> str:
+        return f"{self.interface}" + (f"@{self.device}" if self.device else "")
+
+
+class Lifetimed(Protocol):
+    """A group configuration of either protocol, as far as its VIPs' lifetime goes."""
+
+    @property
+    def lifetime(self) -> int | None: ...
+
+    def master_down_interval(self) -> float: ...
+
+
+def vip_lifetime(config: Lifetimed) -> int | None:
+    """Seconds an ifvip-added VIP lives without a refresh (None: permanent).
+
+    Two master-down intervals, rounded up: longer than the silence after which a backup
+    takes over, so a live master never loses its VIP, and short enough that a SIGKILLed or
+    stopped master's VIP is gone one master-down interval after the backup took it.
+    """
+    if config.lifetime == 0:
+        return None
+    if config.lifetime is not None:
+        return config.lifetime
+    return max(2, math.ceil(2 * config.master_down_interval()))
+
+
+def parse_int(
+    value: str, option: str, low: int, high: int, problems: list[str], *, auto_base: bool = False
+) -> int | None:
+    """`value` as an integer in low..high (`auto_base`: 0x.. and 0o.. too), or None with a
+    problem naming --option."""
+    try:
+        number = int(value, 0) if auto_base else int(value)
+    except ValueError:
+        problems.append(f"--{option}: '{value}' is not a number")
+        return None
+    if not low <= number <= high:
+        problems.append(f"--{option}: {number} is out of range {low}..{high}")
+        return None
+    return number
+
+
+def read_password(
+    value: str | None, passfile: str | None, option: str, problems: list[str]
+) -> Secret | None:
+    """The password from `--pass` or the first line of `--passfile` (ucarp strips only \\n)."""
+    if value is not None and passfile is not None:
+        problems.append(f"--{option} and --passfile are both given; use one")
+        return None
+    if passfile is not None:
+        try:
+            with open(passfile, "rb") as handle:
+                first = handle.readline()
+        except OSError as exc:
+            problems.append(f"--passfile: cannot read {passfile}: {exc.strerror}")
+            return None
+        return Secret(first.rstrip(b"\n"))
+    if value is None:
+        return None
+    return Secret(value.encode())
+
+
+def parse_vips(texts: Sequence[str], links: Sequence[str] | None, problems: list[str]) -> list[Vip]:
+    """`--vip ADDRESS/LEN[@DEV]` values; a DEV that does not exist is refused now, not at
+    the first MASTER (`links`: the interface names that exist; None: unchecked)."""
+    parsed: list[Vip] = []
+    for text in texts:
+        try:
+            vip = Vip.parse(text, default_len=None)
+        except ValueError:
+            problems.append(f"--vip: '{text}' is not ADDRESS/LEN[@DEV]")
+            continue
+        if vip.device is not None and links is not None and vip.device not in links:
+            problems.append(f"--vip: {text}: no such interface '{vip.device}'")
+            continue
+        parsed.append(vip)
+    return parsed
+
+
+def managed_problems(defn: InterfacesFile, path: str, manage: Sequence[str]) -> list[str]:
+    """`--manage NAME` must name stanzas of the file (MASTER would otherwise add nothing)."""
+    return [f"--manage: no stanza '{name}' in {path}" for name in manage if not defn.stanzas(name)]
+
+
+def read_interfaces(path: str) -> InterfacesFile:
+    """The `--interfaces` file, read for `ifvip run`; one that cannot be read, or has
+    errors, is a ConfigProblems (not "no stanza has ucarp-vid")."""
+    from ifvip.interfaces.loader import load  # noqa: PLC0415 - the parser, when needed
+
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigProblems([f"--interfaces: cannot read {path}: {exc.strerror}"]) from None
+    defn = load(path)
+    if defn.errors:
+        raise ConfigProblems([str(e) for e in defn.errors])
+    return defn
+
+
+@dataclass(frozen=True)
+class HostAddress:
+    """An address the kernel has at start-up: on which link, and whether it is permanent
+    (no lifetime: configured by the host, not a VIP added with a lifetime)."""
+
+    link: str
+    address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+    permanent: bool
+
+
+def host_problems(
+    *,
+    interface: str,
+    srcip: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+    vips: Sequence[Vip],
+    addresses: Sequence[HostAddress],
+    ours: Collection[str] = (),
+) -> list[str]:
+    """What the kernel's addresses at start-up say against a group (pure: the caller reads
+    them once, before anything is touched):
+
+    - a VIP ifvip adds and deletes itself (`vips`: not a script's) that is a permanent
+      address of the host (not one an ifvip journal in the state directory lists, `ours`:
+      "ADDRESS/LEN"): BACKUP and exit would delete the host's own address;
+    - `srcip` (given: CARP's -s) that is not an address of `interface`: adverts could not
+      leave from it (ucarp refuses it too)."""
+    problems = []
+    for vip in vips:
+        for host in addresses:
+            if (
+                host.permanent
+                and host.address.ip == vip.interface.ip
+                and str(vip.interface) not in ours
+                and str(host.address) not in ours
+            ):
+                problems.append(
+                    f"--vip: {vip.interface.ip} is already an address of {host.link} (the "
+                    "host's own: ifvip would delete it on BACKUP and at exit)"
+                )
+                break
+    if srcip is not None and not any(
+        h.link == interface and h.address.ip == srcip for h in addresses
+    ):
+        problems.append(f"--srcip: {srcip} is not an address of {interface}")
+    return problems
+
+
+# ------------------------------------------------------------------------- reload (SIGHUP)
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class GroupDiff(Generic[K]):
+    """What a reload does, by group identity (protocol, interface, vhid/vrid):
+
+    - `unchanged`: same identity, equal definition: keeps running untouched;
+    - `changed`: same identity, another definition: retired gracefully, then started anew;
+    - `removed`: retired gracefully; `added`: started (as BACKUP, like every start).
+    Each tuple keeps the order of the configuration it comes from."""
+
+    unchanged: tuple[K, ...] = ()
+    changed: tuple[K, ...] = ()
+    removed: tuple[K, ...] = ()
+    added: tuple[K, ...] = ()
+
+    @property
+    def idle(self) -> bool:
+        return not (self.changed or self.removed or self.added)
+
+    def summary(self) -> str:
+        """`2 unchanged, 1 changed (vhid 42 on eth0), ...` for the reload's log line."""
+        parts = []
+        for label, keys in (
+            ("unchanged", self.unchanged),
+            ("changed", self.changed),
+            ("removed", self.removed),
+            ("added", self.added),
+        ):
+            shown = ", ".join(str(k) for k in keys)  # launch.GroupKey: "vhid 42 on eth0"
+            parts.append(f"{len(keys)} {label}" + (f" ({shown})" if shown else ""))
+        return "; ".join(parts)
+
+
+def diff_groups(old: Mapping[K, object], new: Mapping[K, object]) -> GroupDiff[K]:
+    """Compare two configurations, each a mapping of group identity → definition (any
+    value with equality: a frozen config, with its checks and routing). Passwords compare
+    by value, so a new password is a change."""
+    return GroupDiff(
+        unchanged=tuple(k for k in old if k in new and old[k] == new[k]),
+        changed=tuple(k for k in new if k in old and old[k] != new[k]),
+        removed=tuple(k for k in old if k not in new),
+        added=tuple(k for k in new if k not in old),
+    )
+
+
+class GroupSettings(Protocol):
+    """A group's configuration, of either protocol, as launch.py and the reload see it:
+    the protocol it names (a key of launch.PROTOCOLS), its number (vhid, vrid), its group
+    name (`vhid 42`: the speaker's, --check-group's), its interface and VIPs."""
+
+    protocol: ClassVar[str]
+
+    @property
+    def interface(self) -> str: ...
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def group_name(self) -> str: ...
+
+    @property
+    def vips(self) -> tuple[Vip, ...]: ...
+
+
+class Composed(NamedTuple):
+    """What a protocol's `compose(options, links)` (carp/compose.py, vrrp/compose.py) makes
+    of `ifvip run`'s options, validated: its groups and what runs beside them."""
+
+    configs: tuple[GroupSettings, ...]
+    operations: Any  # operations.OperationsConfig
+    policy: Any  # policy.PolicyRouting | None
+    engines: Any  # ifup.EngineFactory | None
