@@ -40,7 +40,7 @@ from ifvip.daemon.settings import ConfigProblems
 
 if TYPE_CHECKING:  # the engine and the planner load on first use (a VIP-only daemon never)
     from ifvip.ifupdown.netlink import Kernel
-    from ifvip.ifupdown.plan import AddAddress, Op, Plan, Step, WriteSysctl
+    from ifvip.ifupdown.plan import AddAddress, Op, Plan, WriteSysctl
 
 log = logging.getLogger("ifvip")
 
@@ -69,15 +69,7 @@ def with_lifetime(plan: Plan, seconds: int) -> Plan:
         preferred = valid if op.preferred_lft is None else min(op.preferred_lft, valid)
         return dataclasses.replace(op, valid_lft=valid, preferred_lft=preferred)
 
-    def steps(given: tuple[Step, ...]) -> tuple[Step, ...]:
-        return tuple(dataclasses.replace(s, op=one(s.op)) for s in given)
-
-    return dataclasses.replace(
-        plan,
-        before=steps(plan.before),
-        stanzas=tuple(dataclasses.replace(s, steps=steps(s.steps)) for s in plan.stanzas),
-        after=steps(plan.after),
-    )
+    return plan.rewritten(lambda step: dataclasses.replace(step, op=one(step.op)))
 
 
 def link_defaults(ops: Sequence[Op]) -> list[WriteSysctl]:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import field
 from typing import IO, Any, ClassVar, Final, Protocol
 
@@ -730,6 +730,19 @@ class Plan:
     def ops(self) -> Iterator[Op]:
         for step in self.steps():
             yield step.op
+
+    def rewritten(self, change: Callable[[Step], Step | None]) -> Plan:
+        """The plan with every step passed through `change` (None leaves the step out)."""
+
+        def each(steps: tuple[Step, ...]) -> tuple[Step, ...]:
+            return tuple(new for step in steps if (new := change(step)) is not None)
+
+        return dataclasses.replace(
+            self,
+            before=each(self.before),
+            stanzas=tuple(dataclasses.replace(s, steps=each(s.steps)) for s in self.stanzas),
+            after=each(self.after),
+        )
 
 
 class Executor(Protocol):

@@ -80,25 +80,15 @@ def adapt(
     if errors or not (dropped or nodad):
         return Adapted(plan, tuple(warnings), tuple(errors))
 
-    def keep(steps: tuple[Step, ...]) -> tuple[Step, ...]:
-        out = []
-        for step in steps:
-            if id(step) in dropped:
-                continue
-            op = step.op
-            if isinstance(op, AddAddress) and op.ifname in nodad and op.family == 6:
-                out.append(dataclasses.replace(step, op=dataclasses.replace(op, nodad=True)))
-            else:
-                out.append(step)
-        return tuple(out)
+    def keep(step: Step) -> Step | None:
+        if id(step) in dropped:
+            return None
+        op = step.op
+        if isinstance(op, AddAddress) and op.ifname in nodad and op.family == 6:
+            return dataclasses.replace(step, op=dataclasses.replace(op, nodad=True))
+        return step
 
-    adapted = dataclasses.replace(
-        plan,
-        before=keep(plan.before),
-        stanzas=tuple(dataclasses.replace(s, steps=keep(s.steps)) for s in plan.stanzas),
-        after=keep(plan.after),
-    )
-    return Adapted(adapted, tuple(warnings), ())
+    return Adapted(plan.rewritten(keep), tuple(warnings), ())
 
 
 # ---------------------------------------------------------------- the running system
