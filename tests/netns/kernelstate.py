@@ -311,6 +311,12 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, timeout=10, capture_output=True)
 
 
+FAST_DAD = (
+    "echo 0 > /proc/sys/net/ipv6/conf/{dev}/router_solicitation_delay && "
+    "echo 100 > /proc/sys/net/ipv6/neigh/{dev}/retrans_time_ms"
+)
+
+
 class Twins:
     """`count` namespaces alike (eth0, eth1 with fixed MACs), deleted on exit."""
 
@@ -348,6 +354,11 @@ class Twins:
                 "type", "veth", "peer", "name", dev, "address", mac_of(index), "netns", name,
             )  # fmt: skip
             _ip("-n", switch, "link", "set", peer, "up")
+            # Duplicate address detection in a tenth of a second, not up to two: the kernel
+            # waits a random part of router_solicitation_delay (1 s), then retrans_time (1 s)
+            # a probe, and `dad-attempts 5` / `dad-interval 0.5` leaves real ifupdown half a
+            # second to spare, which a loaded CI machine does not always give. Both twins alike.
+            _ip("netns", "exec", name, "sh", "-c", FAST_DAD.format(dev=dev))
 
     def close(self) -> None:
         for ns in reversed(self._made):
