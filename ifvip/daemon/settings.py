@@ -263,7 +263,7 @@ def diff_groups(old: Mapping[K, object], new: Mapping[K, object]) -> GroupDiff[K
 class GroupSettings(Protocol):
     """A group's configuration, of either protocol, as launch.py and the reload see it:
     the protocol it names (a key of launch.PROTOCOLS), its number (vhid, vrid), its group
-    name (`vhid 42`: the speaker's, --check-group's), its interface and VIPs."""
+    name (`vhid 42`: the speaker's, --check-group's), its interface, VIPs and sync group."""
 
     protocol: ClassVar[str]
 
@@ -278,6 +278,9 @@ class GroupSettings(Protocol):
 
     @property
     def vips(self) -> tuple[Vip, ...]: ...
+
+    @property
+    def sync_group(self) -> str | None: ...
 
 
 class Composed(NamedTuple):

@@ -61,6 +61,7 @@ class GroupConfig:
     explicit_vips: tuple[Vip, ...] = ()  # the --vip ones (added even beside scripts/stanzas)
     lifetime: int | None = None  # VIP lifetime in seconds; None: automatic; 0: permanent
     ucarp_stanza: str | None = None  # IFACE:ucarp of a group declared with ucarp-* options
+    sync_group: str | None = None  # members of one sync group are MASTER together or not at all
 
     protocol: ClassVar[str] = "carp"  # launch.PROTOCOLS
 

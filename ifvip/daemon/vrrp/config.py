@@ -65,6 +65,7 @@ class VrrpConfig:
     manage: tuple[str, ...] = ()
     ignoreifstate: bool = False
     lifetime: int | None = None  # None: automatic; 0: permanent
+    sync_group: str | None = None  # members of one sync group are MASTER together or not at all
 
     protocol: ClassVar[str] = "vrrp"  # launch.PROTOCOLS
 
