@@ -192,7 +192,12 @@ class Builder:
                 prefix, self.kernel, definition.policy, config.vips[0], config.interface
             )
             role = Roles([role, routes])
-        return daemon.add(started.speaker, role, garp_repeat=started.garp_repeat)
+        return daemon.add(
+            started.speaker,
+            role,
+            garp_repeat=started.garp_repeat,
+            sync_group=config.sync_group,
+        )
 
 
 def systemd_notifier(

@@ -24,8 +24,10 @@ and ifvip's own: ``ifvip_up``, ``ifvip_build_info{version,python}``, ``ifvip_rea
 ``ifvip_transitions_total``, ``ifvip_state_since_timestamp_seconds``, ``ifvip_priority``
 (VRRP), ``ifvip_advskew`` (CARP), ``ifvip_demoted``, ``ifvip_fault{reason}`` (1 while a
 failed MASTER action keeps the group out), ``ifvip_dropped_total{reason}``,
-``ifvip_announcements_sent_total`` and ``ifvip_check_status{iname,vrid,check,kind}``
-(1 healthy, 0 failing).
+``ifvip_announcements_sent_total``, ``ifvip_check_status{iname,vrid,check,kind}``
+(1 healthy, 0 failing) and, for the members of a sync group,
+``ifvip_sync_held{iname,intf,vrid,sync_group,reason}`` (1 while the sync group holds the
+group back because another member cannot be MASTER; reason: that member and its cause).
 
 `MetricsServer` serves them on the asyncio loop (so the provider reads the runtime's state
 on the loop's own thread, never concurrently with it), bound to the given address only:
@@ -133,6 +135,12 @@ class SnapshotCollector(Collector):
             "Unix time of the last state change",
             labels=group_labels,
         )
+        sync_held = GaugeMetricFamily(
+            "ifvip_sync_held",
+            "1 while its sync group holds the group back (reason: the member that cannot be "
+            "MASTER and why)",
+            labels=[*group_labels, "sync_group", "reason"],
+        )
         priority = GaugeMetricFamily("ifvip_priority", "VRRP priority", labels=group_labels)
         advskew = GaugeMetricFamily("ifvip_advskew", "CARP advskew", labels=group_labels)
         transitions = CounterMetricFamily(
@@ -170,6 +178,9 @@ class SnapshotCollector(Collector):
             is_master.add_metric(short, int(g.state == "MASTER"))
             demoted.add_metric(short, int(bool(g.demoted_by)))
             fault.add_metric([*short, g.fault or ""], int(g.fault is not None))
+            if g.sync_group is not None:
+                held = [*short, g.sync_group, g.sync_hold or ""]
+                sync_held.add_metric(held, int(g.sync_hold is not None))
             if g.since is not None:
                 since.add_metric(short, g.since)
             if g.priority is not None:
@@ -186,7 +197,8 @@ class SnapshotCollector(Collector):
                     counters[name].add_metric(common, g.counter(counter))
             for c in g.checks:
                 checks.add_metric([g.name, str(g.vrid), c.name, c.kind], int(c.healthy))
-        yield from (group_info, state, is_master, demoted, fault, since, priority, advskew)
+        yield from (group_info, state, is_master, demoted, fault, sync_held, since)
+        yield from (priority, advskew)
         yield from (transitions, auth, announcements, dropped, checks)
         yield from counters.values()
 

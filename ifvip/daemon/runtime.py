@@ -68,6 +68,7 @@ from ifvip.election.events import (
     Start,
     TimerFired,
 )
+from ifvip.election.sync import Member, feeds
 from ifvip.ifupdown.netlink import Kernel
 
 log = logging.getLogger("ifvip")
@@ -77,6 +78,7 @@ IFF_RUNNING: Final = 0x40
 RTMGRP_LINK: Final = 0x1
 DROP_LOG_INTERVAL: Final = 1.0  # seconds between two log lines for one drop reason
 EXIT_GRACE: Final = 70.0  # seconds the role jobs may take after the last group exits
+SYNC_PASSES_MAX: Final = 16  # sync-group passes after one step (they settle in two)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class GroupSnapshot:
     counters: dict[str, int]
     addresses: tuple[str, ...]
     fault: str | None = None  # the MASTER action that failed, while its backoff runs
+    sync_group: str | None = None  # the sync group it is a member of
+    sync_hold: str | None = None  # why its sync group holds it back (another member's cause)
 
 
 @dataclass
@@ -121,6 +125,8 @@ class Group:
     _drop_logged: dict[str, float] = field(default_factory=dict)
     _repeat: asyncio.TimerHandle | None = None
     on_change: Callable[[Group], None] | None = None  # after every state change
+    sync_group: str | None = None  # members of one sync group are MASTER together or not at all
+    on_step: Callable[[Group], None] | None = None  # after every step (the sync groups)
 
     def __post_init__(self) -> None:
         self.machine = self.speaker.initial()
@@ -135,6 +141,11 @@ class Group:
     @property
     def state(self) -> str:
         return self.speaker.state_of(self.machine)
+
+    @property
+    def member(self) -> str:
+        """Its name in its sync group, and in the reasons a hold gives: `vrid 52 on eth1`."""
+        return f"{self.speaker.name} on {self.speaker.interface}"
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -199,6 +210,8 @@ class Group:
             self._do(action)
         if self.state != before and self.on_change is not None:
             self.on_change(self)
+        if self.on_step is not None:
+            self.on_step(self)
 
     def _do(self, action: Any) -> None:
         match action:
@@ -427,6 +440,7 @@ class Group:
                 self.feed(LinkChanged(up=up))
 
     def snapshot(self) -> GroupSnapshot:
+        hold = self.speaker.sync_hold(self.machine) if self.sync_group is not None else None
         return GroupSnapshot(
             name=self.speaker.name,
             interface=self.speaker.interface,
@@ -438,6 +452,8 @@ class Group:
             counters=dict(self.counters),
             addresses=tuple(str(a) for a in self.role.addresses()),
             fault=self.speaker.fault(self.machine),
+            sync_group=self.sync_group,
+            sync_hold=hold.reason if hold is not None else None,
         )
 
 
@@ -472,12 +488,54 @@ class Daemon:
         self._reload_again = False
         self._ready = False
         self._status = ""
+        self._syncing = False
+        self._sync_again: set[str] = set()
 
-    def add(self, speaker: Speaker, role: Role, *, garp_repeat: float = 0.0) -> Group:
-        group = Group(speaker, role, self.kernel, garp_repeat)
+    def add(
+        self,
+        speaker: Speaker,
+        role: Role,
+        *,
+        garp_repeat: float = 0.0,
+        sync_group: str | None = None,
+    ) -> Group:
+        group = Group(speaker, role, self.kernel, garp_repeat, sync_group=sync_group)
         group.on_change = self._changed
+        group.on_step = self._stepped
         self.groups.append(group)
         return group
+
+    # ---------------------------------------------------------------- sync groups
+
+    def _stepped(self, group: Group) -> None:
+        """After any step of a sync group's member: hold back or release its other members
+        (election/sync.py decides). The holds fed here step members too; those steps only
+        mark the group for one more pass, so a pass never runs inside another."""
+        name = group.sync_group
+        if name is None:
+            return
+        self._sync_again.add(name)
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            for _ in range(SYNC_PASSES_MAX):
+                if not self._sync_again:
+                    return
+                self._sync(self._sync_again.pop())
+            log.error("sync groups %s do not settle", ", ".join(sorted(self._sync_again)))
+            self._sync_again.clear()
+        finally:
+            self._syncing = False
+
+    def _sync(self, name: str) -> None:
+        members = {g.member: g for g in self.groups if g.sync_group == name and not g.exiting}
+        views = [
+            Member(m, g.speaker.sync_cause(g.machine), g.speaker.sync_hold(g.machine))
+            for m, g in members.items()
+        ]
+        for member, event in feeds(name, views):
+            members[member].feed(event)
 
     def snapshots(self) -> list[GroupSnapshot]:
         return [g.snapshot() for g in self.groups]

@@ -15,6 +15,9 @@ speaker is a small object with
   `Announce`, `Log`, `Exit`). Any other action is handed to `outgoing()`;
 - `state_of(machine)`: the state name (`"MASTER"`, `"BACKUP"`, ...), `demoted(machine)`, and
   `fault(machine)`: the MASTER action that failed, while the group sits out its backoff;
+- `sync_cause(machine)`: why the group cannot be MASTER now, for its sync group
+  (election/sync.py's `Cause`, or None), and `sync_hold(machine)`: the `SyncHold` its sync
+  group put on it (None: not held);
 - `receive(packet)`: wire checks on one received packet (the codec's `decode()`, TTL 255,
   own source, group id, authentication) returning `Accepted(events)` or
   `Dropped(reason, message)`. The runtime counts each drop as `dropped_<reason>` and logs
@@ -45,6 +48,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 if TYPE_CHECKING:
     from ifvip.daemon.roles import Role
 from ifvip.daemon.transport import Received
+from ifvip.election.events import SyncHold
+from ifvip.election.sync import Cause
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -97,6 +102,10 @@ class Speaker(Protocol):
     def demoted(self, machine: Any) -> bool: ...
 
     def fault(self, machine: Any) -> str | None: ...
+
+    def sync_cause(self, machine: Any) -> Cause | None: ...
+
+    def sync_hold(self, machine: Any) -> SyncHold | None: ...
 
     def receive(self, packet: Received) -> Accepted | Dropped: ...
 

@@ -141,6 +141,8 @@ def group_status(
         checks=checks,
         counters=dict(snap.counters),
         fault=snap.fault,
+        sync_group=snap.sync_group,
+        sync_hold=snap.sync_hold,
     )
 
 

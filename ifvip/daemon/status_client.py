@@ -83,6 +83,8 @@ class GroupStatus:
     checks: tuple[CheckStatus, ...] = ()
     counters: Mapping[str, int] = field(default_factory=dict)
     fault: str | None = None  # the MASTER action that failed (its line), while backing off
+    sync_group: str | None = None  # the sync group it is a member of
+    sync_hold: str | None = None  # why its sync group holds it back (another member's cause)
 
     @property
     def drops(self) -> dict[str, int]:
@@ -312,7 +314,8 @@ def render_table(snapshot: Snapshot, now: float | None = None) -> str:
     ]
     for g in snapshot.groups:
         healthy = sum(1 for c in g.checks if c.healthy)
-        state = g.state + ("*" if g.demoted_by else "") + ("" if g.settled else "~")
+        held = g.demoted_by or g.sync_hold is not None
+        state = g.state + ("*" if held else "") + ("" if g.settled else "~")
         rows.append(
             [
                 g.name,
@@ -338,6 +341,10 @@ def render_table(snapshot: Snapshot, now: float | None = None) -> str:
             details.append(f"FAULT: MASTER action failed: {g.fault}")
         if g.demoted_by:
             details.append(f"demoted by: {', '.join(g.demoted_by)}")
+        if g.sync_group is not None:
+            details.append(f"sync group: {g.sync_group}")
+        if g.sync_hold is not None:
+            details.append(f"held back: {g.sync_hold}")
         if g.managed:
             details.append(f"manages: {', '.join(g.managed)}")
         for c in g.checks:
@@ -351,6 +358,8 @@ def render_table(snapshot: Snapshot, now: float | None = None) -> str:
         if details:
             lines.append(f"{g.name}:")
             lines += [f"  {d}" for d in details]
-    if any(g.demoted_by or not g.settled for g in snapshot.groups):
-        lines.append("(* demoted, ~ transition running)")
+    if any(g.demoted_by or g.sync_hold or not g.settled for g in snapshot.groups):
+        held = any(g.sync_hold for g in snapshot.groups)
+        star = "demoted or held back by its sync group" if held else "demoted"
+        lines.append(f"(* {star}, ~ transition running)")
     return "\n".join(lines) + "\n"

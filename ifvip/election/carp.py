@@ -51,13 +51,17 @@ from ifvip.election.events import (
     SendResult,
     Shutdown,
     Start,
+    SyncHold,
+    SyncRelease,
     Timer,
     TimerFired,
     failed_action,
 )
+from ifvip.election.sync import Cause
 
 BOW_OUT: Final = (255, 255)  # advbase, advskew of a leaving master (BSD's convention)
 SUPPRESSED_SKEW: Final = 240  # advskew while sends keep failing (§3.9)
+DEMOTED_SKEW: Final = 240  # advskew while held by the sync group (OpenBSD's demoted carp)
 SEND_ERRORS_MAX: Final = 3
 HANDBACK_MARGIN: Final = 0.1  # seconds beyond the old master's interval (hold_on_preempt)
 ANSWERS_PER_INTERVAL: Final = 3  # immediate adverts to losing masters between two scheduled
@@ -170,6 +174,9 @@ class Machine:
     fault: str | None = None  # a failed MASTER action, while its backoff runs
     failures: int = 0  # MASTER action failures in a row
     link_up_since: float | None = None  # when the link last came up (None: up from start)
+    demote_reason: str = ""  # what demoted it (a check, SIGUSR2), while demoted
+    sync_hold: SyncHold | None = None  # held back by its sync group (election/sync.py)
+    yielded: str | None = None  # left MASTER for a preferred master, until MASTER again
 
     @property
     def eligible(self) -> bool:
@@ -178,10 +185,13 @@ class Machine:
 
     @property
     def advskew(self) -> int:
-        """The skew we advertise and compare with: 240 while sends fail (§3.9)."""
+        """The skew we advertise and compare with: 240 while sends fail (§3.9) or while the
+        sync group holds us back (OpenBSD advertises 240 while its carp group is demoted)."""
         skew = self.params.advskew
         if self.suppressed and skew < SUPPRESSED_SKEW:
             return SUPPRESSED_SKEW
+        if self.sync_hold is not None and skew < DEMOTED_SKEW:
+            return DEMOTED_SKEW
         return skew
 
     def interval(self) -> float:
@@ -207,7 +217,10 @@ def change_state(machine: Machine, new: State, reason: str) -> tuple[Machine, li
     if new not in TRANSITIONS[machine.state]:
         raise RuntimeError(f"{machine.prefix()} no transition {machine.state} -> {new}")
     log = Log("info", f"{machine.prefix()} Entering {new} STATE ({reason})")
-    return replace(machine, state=new, transitions=machine.transitions + 1), [log]
+    machine = replace(machine, state=new, transitions=machine.transitions + 1)
+    if new is State.MASTER:
+        machine = replace(machine, yielded=None)
+    return machine, [log]
 
 
 def _become_master(machine: Machine, now: float, reason: str) -> tuple[Machine, list[CarpAction]]:
@@ -289,6 +302,10 @@ def step(machine: Machine, event: CarpEvent, now: float) -> tuple[Machine, list[
             return _link(machine, up, now)
         case Demote(reason=reason):
             return _demote(machine, reason, now)
+        case SyncHold():
+            return _sync_hold(machine, event, now)
+        case SyncRelease(reason=reason):
+            return _sync_release(machine, reason, now)
         case Promote(reason=reason):
             return _promote(machine, reason, now)
         case Shutdown():
@@ -344,6 +361,8 @@ def _advert(
     if _slower(ours, theirs) or (equal and peer_lower):
         # One more advert, so a flapping ex-master learns it must reassert (§3.4).
         send = SendAdvert(machine.params.advbase, machine.advskew)
+        if machine.sync_hold is None:  # a held member's yield is its sync group's doing
+            machine = replace(machine, yielded=f"a preferred master {advert.src}")
         machine, actions = _become_backup(machine, now, f"preferred master {advert.src}")
         return machine, [send, *actions]
     if machine.handback:
@@ -401,7 +420,7 @@ def _link(machine: Machine, up: bool, now: float) -> tuple[Machine, list[CarpAct
 def _demote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[CarpAction]]:
     if machine.demoted:
         return machine, []
-    machine = replace(machine, demoted=True)
+    machine = replace(machine, demoted=True, demote_reason=reason)
     actions: list[CarpAction] = [Log("warning", f"{machine.prefix()} demoted: {reason}")]
     if machine.state is State.MASTER:
         # Bow out so peers take over now instead of after their master-down time.
@@ -414,7 +433,51 @@ def _demote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[Ca
 def _promote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[CarpAction]]:
     if not machine.demoted:
         return machine, []
-    return _maybe_eligible(replace(machine, demoted=False), reason, now)
+    return _maybe_eligible(replace(machine, demoted=False, demote_reason=""), reason, now)
+
+
+def sync_cause(machine: Machine) -> Cause | None:
+    """Why this member cannot be MASTER, for its sync group (election/sync.py); a hold of
+    the sync group itself (advskew 240) is never one."""
+    if not machine.link_up:
+        return Cause("lost its carrier")
+    if machine.demoted:
+        return Cause(f"is demoted ({machine.demote_reason or 'demoted'})")
+    if machine.fault is not None:
+        return Cause(f"failed its MASTER action ({machine.fault})")
+    if machine.yielded is not None and machine.state is not State.MASTER:
+        return Cause(f"yielded to {machine.yielded}", fault=False)
+    return None
+
+
+def _sync_hold(machine: Machine, hold: SyncHold, now: float) -> tuple[Machine, list[CarpAction]]:
+    """OpenBSD's demoted carp group: advskew 240, so a peer sees an ordinary slower master
+    and takes over if it preempts; sent at once, not at the next interval."""
+    if machine.sync_hold == hold:
+        return machine, []
+    before = machine.advskew
+    machine = replace(machine, sync_hold=hold)
+    log = Log("warning", f"{machine.prefix()} held: {hold.reason}; advskew {machine.advskew}")
+    return machine, [log, *_readvertise(machine, before, now)]
+
+
+def _sync_release(machine: Machine, reason: str, now: float) -> tuple[Machine, list[CarpAction]]:
+    if machine.sync_hold is None:
+        return machine, []
+    before = machine.advskew
+    machine = replace(machine, sync_hold=None)
+    log = Log("info", f"{machine.prefix()} {reason}; advskew {machine.advskew}")
+    return machine, [log, *_readvertise(machine, before, now)]
+
+
+def _readvertise(machine: Machine, before: int, now: float) -> list[CarpAction]:
+    """A master whose advskew changed says so now and keeps its new interval."""
+    if machine.state is not State.MASTER or machine.advskew == before:
+        return []
+    return [
+        SendAdvert(machine.params.advbase, machine.advskew),
+        ArmTimer(Timer.ADVERT, now + machine.interval()),
+    ]
 
 
 def _maybe_eligible(machine: Machine, said: str, now: float) -> tuple[Machine, list[CarpAction]]:

@@ -96,8 +96,38 @@ class RoleResult:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class SyncHold:
+    """The member's sync group holds it back (election/sync.py): another member cannot be
+    MASTER. `reason` names that member and its cause (`sync group dmz: vrid 52 on eth1
+    lost its carrier`); `fault` is keepalived's vrrp_sync_fault (a member cannot be MASTER
+    at all: link, demotion, failed MASTER action) as opposed to its vrrp_sync_backup (a
+    member yielded to a preferred master). A held VRRP member enters FAULT (or stays BACKUP
+    without taking over, when not `fault`); a held CARP member advertises advskew 240, as
+    OpenBSD's demoted carp interfaces do."""
+
+    reason: str
+    fault: bool = True
+
+
+@dataclass(frozen=True)
+class SyncRelease:
+    """The sync group no longer holds the member back: it takes part in the election again."""
+
+    reason: str = "sync group: every member may be MASTER again"
+
+
 Event: TypeAlias = (
-    Start | TimerFired | LinkChanged | Demote | Promote | Shutdown | SendResult | RoleResult
+    Start
+    | TimerFired
+    | LinkChanged
+    | Demote
+    | Promote
+    | Shutdown
+    | SendResult
+    | RoleResult
+    | SyncHold
+    | SyncRelease
 )
 
 

@@ -55,10 +55,13 @@ from ifvip.election.events import (
     SendResult,
     Shutdown,
     Start,
+    SyncHold,
+    SyncRelease,
     Timer,
     TimerFired,
     failed_action,
 )
+from ifvip.election.sync import Cause
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -210,6 +213,8 @@ VrrpEvent: TypeAlias = (
     | SetPriority
     | Shutdown
     | SendResult
+    | SyncHold
+    | SyncRelease
 )
 
 
@@ -264,6 +269,9 @@ class VrrpMachine:
     transitions: int = 0
     fault: str | None = None  # a failed MASTER action, while its backoff runs
     failures: int = 0  # MASTER action failures in a row
+    demote_reason: str = ""  # what demoted it (a check, SIGUSR2), while demoted
+    sync_hold: SyncHold | None = None  # held back by its sync group (election/sync.py)
+    yielded: str | None = None  # left MASTER for a preferred master, until MASTER again
 
     @property
     def priority(self) -> int:
@@ -305,6 +313,8 @@ def change_state(
         raise RuntimeError(f"{machine.prefix()} no transition {machine.state} -> {new}")
     log = Log("info", f"{machine.prefix()} {machine.state} -> {new} ({reason})")
     machine = replace(machine, state=new, transitions=machine.transitions + 1)
+    if new is State.MASTER:
+        machine = replace(machine, yielded=None)
     return machine, [log]
 
 
@@ -344,9 +354,13 @@ def step(
         case LinkChanged(up=up):
             return _faults(replace(machine, link_up=up), now, "link down" if not up else "link up")
         case Demote(reason=reason):
-            return _faults(replace(machine, demoted=True), now, reason)
+            return _faults(replace(machine, demoted=True, demote_reason=reason), now, reason)
         case Promote(reason=reason):
-            return _faults(replace(machine, demoted=False), now, reason)
+            return _faults(replace(machine, demoted=False, demote_reason=""), now, reason)
+        case SyncHold():
+            return _sync_hold(machine, event, now)
+        case SyncRelease(reason=reason):
+            return _sync_release(machine, reason, now)
         case SetPriority(priority=priority, reason=reason):
             return _set_priority(machine, priority, reason)
         case Shutdown():
@@ -359,7 +373,50 @@ def step(
 
 
 def _faulty(machine: VrrpMachine) -> bool:
-    return not machine.link_up or machine.demoted or machine.fault is not None
+    held = machine.sync_hold is not None and machine.sync_hold.fault
+    return not machine.link_up or machine.demoted or machine.fault is not None or held
+
+
+def sync_cause(machine: VrrpMachine) -> Cause | None:
+    """Why this member cannot be MASTER, for its sync group (election/sync.py); a hold of
+    the sync group itself is never one."""
+    if not machine.link_up:
+        return Cause("lost its carrier")
+    if machine.demoted:
+        return Cause(f"is demoted ({machine.demote_reason or 'demoted'})")
+    if machine.fault is not None:
+        return Cause(f"failed its MASTER action ({machine.fault})")
+    if machine.yielded is not None and machine.state is not State.MASTER:
+        return Cause(f"yielded to {machine.yielded}", fault=False)
+    return None
+
+
+def _sync_hold(
+    machine: VrrpMachine, hold: SyncHold, now: float
+) -> tuple[VrrpMachine, list[VrrpAction]]:
+    """keepalived's vrrp_sync_fault (FAULT; a master sends priority 0 first) or, for a
+    member that yielded, vrrp_sync_backup (a master goes to BACKUP, no priority 0, and no
+    takeover while held)."""
+    if machine.sync_hold == hold:
+        return machine, []
+    machine = replace(machine, sync_hold=hold)
+    actions: list[VrrpAction] = [Log("warning", f"{machine.prefix()} held: {hold.reason}")]
+    machine, more = _faults(machine, now, hold.reason)
+    actions += more
+    if machine.state is State.MASTER:
+        machine, more = _enter_backup(machine, now, hold.reason)
+        actions += more
+    return machine, actions
+
+
+def _sync_release(
+    machine: VrrpMachine, reason: str, now: float
+) -> tuple[VrrpMachine, list[VrrpAction]]:
+    if machine.sync_hold is None:
+        return machine, []
+    machine = replace(machine, sync_hold=None)
+    machine, actions = _faults(machine, now, reason)
+    return machine, [Log("info", f"{machine.prefix()} {reason}"), *actions]
 
 
 def _role_result(
@@ -581,6 +638,8 @@ def _master_received(
         if p.version == 3:
             machine = replace(machine, master_adver_int_cs=advert.max_adver_int_cs)
         machine = replace(machine, master_ip=advert.src, master_priority=advert.priority)
+        if machine.sync_hold is None:  # a held member's yield is its sync group's doing
+            machine = replace(machine, yielded=f"a preferred master {advert.src}")
         machine, more = _enter_backup(machine, now, why)
         return machine, actions + more
     if p.lower_prio_no_advert:
@@ -612,6 +671,9 @@ def _timer(
     if timer is Timer.MASTER_DOWN:
         if machine.state is not State.BACKUP:
             return machine, []
+        if machine.sync_hold is not None:
+            # keepalived's vrrp_sync_can_goto_master: not while another member yields.
+            return machine, [_arm_down(machine, now)]
         return _become_master(machine, now, "master down timer expired")
     if machine.state is not State.MASTER:
         return machine, []

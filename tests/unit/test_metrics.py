@@ -196,3 +196,25 @@ def test_bad_metrics_address_is_named(text: str) -> None:
     with pytest.raises(ConfigProblems) as caught:
         parse_metrics_address(text)
     assert caught.value.problems[0].startswith("--metrics: ")
+
+
+def test_a_sync_group_hold_is_a_gauge_with_its_reason() -> None:
+    """Members of a sync group (issue 17) get ifvip_sync_held: 1 with the reason while
+    held back, 0 otherwise; groups outside a sync group have none."""
+    reason = "sync group dmz: vrid 52 on eth1 lost its carrier"
+    snapshot = Snapshot(
+        __version__,
+        1,
+        NOW,
+        NOW,
+        (
+            _group(name="vhid 7", sync_group="dmz", sync_hold=reason, state="BACKUP"),
+            _group(name="vhid 8", sync_group="dmz"),
+            _group(name="vhid 9"),
+        ),
+    )
+    samples = _samples(snapshot)
+    labels = {"intf": "eth0", "vrid": "7", "sync_group": "dmz"}
+    assert _value(samples, "ifvip_sync_held", iname="vhid 7", reason=reason, **labels) == 1
+    assert _value(samples, "ifvip_sync_held", iname="vhid 8", reason="", **labels) == 0
+    assert not [key for key in samples if key[0] == "ifvip_sync_held" and "vhid 9" in str(key)]

@@ -18,6 +18,7 @@ from ifvip.daemon.sd_notify import Notifier
 from ifvip.daemon.settings import GroupDiff, diff_groups
 from ifvip.daemon.speaker import ChannelSpec
 from ifvip.election import carp as election
+from ifvip.election import vrrp
 from ifvip.election.carp import CarpParams
 from ifvip.election.events import (
     BecomeBackup,
@@ -373,3 +374,93 @@ def test_cancelling_a_queued_master_job_leaves_the_job_before_it_alone() -> None
 
     # The initial release finished (not cancelled with the MASTER job); MASTER never ran.
     assert asyncio.run(main()) == ["down (initial)", "down"]
+
+
+# ------------------------------------------------------------------ sync groups (issue 17)
+
+
+@dataclass
+class _VrrpOnly(_Speaker):
+    """The real VRRP machine, sending nothing (outgoing() is None)."""
+
+    vrid: int = 51
+
+    def initial(self) -> Any:
+        own = ipaddress.IPv4Address(self.channel.source)
+        vip = ipaddress.IPv4Address(int(own) + 99)
+        return vrrp.initial(vrrp.VrrpParams(vrid=self.vrid, own_ip=own, addresses=(vip,)))
+
+    def step(self, machine: Any, event: Any, now: float) -> tuple[Any, list[Any]]:
+        return vrrp.step(machine, event, now)
+
+    def state_of(self, machine: Any) -> str:
+        return str(machine.state)
+
+    def sync_cause(self, machine: Any) -> Any:
+        return vrrp.sync_cause(machine)
+
+    def sync_hold(self, machine: Any) -> Any:
+        return machine.sync_hold
+
+    def outgoing(self, action: Any, mac: str) -> None:
+        return None
+
+
+@dataclass
+class _QuietRole:
+    async def master(self) -> None:
+        return None
+
+    async def backup(self, initial: bool) -> None:
+        return None
+
+    def addresses(self) -> list[Any]:
+        return []
+
+
+def _vrrp_speaker(vrid: int, interface: str, source: str) -> _VrrpOnly:
+    channel = ChannelSpec(socket.AF_INET, source, "224.0.0.18")
+    return _VrrpOnly(name=f"vrid {vrid}", interface=interface, channel=channel, vrid=vrid)
+
+
+def test_the_daemon_holds_back_the_other_members_of_a_sync_group() -> None:
+    """A member that loses its carrier takes the other member of its sync group to FAULT
+    (not a group outside it), the snapshot says why, and both come back when it clears."""
+
+    async def main() -> list[tuple[str, str, str | None, str | None]]:
+        daemon = Daemon(kernel=None)  # type: ignore[arg-type]
+        outside = daemon.add(
+            _vrrp_speaker(51, "eth0", "198.51.100.1"), _QuietRole(), sync_group="dmz"
+        )
+        inside = daemon.add(
+            _vrrp_speaker(52, "eth1", "203.0.113.1"), _QuietRole(), sync_group="dmz"
+        )
+        alone = daemon.add(_vrrp_speaker(53, "eth2", "198.51.100.129"), _QuietRole())
+        seen = []
+        for group in (outside, inside, alone):
+            group.feed(Start())
+            group.feed(TimerFired(Timer.MASTER_DOWN))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        inside.link_changed(False)
+        seen += [(s.name, s.state, s.sync_group, s.sync_hold) for s in daemon.snapshots()]
+        for _ in range(20):
+            await asyncio.sleep(0)
+        inside.link_changed(True)
+        seen += [(s.name, s.state, s.sync_group, s.sync_hold) for s in daemon.snapshots()]
+        for group in daemon.groups:
+            await group.drain()
+            group.close()
+        return seen
+
+    seen = asyncio.run(main())
+    assert seen[:3] == [
+        ("vrid 51", "FAULT", "dmz", "sync group dmz: vrid 52 on eth1 lost its carrier"),
+        ("vrid 52", "FAULT", "dmz", None),
+        ("vrid 53", "MASTER", None, None),
+    ]
+    assert seen[3:] == [
+        ("vrid 51", "BACKUP", "dmz", None),
+        ("vrid 52", "BACKUP", "dmz", None),
+        ("vrid 53", "MASTER", None, None),
+    ]

@@ -570,3 +570,15 @@ def test_a_flood_of_clients_does_not_flood_the_log(tmp_path: Path) -> None:
     lines = err.splitlines()
     assert "Traceback" not in err, err[:3000]
     assert len(lines) <= 2, err[:3000]
+
+
+def test_the_table_names_the_sync_group_and_why_it_holds_a_member() -> None:
+    reason = "sync group dmz: vrid 52 on eth1 lost its carrier"
+    held = _group(name="vrid 51", sync_group="dmz", sync_hold=reason, state="FAULT")
+    snapshot = _snapshot(held, _group(name="vrid 52", sync_group="dmz", state="FAULT"))
+    lines = render_table(snapshot, now=NOW).splitlines()
+    assert "FAULT*" in lines[1] and "FAULT*" not in lines[2]
+    assert f"  held back: {reason}" in lines
+    assert lines.count("  sync group: dmz") == 2
+    assert lines[-1] == "(* demoted or held back by its sync group, ~ transition running)"
+    assert Snapshot.from_dict(json.loads(snapshot.to_json())) == snapshot
