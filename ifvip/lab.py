@@ -86,6 +86,41 @@ class Lab:
                     host.link("set", index=host.link_lookup(ifname="lo")[0], state="up")
                 self.hosts[name] = Host(name, ns, address, mac)
 
+    def add_segment(
+        self, ifname: str, subnet: str, *, bridge: str = "br1", mac_byte: int = 2
+    ) -> dict[str, ipaddress.IPv4Interface]:
+        """A second LAN: one more bridge in the switch namespace and an `ifname` in every
+        host on it (a dual-homed pair: eth0 outside, eth1 inside), host N at subnet[N].
+        The switch-side port of host N's link is `{bridge}p{N}` (see carrier())."""
+        network = ipaddress.IPv4Network(subnet)
+        found: dict[str, ipaddress.IPv4Interface] = {}
+        with IPRoute(netns=self.switch) as sw:
+            sw.link("add", ifname=bridge, kind="bridge")
+            index = sw.link_lookup(ifname=bridge)[0]
+            sw.link("set", index=index, state="up")
+            for number, name in enumerate(self._names, start=1):
+                ns = self.hosts[name].netns
+                port = f"{bridge}p{number}"
+                sw.link("add", ifname=port, kind="veth", peer={"ifname": ifname, "net_ns_fd": ns})
+                sw.link("set", index=sw.link_lookup(ifname=port)[0], master=index, state="up")
+                address = ipaddress.IPv4Interface(f"{network[number]}/{network.prefixlen}")
+                with IPRoute(netns=ns) as host:
+                    link = host.link_lookup(ifname=ifname)[0]
+                    host.link("set", index=link, address=f"02:00:00:00:{mac_byte:02x}:{number:02x}")
+                    host.addr("add", index=link, address=str(address.ip), prefixlen=24)
+                    host.link("set", index=link, state="up")
+                found[name] = address
+        return found
+
+    def carrier(self, host: str, up: bool, *, bridge: str = BRIDGE) -> None:
+        """Cut (or restore) the carrier of `host`'s link on `bridge`: its switch-side veth
+        goes down, so the host's end stays up but loses its carrier, as when a cable is
+        pulled."""
+        number = self._names.index(host) + 1
+        port = f"p{number}" if bridge == BRIDGE else f"{bridge}p{number}"
+        with IPRoute(netns=self.switch) as sw:
+            sw.link("set", index=sw.link_lookup(ifname=port)[0], state="up" if up else "down")
+
     def run(self, host: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         """Start a process inside a host; the lab ends it on close()."""
         proc = subprocess.Popen(["ip", "netns", "exec", self.hosts[host].netns, *argv], **kwargs)

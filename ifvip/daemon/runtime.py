@@ -68,7 +68,7 @@ from ifvip.election.events import (
     Start,
     TimerFired,
 )
-from ifvip.election.sync import Member, feeds
+from ifvip.election.sync import feeds
 from ifvip.ifupdown.netlink import Kernel
 
 log = logging.getLogger("ifvip")
@@ -440,7 +440,9 @@ class Group:
                 self.feed(LinkChanged(up=up))
 
     def snapshot(self) -> GroupSnapshot:
-        hold = self.speaker.sync_hold(self.machine) if self.sync_group is not None else None
+        hold = None
+        if self.sync_group is not None:
+            hold = self.speaker.sync_member(self.member, self.machine).hold
         return GroupSnapshot(
             name=self.speaker.name,
             interface=self.speaker.interface,
@@ -530,10 +532,7 @@ class Daemon:
 
     def _sync(self, name: str) -> None:
         members = {g.member: g for g in self.groups if g.sync_group == name and not g.exiting}
-        views = [
-            Member(m, g.speaker.sync_cause(g.machine), g.speaker.sync_hold(g.machine))
-            for m, g in members.items()
-        ]
+        views = [g.speaker.sync_member(m, g.machine) for m, g in members.items()]
         for member, event in feeds(name, views):
             members[member].feed(event)
 

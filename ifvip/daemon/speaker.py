@@ -15,9 +15,9 @@ speaker is a small object with
   `Announce`, `Log`, `Exit`). Any other action is handed to `outgoing()`;
 - `state_of(machine)`: the state name (`"MASTER"`, `"BACKUP"`, ...), `demoted(machine)`, and
   `fault(machine)`: the MASTER action that failed, while the group sits out its backoff;
-- `sync_cause(machine)`: why the group cannot be MASTER now, for its sync group
-  (election/sync.py's `Cause`, or None), and `sync_hold(machine)`: the `SyncHold` its sync
-  group put on it (None: not held);
+- `sync_member(name, machine)`: the group as its sync group sees it (election/sync.py's
+  `Member`: why it cannot be MASTER now, the hold its sync group put on it, its state,
+  whether it wants MASTER);
 - `receive(packet)`: wire checks on one received packet (the codec's `decode()`, TTL 255,
   own source, group id, authentication) returning `Accepted(events)` or
   `Dropped(reason, message)`. The runtime counts each drop as `dropped_<reason>` and logs
@@ -48,8 +48,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 if TYPE_CHECKING:
     from ifvip.daemon.roles import Role
 from ifvip.daemon.transport import Received
-from ifvip.election.events import SyncHold
-from ifvip.election.sync import Cause
+from ifvip.election.sync import Member
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -103,9 +102,7 @@ class Speaker(Protocol):
 
     def fault(self, machine: Any) -> str | None: ...
 
-    def sync_cause(self, machine: Any) -> Cause | None: ...
-
-    def sync_hold(self, machine: Any) -> SyncHold | None: ...
+    def sync_member(self, name: str, machine: Any) -> Member: ...
 
     def receive(self, packet: Received) -> Accepted | Dropped: ...
 

@@ -52,12 +52,13 @@ from ifvip.election.events import (
     Shutdown,
     Start,
     SyncHold,
+    SyncMaster,
     SyncRelease,
     Timer,
     TimerFired,
     failed_action,
 )
-from ifvip.election.sync import Cause
+from ifvip.election.sync import Cause, Member
 
 BOW_OUT: Final = (255, 255)  # advbase, advskew of a leaving master (BSD's convention)
 SUPPRESSED_SKEW: Final = 240  # advskew while sends keep failing (§3.9)
@@ -306,6 +307,8 @@ def step(machine: Machine, event: CarpEvent, now: float) -> tuple[Machine, list[
             return _sync_hold(machine, event, now)
         case SyncRelease(reason=reason):
             return _sync_release(machine, reason, now)
+        case SyncMaster():
+            return machine, []  # CARP members take over by their own timers (OpenBSD's)
         case Promote(reason=reason):
             return _promote(machine, reason, now)
         case Shutdown():
@@ -448,6 +451,11 @@ def sync_cause(machine: Machine) -> Cause | None:
     if machine.yielded is not None and machine.state is not State.MASTER:
         return Cause(f"yielded to {machine.yielded}", fault=False)
     return None
+
+
+def sync_member(name: str, machine: Machine) -> Member:
+    """This member as its sync group sees it (election/sync.py)."""
+    return Member(name, sync_cause(machine), machine.sync_hold, str(machine.state))
 
 
 def _sync_hold(machine: Machine, hold: SyncHold, now: float) -> tuple[Machine, list[CarpAction]]:

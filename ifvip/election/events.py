@@ -117,6 +117,15 @@ class SyncRelease:
     reason: str = "sync group: every member may be MASTER again"
 
 
+@dataclass(frozen=True)
+class SyncMaster:
+    """Every member of the sync group is MASTER or wants to be (its down timer expired): a
+    VRRP member that wants MASTER takes it now, with the others (keepalived's
+    vrrp_sync_master after vrrp_sync_can_goto_master)."""
+
+    reason: str
+
+
 Event: TypeAlias = (
     Start
     | TimerFired
@@ -128,6 +137,7 @@ Event: TypeAlias = (
     | RoleResult
     | SyncHold
     | SyncRelease
+    | SyncMaster
 )
 
 

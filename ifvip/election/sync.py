@@ -17,7 +17,15 @@ sources):
 - it yielded to a preferred master (`fault=False`): it was MASTER and heard a better peer.
   keepalived's vrrp_sync_backup: every other master goes to BACKUP (no priority-0 advert),
   and no member takes over again while one still yields (vrrp_sync_can_goto_master).
-  The yield lasts until the member is MASTER again.
+  The yield lasts until the member is MASTER again, or wants to be (its down timer
+  expired: the preferred master is gone).
+
+Together back: a VRRP member of a sync group whose down timer expires only wants MASTER
+(keepalived's wantstate); `feeds()` lets the members that want it take it at once when
+every member is MASTER or wants to be (vrrp_sync_can_goto_master, vrrp_sync_master).
+CARP members follow OpenBSD's carp instead: a held member advertises advskew 240 and the
+peer takes over if it preempts; they come back by preemption, each at its peer's next
+advert.
 
 No feedback loop: a hold is never a cause. A held member's FAULT (VRRP) or raised advskew
 (CARP) is not its own reason not to be MASTER, and a member that yields while held (its
@@ -31,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ifvip.election.events import SyncHold, SyncRelease
+from ifvip.election.events import SyncHold, SyncMaster, SyncRelease
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class Member:
     name: str  # "vrid 52 on eth1": unique in its sync group
     cause: Cause | None = None  # its own reason not to be MASTER (carp/vrrp.sync_cause())
     hold: SyncHold | None = None  # the hold its machine has now
+    state: str = "BACKUP"
+    wants_master: bool = False  # a VRRP member whose down timer expired (keepalived's wantstate)
 
 
 def decide(group: str, members: Sequence[Member]) -> Mapping[str, SyncHold | None]:
@@ -67,14 +77,25 @@ def decide(group: str, members: Sequence[Member]) -> Mapping[str, SyncHold | Non
     return holds
 
 
-def feeds(group: str, members: Sequence[Member]) -> list[tuple[str, SyncHold | SyncRelease]]:
-    """(member name, event) for every member whose hold must change, in member order."""
+def feeds(
+    group: str, members: Sequence[Member]
+) -> list[tuple[str, SyncHold | SyncRelease | SyncMaster]]:
+    """(member name, event) for every member whose hold must change, in member order; when
+    none must, `SyncMaster` for the members that want MASTER once every member is MASTER
+    or wants to be (keepalived's vrrp_sync_can_goto_master: "prefer backup state to avoid
+    thrashing")."""
     holds = decide(group, members)
-    found: list[tuple[str, SyncHold | SyncRelease]] = []
+    found: list[tuple[str, SyncHold | SyncRelease | SyncMaster]] = []
     for member in members:
         hold = holds[member.name]
         if hold == member.hold:
             continue
         released = SyncRelease(f"sync group {group}: every member may be MASTER again")
         found.append((member.name, hold if hold is not None else released))
-    return found
+    if found:
+        return found
+    wanting = [m.name for m in members if m.wants_master]
+    if wanting and all(m.wants_master or m.state == "MASTER" for m in members):
+        master = SyncMaster(f"sync group {group}: every member wants MASTER")
+        return [(name, master) for name in wanting]
+    return []

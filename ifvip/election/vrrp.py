@@ -56,12 +56,13 @@ from ifvip.election.events import (
     Shutdown,
     Start,
     SyncHold,
+    SyncMaster,
     SyncRelease,
     Timer,
     TimerFired,
     failed_action,
 )
-from ifvip.election.sync import Cause
+from ifvip.election.sync import Cause, Member
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -123,6 +124,9 @@ class VrrpParams:
     # at the winner, not at the loser the clients resolved to during the split.
     higher_prio_send_advert: bool = True
     unicast_peers: tuple[IPAddress, ...] = ()  # one copy to each; empty: the multicast group
+    # A member of a sync group: its expired down timer only makes it want MASTER, and it
+    # takes MASTER with the others (SyncMaster, election/sync.py).
+    synced: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -215,6 +219,7 @@ VrrpEvent: TypeAlias = (
     | SendResult
     | SyncHold
     | SyncRelease
+    | SyncMaster
 )
 
 
@@ -272,6 +277,7 @@ class VrrpMachine:
     demote_reason: str = ""  # what demoted it (a check, SIGUSR2), while demoted
     sync_hold: SyncHold | None = None  # held back by its sync group (election/sync.py)
     yielded: str | None = None  # left MASTER for a preferred master, until MASTER again
+    wants_master: bool = False  # a synced member's down timer expired (keepalived's wantstate)
 
     @property
     def priority(self) -> int:
@@ -312,7 +318,7 @@ def change_state(
     if new not in TRANSITIONS[machine.state]:
         raise RuntimeError(f"{machine.prefix()} no transition {machine.state} -> {new}")
     log = Log("info", f"{machine.prefix()} {machine.state} -> {new} ({reason})")
-    machine = replace(machine, state=new, transitions=machine.transitions + 1)
+    machine = replace(machine, state=new, transitions=machine.transitions + 1, wants_master=False)
     if new is State.MASTER:
         machine = replace(machine, yielded=None)
     return machine, [log]
@@ -361,6 +367,10 @@ def step(
             return _sync_hold(machine, event, now)
         case SyncRelease(reason=reason):
             return _sync_release(machine, reason, now)
+        case SyncMaster(reason=reason):
+            if machine.state is State.BACKUP and machine.wants_master and not machine.sync_hold:
+                return _become_master(machine, now, reason)
+            return machine, []
         case SetPriority(priority=priority, reason=reason):
             return _set_priority(machine, priority, reason)
         case Shutdown():
@@ -386,9 +396,18 @@ def sync_cause(machine: VrrpMachine) -> Cause | None:
         return Cause(f"is demoted ({machine.demote_reason or 'demoted'})")
     if machine.fault is not None:
         return Cause(f"failed its MASTER action ({machine.fault})")
-    if machine.yielded is not None and machine.state is not State.MASTER:
+    # A yield ends when its down timer expires (wants_master): the preferred master is gone.
+    yielding = machine.state is not State.MASTER and not machine.wants_master
+    if machine.yielded is not None and yielding:
         return Cause(f"yielded to {machine.yielded}", fault=False)
     return None
+
+
+def sync_member(name: str, machine: VrrpMachine) -> Member:
+    """This member as its sync group sees it (election/sync.py)."""
+    return Member(
+        name, sync_cause(machine), machine.sync_hold, str(machine.state), machine.wants_master
+    )
 
 
 def _sync_hold(
@@ -592,7 +611,11 @@ def _backup_received(
                 )
             )
             machine = replace(machine, master_adver_int_cs=advert.max_adver_int_cs)
-        machine = replace(machine, master_ip=advert.src, master_priority=advert.priority)
+        # A master is heard: a synced member no longer wants MASTER until its down timer
+        # runs out again (a lower priority, discarded below while preempting, does not count).
+        machine = replace(
+            machine, master_ip=advert.src, master_priority=advert.priority, wants_master=False
+        )
         return machine, [*actions, _arm_down(machine, now)]
     # Preempting: a lower priority is discarded and the down timer runs out (RFC §6.4.2).
     return machine, [
@@ -671,9 +694,14 @@ def _timer(
     if timer is Timer.MASTER_DOWN:
         if machine.state is not State.BACKUP:
             return machine, []
-        if machine.sync_hold is not None:
-            # keepalived's vrrp_sync_can_goto_master: not while another member yields.
-            return machine, [_arm_down(machine, now)]
+        if machine.params.synced or machine.sync_hold is not None:
+            # keepalived's vrrp_sync_can_goto_master: it wants MASTER, and takes it when every
+            # member does (SyncMaster); meanwhile its down timer runs again.
+            actions: list[VrrpAction] = [_arm_down(machine, now)]
+            if not machine.wants_master:
+                message = "master down timer expired: wants MASTER, with its sync group"
+                actions.insert(0, Log("info", f"{machine.prefix()} {message}"))
+            return replace(machine, wants_master=True), actions
         return _become_master(machine, now, "master down timer expired")
     if machine.state is not State.MASTER:
         return machine, []

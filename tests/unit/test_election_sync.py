@@ -27,6 +27,7 @@ from ifvip.election.events import (
     RoleResult,
     Start,
     SyncHold,
+    SyncMaster,
     SyncRelease,
     Timer,
     TimerFired,
@@ -108,9 +109,7 @@ class SyncedPair:
         self.actions = {n: [] for n in self.machines}
         self._step(name, event, now)
         for _ in range(8):
-            members = [
-                Member(n, self.module.sync_cause(m), m.sync_hold) for n, m in self.machines.items()
-            ]
+            members = [self.module.sync_member(n, m) for n, m in self.machines.items()]
             found = sync.feeds("dmz", members)
             if not found:
                 return self.actions
@@ -131,15 +130,21 @@ class SyncedPair:
 
 
 def _vrrp(own: ipaddress.IPv4Address, vip: ipaddress.IPv4Address, vrid: int) -> vrrp.VrrpMachine:
-    return vrrp.initial(VrrpParams(vrid=vrid, own_ip=own, addresses=(vip,), priority=200))
+    params = VrrpParams(vrid=vrid, own_ip=own, addresses=(vip,), priority=200, synced=True)
+    return vrrp.initial(params)
 
 
 def vrrp_masters() -> SyncedPair:
     pair = SyncedPair(vrrp, {OUT: _vrrp(ME, VIP_OUT, 51), IN: _vrrp(ME_IN, VIP_IN, 52)})
     for name in (OUT, IN):
         pair.feed(name, Start(), 0.0)
-        pair.feed(name, TimerFired(Timer.MASTER_DOWN), 4.0)
+    pair.feed(OUT, TimerFired(Timer.MASTER_DOWN), 4.0)
+    # keepalived's vrrp_sync_can_goto_master: one member's timer only makes it want MASTER...
+    assert pair.state(OUT) == "BACKUP" and pair.machines[OUT].wants_master
+    done = pair.feed(IN, TimerFired(Timer.MASTER_DOWN), 4.0)
+    # ...and they take it together when every member wants it (vrrp_sync_master).
     assert pair.state(OUT) == pair.state(IN) == "MASTER"
+    assert any(isinstance(a, BecomeMaster) for a in done[OUT])
     return pair
 
 
@@ -193,8 +198,9 @@ def test_vrrp_members_come_back_together_and_the_hold_does_not_feed_back(cause: 
     assert pair.state(OUT) == pair.state(IN) == "BACKUP"
     downs = {n: [a.deadline for a in done[n] if isinstance(a, ArmTimer)] for n in (OUT, IN)}
     assert downs[OUT] == downs[IN]  # one Master_Down_Interval from the same instant
-    for name in (OUT, IN):
-        pair.feed(name, TimerFired(Timer.MASTER_DOWN), downs[name][-1])
+    pair.feed(OUT, TimerFired(Timer.MASTER_DOWN), downs[OUT][-1])
+    assert pair.state(OUT) == "BACKUP"  # not alone
+    pair.feed(IN, TimerFired(Timer.MASTER_DOWN), downs[IN][-1])
     assert pair.state(OUT) == pair.state(IN) == "MASTER"
 
 
@@ -252,12 +258,40 @@ def test_vrrp_a_preferred_master_takes_the_other_master_to_backup_without_priori
     assert pair.state(OUT) == "BACKUP"
     assert [a for a in done[OUT] if isinstance(a, ArmTimer)]
     assert not [a for a in done[OUT] if isinstance(a, BecomeMaster)]
-    # The peer goes away: the member that yielded takes over, and the other follows.
-    pair.feed(IN, TimerFired(Timer.MASTER_DOWN), 20.0)
-    assert pair.state(IN) == "MASTER"
+    # The peer goes away: when the member that yielded wants MASTER again, both take it at
+    # once (the other has wanted it since its own timer ran out).
+    done = pair.feed(IN, TimerFired(Timer.MASTER_DOWN), 20.0)
+    assert pair.state(IN) == pair.state(OUT) == "MASTER"
     assert pair.hold(OUT) is None
-    pair.feed(OUT, TimerFired(Timer.MASTER_DOWN), 24.0)
-    assert pair.state(OUT) == "MASTER"
+    assert any(isinstance(a, BecomeMaster) for a in done[OUT])
+
+
+def test_vrrp_a_member_that_hears_its_master_again_no_longer_wants_master() -> None:
+    pair = SyncedPair(vrrp, {OUT: _vrrp(ME, VIP_OUT, 51), IN: _vrrp(ME_IN, VIP_IN, 52)})
+    for name in (OUT, IN):
+        pair.feed(name, Start(), 0.0)
+    pair.feed(OUT, TimerFired(Timer.MASTER_DOWN), 4.0)
+    pair.feed(OUT, VrrpAdvertReceived(PEER, 250, 100, (VIP_OUT,)), 4.5)
+    assert not pair.machines[OUT].wants_master
+    pair.feed(IN, TimerFired(Timer.MASTER_DOWN), 4.6)
+    # IN wants MASTER but OUT's peer is alive: nobody takes over alone.
+    assert pair.state(OUT) == pair.state(IN) == "BACKUP"
+    assert pair.machines[IN].wants_master
+
+
+def test_sync_master_once_every_member_is_master_or_wants_to_be() -> None:
+    wants = Member(OUT, wants_master=True)
+    assert sync.feeds("dmz", [wants, Member(IN)]) == []
+    master = SyncMaster("sync group dmz: every member wants MASTER")
+    assert sync.feeds("dmz", [wants, Member(IN, state="MASTER")]) == [(OUT, master)]
+    both = [wants, Member(IN, wants_master=True)]
+    assert sync.feeds("dmz", both) == [(OUT, master), (IN, master)]
+    # A hold to change comes first.
+    held = [
+        Member(OUT, Cause("lost its carrier"), wants_master=True),
+        Member(IN, wants_master=True),
+    ]
+    assert [type(e) for _, e in sync.feeds("dmz", held)] == [SyncHold]
 
 
 # ------------------------------------------------------------------ CARP: OpenBSD's demotion

@@ -384,11 +384,13 @@ class _VrrpOnly(_Speaker):
     """The real VRRP machine, sending nothing (outgoing() is None)."""
 
     vrid: int = 51
+    synced: bool = False
 
     def initial(self) -> Any:
         own = ipaddress.IPv4Address(self.channel.source)
         vip = ipaddress.IPv4Address(int(own) + 99)
-        return vrrp.initial(vrrp.VrrpParams(vrid=self.vrid, own_ip=own, addresses=(vip,)))
+        params = vrrp.VrrpParams(vrid=self.vrid, own_ip=own, addresses=(vip,), synced=self.synced)
+        return vrrp.initial(params)
 
     def step(self, machine: Any, event: Any, now: float) -> tuple[Any, list[Any]]:
         return vrrp.step(machine, event, now)
@@ -396,11 +398,8 @@ class _VrrpOnly(_Speaker):
     def state_of(self, machine: Any) -> str:
         return str(machine.state)
 
-    def sync_cause(self, machine: Any) -> Any:
-        return vrrp.sync_cause(machine)
-
-    def sync_hold(self, machine: Any) -> Any:
-        return machine.sync_hold
+    def sync_member(self, name: str, machine: Any) -> Any:
+        return vrrp.sync_member(name, machine)
 
     def outgoing(self, action: Any, mac: str) -> None:
         return None
@@ -418,9 +417,10 @@ class _QuietRole:
         return []
 
 
-def _vrrp_speaker(vrid: int, interface: str, source: str) -> _VrrpOnly:
+def _vrrp_speaker(vrid: int, interface: str, source: str, *, synced: bool = True) -> _VrrpOnly:
     channel = ChannelSpec(socket.AF_INET, source, "224.0.0.18")
-    return _VrrpOnly(name=f"vrid {vrid}", interface=interface, channel=channel, vrid=vrid)
+    name = f"vrid {vrid}"
+    return _VrrpOnly(name=name, interface=interface, channel=channel, vrid=vrid, synced=synced)
 
 
 def test_the_daemon_holds_back_the_other_members_of_a_sync_group() -> None:
@@ -435,13 +435,14 @@ def test_the_daemon_holds_back_the_other_members_of_a_sync_group() -> None:
         inside = daemon.add(
             _vrrp_speaker(52, "eth1", "203.0.113.1"), _QuietRole(), sync_group="dmz"
         )
-        alone = daemon.add(_vrrp_speaker(53, "eth2", "198.51.100.129"), _QuietRole())
+        alone = daemon.add(_vrrp_speaker(53, "eth2", "198.51.100.129", synced=False), _QuietRole())
         seen = []
         for group in (outside, inside, alone):
             group.feed(Start())
             group.feed(TimerFired(Timer.MASTER_DOWN))
         for _ in range(20):
             await asyncio.sleep(0)
+        seen += [(s.name, s.state, s.sync_group, s.sync_hold) for s in daemon.snapshots()]
         inside.link_changed(False)
         seen += [(s.name, s.state, s.sync_group, s.sync_hold) for s in daemon.snapshots()]
         for _ in range(20):
@@ -454,6 +455,9 @@ def test_the_daemon_holds_back_the_other_members_of_a_sync_group() -> None:
         return seen
 
     seen = asyncio.run(main())
+    # The members' timers ran out one after the other: they took MASTER together.
+    assert [state for _, state, _, _ in seen[:3]] == ["MASTER"] * 3
+    seen = seen[3:]
     assert seen[:3] == [
         ("vrid 51", "FAULT", "dmz", "sync group dmz: vrid 52 on eth1 lost its carrier"),
         ("vrid 52", "FAULT", "dmz", None),

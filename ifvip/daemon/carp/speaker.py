@@ -26,10 +26,9 @@ from ifvip.election.carp import (
     SendAdvert,
     initial,
     step,
-    sync_cause,
+    sync_member,
 )
-from ifvip.election.events import SyncHold
-from ifvip.election.sync import Cause
+from ifvip.election.sync import Member
 from ifvip.errors import DecodeError
 from ifvip.wire.announce import gratuitous_arp, mac_bytes
 from ifvip.wire.carp import CarpAdvert
@@ -80,11 +79,8 @@ class CarpSpeaker:
     def fault(self, machine: Machine) -> str | None:
         return machine.fault
 
-    def sync_cause(self, machine: Machine) -> Cause | None:
-        return sync_cause(machine)
-
-    def sync_hold(self, machine: Machine) -> SyncHold | None:
-        return machine.sync_hold
+    def sync_member(self, name: str, machine: Machine) -> Member:
+        return sync_member(name, machine)
 
     def status_facts(self, machine: Machine) -> dict[str, Any]:
         """What `ifvip status` shows for this group."""

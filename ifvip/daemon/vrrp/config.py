@@ -112,6 +112,7 @@ class VrrpConfig:
             garp_master_delay=self.garp_master_delay,
             garp_master_refresh=self.garp_master_refresh,
             unicast_peers=self.unicast_peers,
+            synced=self.sync_group is not None,
         )
 
     def master_down_interval(self) -> float:

@@ -41,8 +41,8 @@ from ifvip.daemon.speaker import Accepted, ChannelSpec, Dropped, Outgoing
 from ifvip.daemon.transport import Received
 from ifvip.daemon.vrrp.config import VrrpConfig, link_local_first
 from ifvip.daemon.vrrp.notify import NOTIFY_TIMEOUT, run_notify
-from ifvip.election.events import ArmTimer, CancelTimer, Event, SyncHold, Timer, TimerFired
-from ifvip.election.sync import Cause
+from ifvip.election.events import ArmTimer, CancelTimer, Event, Timer, TimerFired
+from ifvip.election.sync import Member
 from ifvip.election.vrrp import (
     Notify,
     SendVrrpAdvert,
@@ -52,7 +52,7 @@ from ifvip.election.vrrp import (
     initial,
     judge,
     step,
-    sync_cause,
+    sync_member,
 )
 from ifvip.errors import DecodeError
 from ifvip.wire.announce import BROADCAST, gratuitous_arp, mac_bytes, multicast_mac, unsolicited_na
@@ -158,11 +158,8 @@ class VrrpSpeaker:
     def fault(self, machine: VrrpMachine) -> str | None:
         return machine.fault
 
-    def sync_cause(self, machine: VrrpMachine) -> Cause | None:
-        return sync_cause(machine)
-
-    def sync_hold(self, machine: VrrpMachine) -> SyncHold | None:
-        return machine.sync_hold
+    def sync_member(self, name: str, machine: VrrpMachine) -> Member:
+        return sync_member(name, machine)
 
     def status_facts(self, machine: VrrpMachine) -> dict[str, Any]:
         """What `ifvip status` shows for this group."""
