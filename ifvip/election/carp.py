@@ -25,6 +25,11 @@ A MASTER action that fails (the VIPs, the managed ifup, the up-script: `RoleResu
 is a fault, not a MASTER: the group bows out and is not eligible again for a backoff that
 starts at `FAULT_BACKOFF_FIRST` and doubles up to `FAULT_BACKOFF_MAX` while the action keeps
 failing; a MASTER action that succeeds resets it.
+
+Sync groups (sync.py): a member held back by its sync group (`SyncHold`: another member
+cannot be MASTER) advertises advskew 240, at once, as OpenBSD's carp does while its
+interface group is demoted: a peer sees an ordinary slower master and takes over if it
+preempts. `SyncRelease` gives it its own advskew back.
 """
 
 from __future__ import annotations

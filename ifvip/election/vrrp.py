@@ -29,6 +29,11 @@ and a second burst `garp_master_delay` later; on leaving as master: one priority
 FAULT (link down, or demoted by SIGUSR2 / a failing weight-0 check, or a MASTER action that
 failed: `RoleResult(ok=False)`, for a backoff as carp.py's) removes the VIPs, and a
 master entering it sends priority 0 first, as keepalived does.
+
+Sync groups (sync.py, keepalived's vrrp_sync_group): `SyncHold` puts a member in FAULT
+(another member cannot be MASTER) or, after another member yielded, in BACKUP without
+priority 0 and without taking over; a member with `params.synced` whose down timer expires
+only wants MASTER (`wants_master`) and takes it on `SyncMaster`, with the others.
 """
 
 from __future__ import annotations
