@@ -107,6 +107,9 @@ class CarpParams:
     # answers (its last advert as it yields) or one of its intervals has passed, so the two
     # never hold them together for longer than the old master takes to release.
     hold_on_preempt: bool = False
+    # A member of a sync group: it preempts a live master only with the other members
+    # (SyncMaster, election/sync.py), so their VIPs come back at the same moment.
+    synced: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.vhid <= 255:
@@ -183,6 +186,7 @@ class Machine:
     demote_reason: str = ""  # what demoted it (a check, SIGUSR2), while demoted
     sync_hold: SyncHold | None = None  # held back by its sync group (election/sync.py)
     yielded: str | None = None  # left MASTER for a preferred master, until MASTER again
+    wants: AdvertReceived | None = None  # a synced member would preempt this slower master
 
     @property
     def eligible(self) -> bool:
@@ -223,7 +227,7 @@ def change_state(machine: Machine, new: State, reason: str) -> tuple[Machine, li
     if new not in TRANSITIONS[machine.state]:
         raise RuntimeError(f"{machine.prefix()} no transition {machine.state} -> {new}")
     log = Log("info", f"{machine.prefix()} Entering {new} STATE ({reason})")
-    machine = replace(machine, state=new, transitions=machine.transitions + 1)
+    machine = replace(machine, state=new, transitions=machine.transitions + 1, wants=None)
     if new is State.MASTER:
         machine = replace(machine, yielded=None)
     return machine, [log]
@@ -244,10 +248,12 @@ def _become_master(machine: Machine, now: float, reason: str) -> tuple[Machine, 
 
 
 def _preempt(
-    machine: Machine, advert: AdvertReceived, now: float
+    machine: Machine,
+    advert: AdvertReceived,
+    now: float,
+    reason: str = "preemption: peer advertises slower",
 ) -> tuple[Machine, list[CarpAction]]:
     """Preemption of a live master: with hold_on_preempt, advertise now and take later."""
-    reason = "preemption: peer advertises slower"
     if not machine.params.hold_on_preempt:
         return _become_master(machine, now, reason)
     machine, actions = change_state(machine, State.MASTER, reason)
@@ -312,8 +318,12 @@ def step(machine: Machine, event: CarpEvent, now: float) -> tuple[Machine, list[
             return _sync_hold(machine, event, now)
         case SyncRelease(reason=reason):
             return _sync_release(machine, reason, now)
-        case SyncMaster():
-            return machine, []  # CARP members take over by their own timers (OpenBSD's)
+        case SyncMaster(reason=reason):
+            wants = machine.wants
+            free = machine.eligible and machine.sync_hold is None
+            if machine.state is State.BACKUP and wants is not None and free:
+                return _preempt(machine, wants, now, reason)
+            return machine, []
         case Promote(reason=reason):
             return _promote(machine, reason, now)
         case Shutdown():
@@ -361,8 +371,15 @@ def _advert(
         if _slower(theirs, down):
             return _become_master(machine, now, "peer is going to time out (bow-out)")
         if machine.params.preempt and _slower(theirs, ours) and _link_settled(machine, now):
-            return _preempt(machine, advert, now)
-        return machine, _arm_master_down(machine, now)
+            if not machine.params.synced:
+                return _preempt(machine, advert, now)
+            # It preempts when every member of its sync group would (SyncMaster).
+            actions = _arm_master_down(machine, now)
+            if machine.wants is None:
+                said = "would preempt a slower master: waits for its sync group"
+                actions.insert(0, Log("info", f"{machine.prefix()} {said}"))
+            return replace(machine, wants=advert), actions
+        return replace(machine, wants=None), _arm_master_down(machine, now)
     # MASTER
     equal = theirs == ours
     peer_lower = ucarp_ip_key(advert.src) < ucarp_ip_key(machine.params.own_ip)
@@ -460,7 +477,8 @@ def sync_cause(machine: Machine) -> Cause | None:
 
 def sync_member(name: str, machine: Machine) -> Member:
     """This member as its sync group sees it (election/sync.py)."""
-    return Member(name, sync_cause(machine), machine.sync_hold, str(machine.state))
+    wants = machine.wants is not None
+    return Member(name, sync_cause(machine), machine.sync_hold, str(machine.state), wants)
 
 
 def _sync_hold(machine: Machine, hold: SyncHold, now: float) -> tuple[Machine, list[CarpAction]]:
@@ -469,7 +487,7 @@ def _sync_hold(machine: Machine, hold: SyncHold, now: float) -> tuple[Machine, l
     if machine.sync_hold == hold:
         return machine, []
     before = machine.advskew
-    machine = replace(machine, sync_hold=hold)
+    machine = replace(machine, sync_hold=hold, wants=None)
     log = Log("warning", f"{machine.prefix()} held: {hold.reason}; advskew {machine.advskew}")
     return machine, [log, *_readvertise(machine, before, now)]
 

@@ -23,9 +23,10 @@ sources):
 Together back: a VRRP member of a sync group whose down timer expires only wants MASTER
 (keepalived's wantstate); `feeds()` lets the members that want it take it at once when
 every member is MASTER or wants to be (vrrp_sync_can_goto_master, vrrp_sync_master).
-CARP members follow OpenBSD's carp instead: a held member advertises advskew 240 and the
-peer takes over if it preempts; they come back by preemption, each at its peer's next
-advert.
+CARP members follow OpenBSD's carp: a held member advertises advskew 240 and the peer takes
+over if it preempts; coming back, a synced member that would preempt a slower master only
+wants to, and all preempt together on `SyncMaster` (a takeover by the master-down timer or
+a bow-out is never gated: the peer is gone).
 
 No feedback loop: a hold is never a cause. A held member's FAULT (VRRP) or raised advskew
 (CARP) is not its own reason not to be MASTER, and a member that yields while held (its

@@ -298,7 +298,8 @@ def test_sync_master_once_every_member_is_master_or_wants_to_be() -> None:
 
 
 def _carp(own: ipaddress.IPv4Address, vhid: int, *, preempt: bool = True) -> carp.Machine:
-    return carp.initial(CarpParams(vhid=vhid, own_ip=own, advskew=0, preempt=preempt))
+    params = CarpParams(vhid=vhid, own_ip=own, advskew=0, preempt=preempt, synced=True)
+    return carp.initial(params)
 
 
 C_OUT, C_IN = "vhid 51 on eth0", "vhid 52 on eth1"
@@ -342,9 +343,15 @@ def test_carp_the_member_that_cannot_be_master_bows_out_the_other_advertises_240
     done = pair.feed(C_IN, clear(), 20.0)
     assert pair.hold(C_OUT) is None and pair.hold(C_IN) is None
     assert pair.machines[C_OUT].advskew == 0
-    # Back with preemption: the peer's next advert is slower than ours.
+    # Back with preemption, together: the outside member would preempt at once...
     pair.feed(C_OUT, AdvertReceived(PEER, 1, 100), 21.0)
-    assert pair.state(C_OUT) == "MASTER"
+    assert pair.state(C_OUT) == "BACKUP"
+    assert pair.machines[C_OUT].wants is not None
+    # ...and does when the inside one would too (its link settled: a master-down interval).
+    done = pair.feed(C_IN, AdvertReceived(PEER_IN, 1, 100), 23.5)
+    assert pair.state(C_OUT) == pair.state(C_IN) == "MASTER"
+    assert any(isinstance(a, BecomeMaster) for a in done[C_OUT])
+    assert any(isinstance(a, BecomeMaster) for a in done[C_IN])
 
 
 def test_carp_a_held_backup_does_not_preempt_a_faster_peer() -> None:
@@ -380,3 +387,20 @@ def test_carp_release_readvertises_the_configured_skew() -> None:
     done = pair.feed(C_IN, Promote("SIGUSR2: promoted"), 12.0)
     assert adverts(done[C_OUT]) == [(1, 0)]
     assert pair.state(C_OUT) == "MASTER"
+
+
+def test_carp_a_synced_member_does_not_preempt_alone() -> None:
+    """Preempting a live, slower master waits for every member of the sync group; a faster
+    master heard meanwhile ends the wish."""
+    pair = SyncedPair(carp, {C_OUT: _carp(ME, 51), C_IN: _carp(ME_IN, 52)})
+    for name in (C_OUT, C_IN):
+        pair.feed(name, Start(), 0.0)
+    pair.feed(C_OUT, AdvertReceived(PEER, 1, 100), 1.0)
+    assert pair.state(C_OUT) == "BACKUP" and pair.machines[C_OUT].wants is not None
+    pair.feed(C_IN, AdvertReceived(PEER_IN, 0, 10), 1.1)  # a faster master inside
+    assert pair.state(C_OUT) == pair.state(C_IN) == "BACKUP"
+    pair.feed(C_OUT, AdvertReceived(PEER, 0, 10), 2.0)
+    assert pair.machines[C_OUT].wants is None
+    # A master-down timer is not gated: a member whose peer is gone takes over at once.
+    pair.feed(C_IN, TimerFired(Timer.MASTER_DOWN), 5.0)
+    assert pair.state(C_IN) == "MASTER"

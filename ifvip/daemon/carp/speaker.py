@@ -62,6 +62,7 @@ class CarpSpeaker:
                 neutral=c.neutral,
                 # Advertise first, take the VIPs when the old master yields (election/carp.py).
                 hold_on_preempt=True,
+                synced=c.sync_group is not None,
             )
         )
 
