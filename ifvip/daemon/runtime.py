@@ -145,7 +145,8 @@ class Group:
     @property
     def member(self) -> str:
         """Its name in its sync group, and in the reasons a hold gives: `vrid 52 on eth1`."""
-        return f"{self.speaker.name} on {self.speaker.interface}"
+        name, where = self.speaker.name, f" on {self.speaker.interface}"
+        return name if name.endswith(where) else name + where
 
     # ---------------------------------------------------------------- lifecycle
 
