@@ -172,6 +172,7 @@ class HostAddress:
     link: str
     address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
     permanent: bool
+    ifvip: bool = False  # tagged as an ifvip VIP (journal.VIP_PROTO): a leftover, not the host's
 
 
 def host_problems(
@@ -187,7 +188,8 @@ def host_problems(
 
     - a VIP ifvip adds and deletes itself (`vips`: not a script's) that is a permanent
       address of the host (not one an ifvip journal in the state directory lists, `ours`:
-      "ADDRESS/LEN"): BACKUP and exit would delete the host's own address;
+      "ADDRESS/LEN", nor one the kernel says an ifvip added): BACKUP and exit would delete
+      the host's own address;
     - `srcip` (given: CARP's -s) that is not an address of `interface`: adverts could not
       leave from it (ucarp refuses it too)."""
     problems = []
@@ -195,6 +197,7 @@ def host_problems(
         for host in addresses:
             if (
                 host.permanent
+                and not host.ifvip
                 and host.address.ip == vip.interface.ip
                 and str(vip.interface) not in ours
                 and str(host.address) not in ours
