@@ -478,8 +478,9 @@ class _RunCommand(click.Command):
     "interfaces_file",
     envvar=_env("INTERFACES"),
     metavar="FILE",
-    help="Interfaces file: with --manage, the stanzas to bring up; alone, run one group per "
-    "stanza with ucarp-vid (MASTER = ifup IFACE:ucarp).",
+    help="Interfaces file: with --manage, the stanzas to bring up; without a group given by "
+    "options, run every group it declares: one per stanza with ucarp-vid (MASTER = ifup "
+    "IFACE:ucarp) or vrrp-id, CARP and VRRP side by side.",
 )
 @click.option(
     "--manage",
@@ -487,6 +488,13 @@ class _RunCommand(click.Command):
     envvar=_env("MANAGE"),
     metavar="LOGICAL",
     help="ifup LOGICAL from --interfaces on MASTER, ifdown it on BACKUP and at exit (repeatable).",
+)
+@click.option(
+    "--sync-group",
+    envvar=_env("SYNC_GROUP"),
+    metavar="NAME",
+    help="Sync group of the group given by options: its members are MASTER together "
+    "(in an interfaces file: ifvip-sync-group).",
 )
 @click.option(
     "--state-dir",

@@ -5,13 +5,14 @@ vrrp_groups_from_interfaces / carp_groups_from_interfaces filling the group conf
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ifvip.daemon.carp.config import carp_groups_from_interfaces
-from ifvip.daemon.settings import ConfigProblems
+from ifvip.daemon.settings import ConfigProblems, HostAddress
 from ifvip.daemon.vrrp.config import build_vrrp_group, vrrp_groups_from_interfaces
 from ifvip.interfaces.check import check
 from ifvip.interfaces.loader import load
@@ -338,3 +339,192 @@ def test_a_ucarp_stanza_names_its_sync_group(tmp_path: Path) -> None:
         f"{path}:6:3: ifvip-sync-group 'dmz group' is not a valid "
         "word (letters, digits, '-', '_', '.')"
     ]
+
+
+# ------------------------------------------------- one `ifvip run --interfaces FILE` process
+
+MIXED = """\
+iface eth0 inet static
+  address 198.51.100.1/24
+  ucarp-vid 1
+  ucarp-vip 198.51.100.100
+  ucarp-password secret
+  ifvip-sync-group dmz
+
+iface eth0:ucarp inet static
+  address 198.51.100.100/24
+
+iface eth1 inet static
+  address 203.0.113.1/24
+  ucarp-vid 1
+  ucarp-vip 203.0.113.100
+  ucarp-password secret
+  vrrp-id 1
+  vrrp-address 203.0.113.51/24
+  vrrp-priority {priority}
+
+iface eth1:ucarp inet static
+  address 203.0.113.100/24
+
+iface eth1 inet6 manual
+  vrrp-id 2
+  vrrp-address fe80::2/64 2001:db8:1::2/64
+  vrrp-srcip fe80::1
+  ifvip-sync-group dmz
+"""
+
+
+@pytest.fixture
+def host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host with eth0 and eth1 and their own addresses, none of the VIPs (nothing is
+    asked of the kernel)."""
+    from ifvip.daemon import host as host_module
+    from ifvip.daemon import launch
+    from ifvip.daemon.vrrp import discover
+
+    async def no_addresses(*_args: Any) -> list[Any]:
+        return []
+
+    monkeypatch.setattr(launch, "present_links", lambda: ["lo", "eth0", "eth1"])
+    monkeypatch.setattr(discover, "_addresses", no_addresses)
+    own = [
+        HostAddress("eth0", ipaddress.ip_interface("198.51.100.1/24"), permanent=True),
+        HostAddress("eth1", ipaddress.ip_interface("203.0.113.1/24"), permanent=True),
+    ]
+    monkeypatch.setattr(host_module, "host_addresses", lambda: own)
+    monkeypatch.setattr(host_module, "journaled", lambda _state: set())
+
+
+def _options(tmp_path: Path, *argv: str) -> dict[str, Any]:
+    from ifvip.cli import cli
+
+    run = cli.commands["run"]
+    with run.make_context("run", [*argv, "--state-dir", str(tmp_path / "state")]) as ctx:
+        return dict(ctx.params)
+
+
+def _plan(tmp_path: Path, text: str, *argv: str) -> Any:
+    from ifvip.daemon.launch import build_plan
+
+    path = tmp_path / "interfaces"
+    path.write_text(text)
+    return build_plan(_options(tmp_path, "--interfaces", str(path), *argv))
+
+
+@pytest.mark.usefixtures("host")
+def test_a_file_mixing_carp_and_vrrp_is_one_plan_with_unique_names(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, MIXED.format(priority=100))
+    groups = plan.groups()
+    assert [str(k) for k in groups] == [
+        "vhid 1 on eth0",
+        "vhid 1 on eth1",
+        "vrid 1 on eth1",
+        "vrid 2 on eth1",
+    ]
+    names = [d.config.group_name for d in groups.values()]
+    assert names == ["vhid 1 on eth0", "vhid 1 on eth1", "vrid 1", "vrid 2"]
+    assert len(set(names)) == len(names)
+    assert [d.config.sync_group for d in groups.values()] == ["dmz", None, None, "dmz"]
+    assert [d.protocol for d in groups.values()] == ["carp", "carp", "vrrp", "vrrp"]
+    assert plan.engines is not None  # the ucarp-* groups ifup IFACE:ucarp
+
+
+@pytest.mark.usefixtures("host")
+def test_one_group_keeps_its_plain_name(tmp_path: Path) -> None:
+    (definition,) = _plan(tmp_path, BASE).groups().values()
+    assert definition.config.group_name == "vrid 51"
+
+
+@pytest.mark.usefixtures("host")
+def test_a_reload_diffs_group_by_group_across_protocols(tmp_path: Path) -> None:
+    from ifvip.daemon.settings import diff_groups
+
+    before = _plan(tmp_path, MIXED.format(priority=100)).groups()
+    changed = MIXED.format(priority=200).replace("  ucarp-vid 1\n  ucarp-vip 203.0.113.100\n", "")
+    changed = changed.replace("  ucarp-password secret\n  vrrp-id 1", "  vrrp-id 1")
+    after = _plan(tmp_path, changed).groups()
+    diff = diff_groups(before, after)
+    assert [str(k) for k in diff.unchanged] == ["vrid 2 on eth1"]
+    assert [str(k) for k in diff.changed] == ["vhid 1 on eth0", "vrid 1 on eth1"]
+    assert [str(k) for k in diff.removed] == ["vhid 1 on eth1"]
+    assert diff.added == ()
+    # vhid 1 on eth0 changed only by its name: it is alone now, `vhid 1` again.
+    assert after[next(iter(after))].config.group_name == "vhid 1"
+
+
+@pytest.mark.usefixtures("host")
+def test_group_flags_or_manage_keep_todays_meaning(tmp_path: Path) -> None:
+    from ifvip.daemon.launch import from_file_only
+
+    path = str(tmp_path / "interfaces")
+    assert from_file_only(_options(tmp_path, "--interfaces", path))
+    assert from_file_only(_options(tmp_path, "--interfaces", path, "--protocol", "vrrp"))
+    for argv in (["-v", "3"], ["--vip", "198.51.100.9/24"], ["--manage", "eth0:1"]):
+        assert not from_file_only(_options(tmp_path, "--interfaces", path, *argv)), argv
+    assert not from_file_only(_options(tmp_path, "-v", "3"))
+
+
+@pytest.mark.usefixtures("host")
+def test_sync_group_flag(tmp_path: Path) -> None:
+    from ifvip.daemon.launch import build_plan
+
+    vrrp = ["--protocol", "vrrp", "-i", "eth0", "-s", "198.51.100.1", "--vrid", "9"]
+    options = _options(tmp_path, *vrrp, "--vip", "198.51.100.9/24", "--sync-group", "dmz")
+    (definition,) = build_plan(options).groups().values()
+    assert definition.config.sync_group == "dmz"
+    carp = ["-i", "eth0", "-s", "198.51.100.1", "-v", "9", "-p", "pw", "-a", "198.51.100.9"]
+    with pytest.raises(ConfigProblems) as found:
+        build_plan(_options(tmp_path, *carp, "--sync-group", "dmz group"))
+    assert found.value.problems[-1] == (
+        "--sync-group: 'dmz group' is not a word (letters, digits, '-', '_', '.')"
+    )
+    with pytest.raises(ConfigProblems) as found:
+        _plan(tmp_path, BASE, "--sync-group", "dmz")
+    assert found.value.problems[0].startswith("--sync-group: names the sync group of a group")
+
+
+@pytest.mark.usefixtures("host")
+def test_a_file_without_groups_and_bad_values_of_both_protocols(tmp_path: Path) -> None:
+    with pytest.raises(ConfigProblems) as found:
+        _plan(tmp_path, "iface eth0 inet manual\n")
+    assert found.value.problems == [
+        f"--interfaces: no stanza in {tmp_path / 'interfaces'} has ucarp-vid or vrrp-id"
+    ]
+    bad = MIXED.format(priority=100).replace(
+        "ucarp-vid 1\n  ucarp-vip 198", "ucarp-vid 0\n  ucarp-vip 198"
+    )
+    bad = bad.replace("vrrp-id 2", "vrrp-id 300")
+    with pytest.raises(ConfigProblems) as found:
+        _plan(tmp_path, bad)
+    path = tmp_path / "interfaces"
+    assert found.value.problems == [
+        f"{path}:1:1: --vhid: 0 is out of range 1..255",
+        f"{path}:24:3: vrrp-id '300' is not a valid 1-255",
+    ]
+
+
+def test_run_exits_78_naming_the_line_and_never_the_pass_file_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from ifvip.cli import cli
+    from ifvip.daemon import launch
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("a bad configuration reached the daemon")
+
+    monkeypatch.setattr(launch, "run_plan", refuse)
+    passfile = _passfile(tmp_path, "longer-than-8")
+    path = tmp_path / "interfaces"
+    path.write_text(
+        "iface lo inet loopback\n  vrrp-id 7\n  vrrp-address 198.51.100.7/24\n"
+        f"  vrrp-srcip 127.0.0.1\n  vrrp-auth-pass-file {passfile}\n  vrrp-advert-int 0\n"
+    )
+    env = {k: None for k in os.environ if k.startswith(("IFVIP_", "UCARP_"))}
+    argv = ["run", "--interfaces", str(path), "--state-dir", str(tmp_path / "state")]
+    result = CliRunner().invoke(cli, argv, env=env)
+    assert result.exit_code == 78, result.output
+    assert f"ifvip run: {path}:5:3: vrrp-auth-pass-file: the password is longer" in result.output
+    assert f"ifvip run: {path}:6:3: vrrp-advert-int: 0: VRRPv2 intervals" in result.output
+    assert "longer-than-8" not in result.output

@@ -20,6 +20,7 @@ from ifvip.daemon.settings import (
     Secret,
     Vip,
     parse_int,
+    parse_sync_group,
     parse_vips,
     read_password,
 )
@@ -201,6 +202,7 @@ def build_carp_group(
                 raise ValueError
         except ValueError:
             problems.append(f"--garp-repeat: '{garp_repeat}' is not a number of seconds")
+    sync = parse_sync_group(sync_group, problems)
     if source is not None and source in {vip.interface.ip for vip in parsed}:
         problems.append(f"--addr: {source} is the source address (-s) itself, not a virtual one")
     if problems:
@@ -232,7 +234,7 @@ def build_carp_group(
         explicit_vips=tuple(parsed[1:] if addr is not None else parsed),
         lifetime=life,
         ucarp_stanza=ucarp_stanza,
-        sync_group=sync_group,
+        sync_group=sync,
     )
 
 

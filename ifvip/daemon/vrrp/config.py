@@ -27,6 +27,7 @@ from ifvip.daemon.settings import (
     Secret,
     Vip,
     parse_int,
+    parse_sync_group,
     parse_vips,
     read_password,
 )
@@ -305,6 +306,7 @@ def build_vrrp_group(
     life = None
     if lifetime is not None:
         life = parse_int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems, auto_base=True)
+    sync = parse_sync_group(sync_group, problems)
 
     if problems:
         raise ConfigProblems(problems)
@@ -335,7 +337,7 @@ def build_vrrp_group(
         manage=tuple(manage),
         ignoreifstate=ignoreifstate,
         lifetime=life,
-        sync_group=sync_group,
+        sync_group=sync,
     )
 
 
