@@ -490,6 +490,13 @@ class _RunCommand(click.Command):
     help="ifup LOGICAL from --interfaces on MASTER, ifdown it on BACKUP and at exit (repeatable).",
 )
 @click.option(
+    "--up-list",
+    envvar=_env("UP_LIST"),
+    metavar="FILE",
+    help="With --interfaces alone: run only the groups of the interfaces FILE lists, one "
+    "name a line, read anew on SIGHUP (kept by the Debian if-up.d/if-down.d hook).",
+)
+@click.option(
     "--sync-group",
     envvar=_env("SYNC_GROUP"),
     metavar="NAME",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -72,8 +72,9 @@ def detach(facility: str | None) -> None:
 
 Starter = Callable[[Any, Kernel, RunStateDir, EngineFactory, float], Started]
 Composer = Callable[[Mapping[str, Any], list[str]], Composed]
-# from_file(defn, path, links, state_dir): the groups the protocol's stanzas declare.
-FileComposer = Callable[[Any, str, list[str], str], list[Any]]
+# from_file(defn, path, links, state_dir, only): the groups the protocol's stanzas declare
+# (only: those of these interfaces; None: all).
+FileComposer = Callable[[Any, str, list[str], str, Collection[str] | None], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -378,9 +379,20 @@ def unique_names(configs: Sequence[GroupSettings]) -> tuple[GroupSettings, ...]:
     )
 
 
+def read_up_list(path: str) -> list[str]:
+    """The interface names of an --up-list file, one a line (none when it is missing)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [line.strip() for line in handle if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
 def compose_file(options: Mapping[str, Any], links: list[str]) -> Composed:
     """Every group the --interfaces file declares, of every protocol (each protocol's
-    `from_file`, in PROTOCOLS' order), with what runs beside them; ConfigProblems."""
+    `from_file`, in PROTOCOLS' order), with what runs beside them; ConfigProblems. With
+    --up-list, only the groups of the interfaces it lists (deploy/debian's hooks): the
+    stanzas of the others are not even checked (their links may not exist yet)."""
     from ifvip.daemon.operations import operations_and_policy  # noqa: PLC0415
     from ifvip.daemon.settings import read_interfaces  # noqa: PLC0415
 
@@ -391,15 +403,24 @@ def compose_file(options: Mapping[str, Any], links: list[str]) -> Composed:
             "--sync-group: names the sync group of a group given by options; the groups of "
             f"{path} name theirs with ifvip-sync-group"
         )
+    only: list[str] | None = None
+    if options.get("up_list"):
+        try:
+            only = read_up_list(options["up_list"])
+        except OSError as exc:
+            raise ConfigProblems(
+                [f"--up-list: cannot read {options['up_list']}: {exc.strerror}"]
+            ) from None
     defn = read_interfaces(path)
     configs: list[GroupSettings] = []
     for entry in PROTOCOLS.values():
         try:
-            configs += entry.file_composer()(defn, path, links, state_dir)
+            configs += entry.file_composer()(defn, path, links, state_dir, only)
         except ConfigProblems as found:
             problems += found.problems
     if not configs and not problems:
-        problems.append(f"--interfaces: no stanza in {path} has ucarp-vid or vrrp-id")
+        where = f" on {' '.join(only) or 'no interface'} (--up-list)" if only is not None else ""
+        problems.append(f"--interfaces: no stanza in {path} has ucarp-vid or vrrp-id{where}")
     if problems:
         raise ConfigProblems(problems)
     engines = engine_factory(options["ifstate_dir"], options["script_timeout"])
@@ -432,6 +453,10 @@ def build_plan(options: Mapping[str, Any]) -> RunPlan:
     links = present_links()
     if from_file_only(options):
         composed = compose_file(options, links)
+    elif options.get("up_list"):
+        raise ConfigProblems(
+            ["--up-list: only with --interfaces FILE and no group given by options"]
+        )
     else:
         composed = PROTOCOLS[options["protocol"]].composer()(options, links)
     state_dir = options["state_dir"]

@@ -528,3 +528,27 @@ def test_run_exits_78_naming_the_line_and_never_the_pass_file_text(
     assert f"ifvip run: {path}:5:3: vrrp-auth-pass-file: the password is longer" in result.output
     assert f"ifvip run: {path}:6:3: vrrp-advert-int: 0: VRRPv2 intervals" in result.output
     assert "longer-than-8" not in result.output
+
+
+@pytest.mark.usefixtures("host")
+def test_up_list_runs_the_listed_interfaces_groups_and_checks_no_other(tmp_path: Path) -> None:
+    up = tmp_path / "up"
+    up.write_text("eth1\n")
+    elsewhere = "\niface eth9 inet static\n  address 198.51.100.9/24\n  vrrp-id 9\n"
+    text = MIXED.format(priority=100) + elsewhere + "  vrrp-address 198.51.100.99/24\n"
+    plan = _plan(tmp_path, text, "--up-list", str(up))
+    assert [str(k) for k in plan.groups()] == ["vhid 1 on eth1", "vrid 1 on eth1", "vrid 2 on eth1"]
+    # Alone in the process, vhid 1 keeps its plain name.
+    assert next(d.config.group_name for d in plan.groups().values()) == "vhid 1"
+    up.write_text("")
+    with pytest.raises(ConfigProblems) as found:
+        _plan(tmp_path, text, "--up-list", str(up))
+    assert found.value.problems == [
+        f"--interfaces: no stanza in {tmp_path / 'interfaces'} has ucarp-vid or vrrp-id on no "
+        "interface (--up-list)"
+    ]
+    with pytest.raises(ConfigProblems) as found:
+        _plan(tmp_path, text, "--up-list", str(up), "--vrid", "3")
+    assert found.value.problems == [
+        "--up-list: only with --interfaces FILE and no group given by options"
+    ]

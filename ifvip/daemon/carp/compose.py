@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ifvip.daemon import host
@@ -124,10 +124,16 @@ def host_checks(
     return problems
 
 
-def from_file(defn: InterfacesFile, path: str, links: list[str], state_dir: str) -> list[Any]:
+def from_file(
+    defn: InterfacesFile,
+    path: str,
+    links: list[str],
+    state_dir: str,
+    only: Collection[str] | None = None,
+) -> list[Any]:
     """The CARP groups of the file's `ucarp-*` stanzas (none: an empty list), checked
     against the host (launch.PROTOCOLS["carp"].from_file); ConfigProblems."""
-    configs = carp_groups_from_interfaces(defn, path, links=links)
+    configs = carp_groups_from_interfaces(defn, path, links=links, only=only)
     if not configs:
         return []
     warn_debian_ucarp_hook(configs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
@@ -242,12 +242,17 @@ FALSE_WORDS: Final = frozenset({"no", "off", "false", "0"})
 
 
 def carp_groups_from_interfaces(
-    defn: InterfacesFile, path: str, *, links: Sequence[str] | None = None
+    defn: InterfacesFile,
+    path: str,
+    *,
+    links: Sequence[str] | None = None,
+    only: Collection[str] | None = None,
 ) -> list[GroupConfig]:
     """One group per stanza carrying Debian's `ucarp-vid`, as /etc/network/if-up.d/ucarp runs
     ucarp (specs/carp.md §4): `-i IFACE -s ADDRESS -z -v VID -p PASSWORD -a VIP`, `-P` unless
     `ucarp-master` is no/off/false/0, and MASTER meaning `ifup IFACE:ucarp`; the stanza's
-    `ifvip-sync-group` names its sync group."""
+    `ifvip-sync-group` names its sync group. `only`: the stanzas of these interfaces alone
+    (the others are neither read nor checked)."""
     from ifvip.interfaces.check import check_stanza  # noqa: PLC0415 - the schema's checks
 
     groups: list[GroupConfig] = []
@@ -255,7 +260,7 @@ def carp_groups_from_interfaces(
     seen: dict[tuple[str, int], str] = {}  # (interface, vhid) -> where it was first
     for stanza in defn.ifaces:
         vid = stanza.get("ucarp-vid")
-        if vid is None or stanza.family != "inet":
+        if vid is None or stanza.family != "inet" or (only is not None and stanza.name not in only):
             continue
         where = str(stanza.origin)
         found = check_stanza(stanza)

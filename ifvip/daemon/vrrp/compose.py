@@ -4,7 +4,7 @@ the checks against the interfaces file and the host; `from_file` gives the group
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ifvip.daemon import host
@@ -88,10 +88,16 @@ def host_checks(configs: Sequence[VrrpConfig], state_dir: str, *, named: bool = 
     return problems
 
 
-def from_file(defn: InterfacesFile, path: str, links: list[str], state_dir: str) -> list[Any]:
+def from_file(
+    defn: InterfacesFile,
+    path: str,
+    links: list[str],
+    state_dir: str,
+    only: Collection[str] | None = None,
+) -> list[Any]:
     """The VRRP groups of the file's `vrrp-*` stanzas (none: an empty list), checked
     against the host (launch.PROTOCOLS["vrrp"].from_file); ConfigProblems."""
-    configs = vrrp_groups_from_interfaces(defn, path, links)
+    configs = vrrp_groups_from_interfaces(defn, path, links, only=only)
     if problems := host_checks(configs, state_dir, named=True):
         raise ConfigProblems(problems)
     return list(configs)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -455,6 +455,7 @@ def vrrp_groups_from_interfaces(
     links: Sequence[str] | None = None,
     *,
     build: VrrpBuilder | None = None,
+    only: Collection[str] | None = None,
 ) -> list[VrrpConfig]:
     """One VRRP group per stanza carrying `vrrp-id`, on the stanza's interface, with its
     vrrp-* options (ifvip-interfaces(5)) and `ifvip-sync-group`; MASTER adds the
@@ -462,7 +463,8 @@ def vrrp_groups_from_interfaces(
     `path:line:col` (ConfigProblems): the schema's (interfaces/check.py), then the
     group's. `build` makes the group from build_vrrp_group's keywords (default:
     discover.configure, which finds what the file leaves to the host: the link-local
-    source of an IPv6 group, the interface's own addresses among the unicast peers)."""
+    source of an IPv6 group, the interface's own addresses among the unicast peers).
+    `only`: the stanzas of these interfaces alone (the others are neither read nor checked)."""
     from ifvip.interfaces.check import check_stanza  # noqa: PLC0415 - the schema's checks
 
     if build is None:
@@ -474,6 +476,8 @@ def vrrp_groups_from_interfaces(
     seen: dict[tuple[str, int], str] = {}
     for stanza in defn.ifaces:
         if stanza.get("vrrp-id") is None or stanza.builtin:
+            continue
+        if only is not None and stanza.name not in only:
             continue
         found = [str(e) for e in check_stanza(stanza) if not e.warning]
         found = [p for p in found if "vrrp-" in p or "ifvip-sync-group" in p]
