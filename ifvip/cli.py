@@ -651,8 +651,9 @@ class _RunCommand(click.Command):
 )
 @_operations_options
 def run(**options: Any) -> None:
-    """Run CARP groups, a drop-in for `ucarp ARGS`, or a VRRP group beside keepalived
-    (--protocol vrrp).
+    """Run CARP groups, a drop-in for `ucarp ARGS`, a VRRP group beside keepalived
+    (--protocol vrrp), or every group an interfaces file declares (--interfaces FILE alone:
+    ucarp-* and vrrp-* stanzas, CARP and VRRP in one process).
 
     Becoming MASTER adds the virtual addresses (or runs the up script, or ifups the
     --manage stanzas); becoming BACKUP removes them, and the start removes what the

@@ -552,3 +552,19 @@ def test_up_list_runs_the_listed_interfaces_groups_and_checks_no_other(tmp_path:
     assert found.value.problems == [
         "--up-list: only with --interfaces FILE and no group given by options"
     ]
+
+
+def test_the_dual_homed_example_is_two_groups_of_one_sync_group(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "interfaces.d-examples"
+    text = (example / "dmz-dual-homed.interfaces").read_text()
+    passfile = _passfile(tmp_path, "dmz-pw")
+    outside, inside = _groups(tmp_path, text.replace("/etc/ifvip/dmz.pass", str(passfile)))
+    assert (outside.interface, outside.vrid, str(outside.vips[0])) == (
+        "eth0",
+        10,
+        "203.0.113.10/24",
+    )
+    assert (inside.interface, inside.vrid, str(inside.vips[0])) == ("eth1", 20, "198.51.100.10/25")
+    assert outside.sync_group == inside.sync_group == "dmz"
+    assert inside.manage == ("eth1:routes",) and not outside.manage
+    assert outside.password is not None and outside.password.value == b"dmz-pw"
