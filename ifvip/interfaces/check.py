@@ -310,7 +310,12 @@ def _group_checks(stanza: Iface, given: set[str]) -> Iterator[ConfigError]:
                 "in a file only root can read and name it with vrrp-auth-pass-file",
                 interface=stanza.name,
             )
-        elif name.startswith("vrrp-") and name != "vrrp-id" and "vrrp-id" not in given:
+        elif (
+            name.startswith("vrrp-")
+            and name != "vrrp-id"
+            and "vrrp-id" not in given
+            and common_option(name) is not None  # another tool's vrrp-* stays its business
+        ):
             yield _error(
                 option.origin,
                 f"{name} without vrrp-id on this stanza: there is no VRRP group to apply it to",

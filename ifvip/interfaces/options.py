@@ -567,6 +567,7 @@ ADDON_PREFIXES: Final = (
     "vlan_",
     "wpa-",
     "wireless-",
+    "vrrp-",  # ifvip's own are in COMMON; another vrrp-* is an error only beside vrrp-id
     "carp-",
     "vip-",
     "ethtool-",
