@@ -294,6 +294,12 @@ def check_stanza(stanza: Iface, *, template: bool = False) -> Iterator[ConfigErr
             )
 
 
+def _link_local_first(text: str) -> bool:
+    """Whether vrrp-address's first address is link-local, or IPv4 (the question is IPv6's)."""
+    first = ipaddress.ip_interface(text.split(maxsplit=1)[0].partition("@")[0]).ip
+    return first.version == 4 or first.is_link_local
+
+
 def _group_checks(stanza: Iface, given: set[str]) -> Iterator[ConfigError]:
     """What makes a stanza's VRRP group (`vrrp-id`) or sync group wrong whatever the values:
     a vrrp-* option without the group, a group without its addresses, contradicting
@@ -326,6 +332,14 @@ def _group_checks(stanza: Iface, given: set[str]) -> Iterator[ConfigError]:
                 option.origin,
                 "ifvip-sync-group on a stanza without ucarp-vid or vrrp-id: it runs no group "
                 "that could join the sync group",
+                interface=stanza.name,
+            )
+        elif name == "vrrp-address" and _vips(option.value) and not _link_local_first(option.value):
+            yield _error(
+                option.origin,
+                "vrrp-address: the first IPv6 address should be link-local (RFC 5798 §5.2.9; "
+                "keepalived and ifvip advertise the addresses in this order)",
+                warning=True,
                 interface=stanza.name,
             )
         elif name == "vrrp-id" and "vrrp-address" not in given:

@@ -568,3 +568,16 @@ def test_the_dual_homed_example_is_two_groups_of_one_sync_group(tmp_path: Path) 
     assert outside.sync_group == inside.sync_group == "dmz"
     assert inside.manage == ("eth1:routes",) and not outside.manage
     assert outside.password is not None and outside.password.value == b"dmz-pw"
+
+
+def test_check_warns_when_the_first_ipv6_address_is_not_link_local(tmp_path: Path) -> None:
+    path = tmp_path / "interfaces"
+    text = "iface eth1 inet6 manual\n  vrrp-id 52\n  vrrp-address {}\n"
+    path.write_text(text.format("2001:db8::52/64 fe80::52/64"))
+    found = [str(e) for e in check(load(str(path)))]
+    assert found == [
+        f"{path}:3:3: warning: vrrp-address: the first IPv6 address should be link-local "
+        "(RFC 5798 §5.2.9; keepalived and ifvip advertise the addresses in this order)"
+    ]
+    path.write_text(text.format("fe80::52/64 2001:db8::52/64"))
+    assert check(load(str(path))) == []
