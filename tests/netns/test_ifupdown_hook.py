@@ -124,6 +124,9 @@ def test_real_ifup_starts_one_daemon_and_the_last_ifdown_ends_it(tmp_path: Path)
             assert done.returncode == 0, done.stderr
             pid = int((state / "pid").read_text())
             assert _alive(pid) and up_list.read_text() == "eth0\n"
+            # The hook's lock did not go to the daemon (a later ifup/ifdown would wait for it).
+            held = [str(fd.readlink()) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            assert str(state / "lock") not in held, held
             until(lambda: _holds(ns, "eth0", CARP_VIP), 15, "the CARP VIP (ifup eth0:ucarp)")
 
             done = runner.real("ifup", "eth1")
