@@ -5,6 +5,9 @@ behind speaker.py's seam), roles.py (what MASTER means) and runtime.py (the loop
 `PROTOCOLS` is the one registry of protocols: a group's configuration names its protocol,
 and the entry's `start()` gives its speaker and role; nothing else here knows CARP from VRRP.
 
+`build_plan()` makes the `RunPlan` of `ifvip run`'s options: the group of the options (the
+--protocol's composer), or every group an --interfaces file declares (each protocol's
+file composer, CARP and VRRP side by side), each named uniquely in the process.
 `run_plan()` runs a `RunPlan` (every CARP and VRRP group of one `ifvip run`, with its checks,
 status/metrics and policy routing) and, on SIGHUP, calls the CLI's `build` again (the same
 command line and environment, the files read anew), validates it, and applies the
@@ -83,8 +86,9 @@ class ProtocolEntry:
     (`vhid 42`, `vrid 51`), `load()` imports the protocol's package (only when a group
     uses it) and gives its `start(config, kernel, state, engines, script_timeout)`, and
     `composer()` its `compose(options, links)`: `ifvip run`'s options as validated groups,
-    `file_composer()` its `from_file(defn, path, links, state_dir)`: the validated groups
-    its options declare in an interfaces file (`ifvip run --interfaces FILE` alone)."""
+    `file_composer()` its `from_file(defn, path, links, state_dir, only)`: the validated
+    groups its options declare in an interfaces file (`ifvip run --interfaces FILE` alone;
+    `only`: the stanzas of these interfaces, --up-list)."""
 
     id_word: str
     load: Callable[[], Starter]
@@ -424,7 +428,7 @@ def compose_file(options: Mapping[str, Any], links: list[str]) -> Composed:
     if problems:
         raise ConfigProblems(problems)
     engines = engine_factory(options["ifstate_dir"], options["script_timeout"])
-    if any(getattr(c, "needs_engine", False) for c in configs):
+    if any(c.needs_engine for c in configs):
         engines(path)  # a missing engine is a configuration problem, found up front
     protocols = {c.protocol for c in configs}
     ops, policy = operations_and_policy(

@@ -296,6 +296,9 @@ class GroupSettings(Protocol):
     @property
     def sync_group(self) -> str | None: ...
 
+    @property
+    def needs_engine(self) -> bool: ...  # MASTER means ifup/ifdown of stanzas
+
 
 class Composed(NamedTuple):
     """What a protocol's `compose(options, links)` (carp/compose.py, vrrp/compose.py) makes
