@@ -473,6 +473,8 @@ def test_sync_group_flag(tmp_path: Path) -> None:
     (definition,) = build_plan(options).groups().values()
     assert definition.config.sync_group == "dmz"
     carp = ["-i", "eth0", "-s", "198.51.100.1", "-v", "9", "-p", "pw", "-a", "198.51.100.9"]
+    (definition,) = build_plan(_options(tmp_path, *carp, "--sync-group", "dmz")).groups().values()
+    assert (definition.protocol, definition.config.sync_group) == ("carp", "dmz")
     with pytest.raises(ConfigProblems) as found:
         build_plan(_options(tmp_path, *carp, "--sync-group", "dmz group"))
     assert found.value.problems[-1] == (
