@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
@@ -124,6 +125,19 @@ def read_password(
     if value is None:
         return None
     return Secret(value.encode())
+
+
+SYNC_GROUP_WORD: Final = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_sync_group(value: str | None, problems: list[str]) -> str | None:
+    """`--sync-group NAME`: a word (letters, digits, '-', '_', '.'), as ifvip-sync-group."""
+    if value is None:
+        return None
+    if SYNC_GROUP_WORD.fullmatch(value) is None:
+        problems.append(f"--sync-group: '{value}' is not a word (letters, digits, '-', '_', '.')")
+        return None
+    return value
 
 
 def parse_vips(texts: Sequence[str], links: Sequence[str] | None, problems: list[str]) -> list[Vip]:
@@ -284,6 +298,9 @@ class GroupSettings(Protocol):
 
     @property
     def sync_group(self) -> str | None: ...
+
+    @property
+    def needs_engine(self) -> bool: ...  # MASTER means ifup/ifdown of stanzas
 
 
 class Composed(NamedTuple):
