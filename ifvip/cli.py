@@ -478,8 +478,9 @@ class _RunCommand(click.Command):
     "interfaces_file",
     envvar=_env("INTERFACES"),
     metavar="FILE",
-    help="Interfaces file: with --manage, the stanzas to bring up; alone, run one group per "
-    "stanza with ucarp-vid (MASTER = ifup IFACE:ucarp).",
+    help="Interfaces file: with --manage, the stanzas to bring up; without a group given by "
+    "options, run every group it declares: one per stanza with ucarp-vid (MASTER = ifup "
+    "IFACE:ucarp) or vrrp-id, CARP and VRRP side by side.",
 )
 @click.option(
     "--manage",
@@ -487,6 +488,20 @@ class _RunCommand(click.Command):
     envvar=_env("MANAGE"),
     metavar="LOGICAL",
     help="ifup LOGICAL from --interfaces on MASTER, ifdown it on BACKUP and at exit (repeatable).",
+)
+@click.option(
+    "--up-list",
+    envvar=_env("UP_LIST"),
+    metavar="FILE",
+    help="With --interfaces alone: run only the groups of the interfaces FILE lists, one "
+    "name a line, read anew on SIGHUP (kept by the Debian if-up.d/if-down.d hook).",
+)
+@click.option(
+    "--sync-group",
+    envvar=_env("SYNC_GROUP"),
+    metavar="NAME",
+    help="Sync group of the group given by options: its members are MASTER together "
+    "(in an interfaces file: ifvip-sync-group).",
 )
 @click.option(
     "--state-dir",
@@ -636,8 +651,9 @@ class _RunCommand(click.Command):
 )
 @_operations_options
 def run(**options: Any) -> None:
-    """Run CARP groups, a drop-in for `ucarp ARGS`, or a VRRP group beside keepalived
-    (--protocol vrrp).
+    """Run CARP groups, a drop-in for `ucarp ARGS`, a VRRP group beside keepalived
+    (--protocol vrrp), or every group an interfaces file declares (--interfaces FILE alone:
+    ucarp-* and vrrp-* stanzas, CARP and VRRP in one process).
 
     Becoming MASTER adds the virtual addresses (or runs the up script, or ifups the
     --manage stanzas); becoming BACKUP removes them, and the start removes what the

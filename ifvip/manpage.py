@@ -299,6 +299,31 @@ def ifvip_interfaces_5() -> str:
         lines.append(f"\\fB{_esc(option.name)}\\fR \\fI{_esc(option.kind.value)}\\fR")
         lines.append(_esc(option.help))
     lines += [
+        ".SH GROUPS",
+        _esc(
+            "ifvip run --interfaces FILE, with no group given by options, runs every group "
+            "the file declares in one process, CARP and VRRP side by side, each with its own "
+            "state, status entry and metrics; SIGHUP applies the file's changes group by "
+            "group. A stanza with ucarp-vid is a CARP group on the stanza's interface, as "
+            "Debian's ucarp package runs it (MASTER brings up IFACE:ucarp, or runs "
+            "ucarp-upscript). A stanza with vrrp-id is a VRRP group on the stanza's "
+            "interface: MASTER adds the vrrp-address addresses (and brings up the "
+            "vrrp-manage stanzas); its advert source is vrrp-srcip, else the address of an "
+            "inet static stanza for IPv4 addresses, else the interface's primary IPv4 or "
+            "link-local IPv6 address. A vrrp-* option without vrrp-id, vrrp-id without "
+            "vrrp-address, a misspelt vrrp-* option on a VRRP stanza and one VRID twice on "
+            "an interface are errors. A VRRP password is read only from the file "
+            "vrrp-auth-pass-file names: vrrp-auth-pass written in the interfaces file is "
+            "refused, and no message repeats a password."
+        ),
+        ".PP",
+        _esc(
+            "ifvip-sync-group NAME, on a stanza with ucarp-vid or vrrp-id, puts its group in "
+            "the sync group NAME (a word): the members of one sync group are meant to be "
+            "MASTER on the same host or not at all. A group's name in logs, ifvip status and "
+            "the metrics is vhid N or vrid N, or vhid N on IFACE when another group of the "
+            "process has the same one."
+        ),
         ".SH DIFFERENCES FROM IFUPDOWN",
         ".IP \\(bu 2",
         _esc(

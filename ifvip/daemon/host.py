@@ -1,5 +1,6 @@
 """What `ifvip run` reads of the host once, at start-up, before anything is touched: every
-address of the namespace, the VIPs earlier runs journaled, an interface's first address."""
+address of the namespace (and which of them an ifvip added: journal.VIP_PROTO), the VIPs
+earlier runs journaled, an interface's first address."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import glob
 import json
 import os
 
+from ifvip.daemon.journal import VIP_PROTO
 from ifvip.daemon.settings import HostAddress
 
 
@@ -18,7 +20,10 @@ def host_addresses() -> list[HostAddress]:
     async def read() -> list[HostAddress]:
         async with Kernel() as kernel:
             found = await kernel.addresses()
-        return [HostAddress(a.ifname, a.address, a.valid == INFINITY_LIFE) for a in found]
+        return [
+            HostAddress(a.ifname, a.address, a.valid == INFINITY_LIFE, a.proto == VIP_PROTO)
+            for a in found
+        ]
 
     return asyncio.run(read())
 

@@ -1,9 +1,10 @@
 """The daemon's state directory (default /run/ifvip, 0700): VIP journals and group locks.
 
 `VipRole` (roles.py) records in a group's journal what it adds before adding it, so a later
-start removes what a crashed run left; the key of a journal (`carp.NETNS.IFACE.VHID`,
-`vrrp.NETNS.IFACE.FAMILY.VRID`) and its format are on-disk: keep them. Each running group
-also holds an instance lock here, so a second ifvip for the same group refuses to start.
+start removes what a crashed run left (and tags the address itself: VIP_PROTO); the key of
+a journal (`carp.NETNS.IFACE.VHID`, `vrrp.NETNS.IFACE.FAMILY.VRID`) and its format are
+on-disk: keep them. Each running group also holds an instance lock here, so a second ifvip
+for the same group refuses to start.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from typing import Final
 log = logging.getLogger("ifvip")
 
 DEFAULT_STATE_DIR: Final = "/run/ifvip"
+
+# The kernel's own record of what ifvip added: every VIP carries IFA_PROTO 105 ("i"), so
+# `ip address show proto 105` lists them, and a start that finds one without a journal (a
+# permanent --vip-lifetime 0 VIP left by a killed run, a container's fresh /run) knows it
+# for a leftover and not the host's own address. Linux 6.1+; older kernels ignore it.
+VIP_PROTO: Final = 105
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ behind speaker.py's seam), roles.py (what MASTER means) and runtime.py (the loop
 `PROTOCOLS` is the one registry of protocols: a group's configuration names its protocol,
 and the entry's `start()` gives its speaker and role; nothing else here knows CARP from VRRP.
 
+`build_plan()` makes the `RunPlan` of `ifvip run`'s options: the group of the options (the
+--protocol's composer), or every group an --interfaces file declares (each protocol's
+file composer, CARP and VRRP side by side), each named uniquely in the process.
 `run_plan()` runs a `RunPlan` (every CARP and VRRP group of one `ifvip run`, with its checks,
 status/metrics and policy routing) and, on SIGHUP, calls the CLI's `build` again (the same
 command line and environment, the files read anew), validates it, and applies the
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -72,6 +75,9 @@ def detach(facility: str | None) -> None:
 
 Starter = Callable[[Any, Kernel, RunStateDir, EngineFactory, float], Started]
 Composer = Callable[[Mapping[str, Any], list[str]], Composed]
+# from_file(defn, path, links, state_dir, only): the groups the protocol's stanzas declare
+# (only: those of these interfaces; None: all).
+FileComposer = Callable[[Any, str, list[str], str, Collection[str] | None], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,15 @@ class ProtocolEntry:
     """How launch.py starts a group of one protocol: `id_word` names a group's number
     (`vhid 42`, `vrid 51`), `load()` imports the protocol's package (only when a group
     uses it) and gives its `start(config, kernel, state, engines, script_timeout)`, and
-    `composer()` its `compose(options, links)`: `ifvip run`'s options as validated groups."""
+    `composer()` its `compose(options, links)`: `ifvip run`'s options as validated groups,
+    `file_composer()` its `from_file(defn, path, links, state_dir, only)`: the validated
+    groups its options declare in an interfaces file (`ifvip run --interfaces FILE` alone;
+    `only`: the stanzas of these interfaces, --up-list)."""
 
     id_word: str
     load: Callable[[], Starter]
     composer: Callable[[], Composer]  # its compose(options, links) for `ifvip run`
+    file_composer: Callable[[], FileComposer]
 
 
 def _carp() -> Starter:
@@ -98,6 +108,12 @@ def _carp_compose() -> Composer:
     return compose
 
 
+def _carp_from_file() -> FileComposer:
+    from ifvip.daemon.carp.compose import from_file  # noqa: PLC0415
+
+    return from_file
+
+
 def _vrrp() -> Starter:
     from ifvip.daemon.vrrp.role import start  # noqa: PLC0415 - a protocol loads when used
 
@@ -110,11 +126,17 @@ def _vrrp_compose() -> Composer:
     return compose
 
 
+def _vrrp_from_file() -> FileComposer:
+    from ifvip.daemon.vrrp.compose import from_file  # noqa: PLC0415
+
+    return from_file
+
+
 # The one place that knows which protocols there are. A group's configuration names its
 # own (`config.protocol`) and says its number, its group name, its interface and VIPs.
 PROTOCOLS: Final[Mapping[str, ProtocolEntry]] = {
-    "carp": ProtocolEntry("vhid", _carp, _carp_compose),
-    "vrrp": ProtocolEntry("vrid", _vrrp, _vrrp_compose),
+    "carp": ProtocolEntry("vhid", _carp, _carp_compose, _carp_from_file),
+    "vrrp": ProtocolEntry("vrid", _vrrp, _vrrp_compose, _vrrp_from_file),
 }
 
 
@@ -335,18 +357,123 @@ async def _retire(daemon: Daemon, ops: Operations, groups: Sequence[Group]) -> N
     await asyncio.gather(*(one(g) for g in groups))
 
 
+# The options that give a group on the command line: without any of them (and without
+# --manage), `--interfaces FILE` means every group the file declares.
+GROUP_FLAGS: Final = ("vhid", "addr", "vips")
+
+
+def from_file_only(options: Mapping[str, Any]) -> bool:
+    """Whether `ifvip run` runs the groups of its --interfaces file (and no group of flags)."""
+    if not options["interfaces_file"] or options["manage"]:
+        return False
+    return not any(options.get(name) for name in GROUP_FLAGS)
+
+
+def unique_names(configs: Sequence[GroupSettings]) -> tuple[GroupSettings, ...]:
+    """The groups, each named uniquely in the process (status, metrics, logs and the checks
+    know a group by its name): `vhid 1` stays `vhid 1` unless another group of the process
+    is `vhid 1` too (on another interface), then each is `vhid 1 on eth0`."""
+    import dataclasses  # noqa: PLC0415
+
+    counts: dict[str, int] = {}
+    for config in configs:
+        counts[config.group_name] = counts.get(config.group_name, 0) + 1
+    return tuple(
+        dataclasses.replace(  # type: ignore[type-var]
+            c, label=f"{c.group_name} on {c.interface}"
+        )
+        if counts[c.group_name] > 1
+        else c
+        for c in configs
+    )
+
+
+def read_up_list(path: str) -> list[str]:
+    """The interface names of an --up-list file, one a line (none when it is missing)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [line.strip() for line in handle if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def compose_file(options: Mapping[str, Any], links: list[str]) -> Composed:
+    """Every group the --interfaces file declares, of every protocol (each protocol's
+    `from_file`, in PROTOCOLS' order), with what runs beside them; ConfigProblems. With
+    --up-list, only the groups of the interfaces it lists (deploy/debian's hooks): the
+    stanzas of the others are not even checked (their links may not exist yet)."""
+    from ifvip.daemon.operations import operations_and_policy  # noqa: PLC0415
+    from ifvip.daemon.settings import read_interfaces  # noqa: PLC0415
+
+    path, state_dir = options["interfaces_file"], options["state_dir"]
+    problems: list[str] = []
+    if options.get("sync_group"):
+        problems.append(
+            "--sync-group: names the sync group of a group given by options; the groups of "
+            f"{path} name theirs with ifvip-sync-group"
+        )
+    only: list[str] | None = None
+    if options.get("up_list"):
+        try:
+            only = read_up_list(options["up_list"])
+        except OSError as exc:
+            raise ConfigProblems(
+                [f"--up-list: cannot read {options['up_list']}: {exc.strerror}"]
+            ) from None
+    defn = read_interfaces(path)
+    configs: list[GroupSettings] = []
+    for entry in PROTOCOLS.values():
+        try:
+            configs += entry.file_composer()(defn, path, links, state_dir, only)
+        except ConfigProblems as found:
+            problems += found.problems
+    if not configs and not problems:
+        where = f" on {' '.join(only) or 'no interface'} (--up-list)" if only is not None else ""
+        problems.append(f"--interfaces: no stanza in {path} has ucarp-vid or vrrp-id{where}")
+    if problems:
+        raise ConfigProblems(problems)
+    engines = engine_factory(options["ifstate_dir"], options["script_timeout"])
+    if any(c.needs_engine for c in configs):
+        engines(path)  # a missing engine is a configuration problem, found up front
+    protocols = {c.protocol for c in configs}
+    ops, policy = operations_and_policy(
+        options,
+        "vrrp" if protocols == {"vrrp"} else "carp",  # --check-weight: VRRP's priorities
+        state_dir,
+        links,
+        [c.vips for c in configs],
+    )
+    return Composed(tuple(configs), ops, policy, engines)
+
+
+def present_links() -> list[str]:
+    """The names of the namespace's interfaces."""
+    return os.listdir("/sys/class/net")
+
+
 def build_plan(options: Mapping[str, Any]) -> RunPlan:
     """`ifvip run`'s options (every one, by keyword, as the CLI parsed them) as a validated
     RunPlan; ConfigProblems lists what is wrong. SIGHUP calls it again with the same
-    options: the passfile and the interfaces file are read anew."""
-    links = os.listdir("/sys/class/net")
-    composed = PROTOCOLS[options["protocol"]].composer()(options, links)
+    options: the passfile and the interfaces file are read anew.
+
+    `--interfaces FILE` without a group given by options (and without --manage) runs every
+    group the file declares, CARP and VRRP side by side (compose_file); otherwise the
+    --protocol's composer makes the group of the options."""
+    links = present_links()
+    if from_file_only(options):
+        composed = compose_file(options, links)
+    elif options.get("up_list"):
+        raise ConfigProblems(
+            ["--up-list: only with --interfaces FILE and no group given by options"]
+        )
+    else:
+        composed = PROTOCOLS[options["protocol"]].composer()(options, links)
     state_dir = options["state_dir"]
     RunStateDir.open(state_dir)  # unusable (read-only, not a directory): refuse up front
     return RunPlan(
         state_dir,
         composed.operations,
-        composed.configs,
+        unique_names(composed.configs),
         policy=composed.policy,
         engines=composed.engines,
         script_timeout=options["script_timeout"],

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final, Protocol
 
 from ifvip.daemon.children import HOOK_PATH, run_child
-from ifvip.daemon.journal import VipJournal
+from ifvip.daemon.journal import VIP_PROTO, VipJournal
 from ifvip.daemon.settings import Vip
 from ifvip.ifupdown.netlink import Kernel, KernelError
 
@@ -136,6 +136,7 @@ class VipRole:
             valid=life,
             replace=True,
             nodad=vip.interface.version == 6,
+            proto=VIP_PROTO,
         )
 
     async def refresh(self) -> None:

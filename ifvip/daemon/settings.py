@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
@@ -126,6 +127,19 @@ def read_password(
     return Secret(value.encode())
 
 
+SYNC_GROUP_WORD: Final = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_sync_group(value: str | None, problems: list[str]) -> str | None:
+    """`--sync-group NAME`: a word (letters, digits, '-', '_', '.'), as ifvip-sync-group."""
+    if value is None:
+        return None
+    if SYNC_GROUP_WORD.fullmatch(value) is None:
+        problems.append(f"--sync-group: '{value}' is not a word (letters, digits, '-', '_', '.')")
+        return None
+    return value
+
+
 def parse_vips(texts: Sequence[str], links: Sequence[str] | None, problems: list[str]) -> list[Vip]:
     """`--vip ADDRESS/LEN[@DEV]` values; a DEV that does not exist is refused now, not at
     the first MASTER (`links`: the interface names that exist; None: unchecked)."""
@@ -172,6 +186,7 @@ class HostAddress:
     link: str
     address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
     permanent: bool
+    ifvip: bool = False  # tagged as an ifvip VIP (journal.VIP_PROTO): a leftover, not the host's
 
 
 def host_problems(
@@ -187,7 +202,8 @@ def host_problems(
 
     - a VIP ifvip adds and deletes itself (`vips`: not a script's) that is a permanent
       address of the host (not one an ifvip journal in the state directory lists, `ours`:
-      "ADDRESS/LEN"): BACKUP and exit would delete the host's own address;
+      "ADDRESS/LEN", nor one the kernel says an ifvip added): BACKUP and exit would delete
+      the host's own address;
     - `srcip` (given: CARP's -s) that is not an address of `interface`: adverts could not
       leave from it (ucarp refuses it too)."""
     problems = []
@@ -195,6 +211,7 @@ def host_problems(
         for host in addresses:
             if (
                 host.permanent
+                and not host.ifvip
                 and host.address.ip == vip.interface.ip
                 and str(vip.interface) not in ours
                 and str(host.address) not in ours
@@ -281,6 +298,9 @@ class GroupSettings(Protocol):
 
     @property
     def sync_group(self) -> str | None: ...
+
+    @property
+    def needs_engine(self) -> bool: ...  # MASTER means ifup/ifdown of stanzas
 
 
 class Composed(NamedTuple):

@@ -123,6 +123,7 @@ class AddressInfo:
     preferred: int = INFINITY_LIFE
     valid: int = INFINITY_LIFE
     index: int = 0
+    proto: int = 0  # IFA_PROTO: who added it (0: unspecified, as most programs leave it)
 
     @property
     def family(self) -> int:
@@ -385,8 +386,10 @@ class Kernel:
         preferred: int | None = None,
         valid: int | None = None,
         replace: bool = False,
+        proto: int | None = None,
     ) -> None:
-        """`ip addr add|replace ADDRESS dev IFNAME [label L] [broadcast B] [peer P] ...`."""
+        """`ip addr add|replace ADDRESS dev IFNAME [label L] [broadcast B] [peer P] ...
+        [proto P]`."""
         for retry in (False, True):
             request = await self.address_message(
                 "replace" if replace else "add",
@@ -399,6 +402,7 @@ class Kernel:
                 nodad=nodad,
                 preferred=preferred,
                 valid=valid,
+                proto=proto,
             )
             try:
                 await self._one(request)
@@ -435,6 +439,7 @@ class Kernel:
         nodad: bool = False,
         preferred: int | None = None,
         valid: int | None = None,
+        proto: int | None = None,
     ) -> Request:
         """The request `ip addr add|replace|del` sends (`verb`), for `batch()`.
 
@@ -471,6 +476,8 @@ class Kernel:
                     "tstamp": 0,
                 }
                 attrs.append(["IFA_CACHEINFO", cacheinfo])
+            if proto is not None:  # who added it (IFA_PROTO, Linux 6.1): `ip addr show proto P`
+                attrs.append(["IFA_PROTO", proto])
         msg["attrs"] = attrs
         if verb == "add":
             kind, flags = nl.RTM_NEWADDR, nl.NLM_F_CREATE | nl.NLM_F_EXCL
@@ -909,6 +916,7 @@ def _address_info(msg: Any, names: dict[int, str]) -> AddressInfo:
         preferred=int(cache.get("ifa_preferred", INFINITY_LIFE)) if cache else INFINITY_LIFE,
         valid=int(cache.get("ifa_valid", INFINITY_LIFE)) if cache else INFINITY_LIFE,
         index=int(msg["index"]),
+        proto=int(msg.get("proto") or 0),
     )
 
 

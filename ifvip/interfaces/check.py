@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 import stat
@@ -40,6 +41,12 @@ UCARP_PASSWORD_MAX: Final = 19  # ucarp refuses longer passwords (specs/carp.md 
 # name a file holding one (`*-passfile`, `*-pass-file`, `*-password-file`).
 INLINE_SECRETS: Final = ("ucarp-password",)
 SECRET_FILE_SUFFIXES: Final = ("passfile", "pass-file", "password-file")
+# A VRRP password is only read from a file (vrrp-auth-pass-file): these are refused, and
+# their value is never repeated in a message.
+REFUSED_SECRETS: Final = ("vrrp-auth-pass", "vrrp-password", "vrrp-pass")
+# The option that makes a stanza carry a group, per protocol (ifvip-sync-group needs one).
+GROUP_KEYS: Final = ("ucarp-vid", "vrrp-id")
+_WORD: Final = re.compile(r"[A-Za-z0-9_.-]+")
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$")
 
@@ -96,6 +103,32 @@ def _in_range(low: int, high: int) -> Callable[[str], bool]:
     return lambda text: text.isdigit() and low <= int(text) <= high
 
 
+def _seconds(text: str) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(value) and value >= 0
+
+
+def _ip(text: str) -> bool:
+    return _ipv4(text) or _ipv6(text)
+
+
+def _vips(text: str) -> bool:
+    """ADDR[/LEN][@DEV] words of one family (`ifvip run --vip`'s form)."""
+    families = set()
+    for word in text.split():
+        address, _, device = word.partition("@")
+        if "@" in word and not device:
+            return False
+        try:
+            families.add(ipaddress.ip_interface(address).version)
+        except ValueError:
+            return False
+    return len(families) == 1
+
+
 _VALID: Final[dict[Kind, Callable[[str], bool]]] = {
     Kind.TEXT: lambda _t: True,
     Kind.PATH: lambda _t: True,
@@ -115,6 +148,15 @@ _VALID: Final[dict[Kind, Callable[[str], bool]]] = {
     Kind.SCOPE: lambda t: t in ("global", "site", "link", "host"),
     Kind.VHID: _in_range(1, 255),
     Kind.BYTE: _in_range(0, 255),
+    Kind.UINT: str.isdigit,
+    Kind.SECONDS: _seconds,
+    Kind.YESNO: lambda t: t in ("yes", "no"),
+    Kind.IP: _ip,
+    Kind.IPS: lambda t: bool(t.split()) and all(_ip(w) for w in t.split()),
+    Kind.VIPS: _vips,
+    Kind.VRRP_VERSION: lambda t: t in ("2", "3"),
+    Kind.CHECKSUM: lambda t: t in ("pseudo-header", "message-only"),
+    Kind.WORD: lambda t: _WORD.fullmatch(t) is not None,
 }
 
 
@@ -195,6 +237,7 @@ def check_stanza(stanza: Iface, *, template: bool = False) -> Iterator[ConfigErr
     if spec is None:  # the loader rejected it already
         return
     given = {o.name for o in stanza.options}
+    yield from _group_checks(stanza, given)
     for required in (o for o in spec.options if o.required):
         if required.name not in given:
             yield _error(
@@ -205,12 +248,19 @@ def check_stanza(stanza: Iface, *, template: bool = False) -> Iterator[ConfigErr
                 interface=stanza.name,
             )
     for option in stanza.options:
-        if option.is_hook:
+        if option.is_hook or option.name in REFUSED_SECRETS:
             continue
         yield from _secret_checks(option.name, option.value.split("\n", 1)[0], option.origin)
         known: OptionSpec | None = spec.option(option.name) or common_option(option.name)
         if known is None:
-            if not option.name.startswith(ADDON_PREFIXES):
+            if option.name.startswith("vrrp-") and "vrrp-id" in given:
+                yield _error(
+                    option.origin,
+                    f"option '{option.name}' is not one of ifvip's vrrp-* options "
+                    "(see ifvip-interfaces(5)): the group would run without it",
+                    interface=stanza.name,
+                )
+            elif not option.name.startswith(ADDON_PREFIXES):
                 yield _error(
                     option.origin,
                     f"option '{option.name}' is not known for {stanza.family} {stanza.method}"
@@ -240,6 +290,72 @@ def check_stanza(stanza: Iface, *, template: bool = False) -> Iterator[ConfigErr
             yield _error(
                 option.origin,
                 f"ucarp-password is longer than {UCARP_PASSWORD_MAX} bytes (ucarp refuses it)",
+                interface=stanza.name,
+            )
+
+
+def _link_local_first(text: str) -> bool:
+    """Whether vrrp-address's first address is link-local, or IPv4 (the question is IPv6's)."""
+    first = ipaddress.ip_interface(text.split(maxsplit=1)[0].partition("@")[0]).ip
+    return first.version == 4 or first.is_link_local
+
+
+def _group_checks(stanza: Iface, given: set[str]) -> Iterator[ConfigError]:
+    """What makes a stanza's VRRP group (`vrrp-id`) or sync group wrong whatever the values:
+    a vrrp-* option without the group, a group without its addresses, contradicting
+    preemption, an inline password, a sync group on a stanza that runs no group."""
+    for option in stanza.options:
+        if option.is_hook:
+            continue
+        name = option.name
+        if name in REFUSED_SECRETS:
+            # The value is a password: never repeated here.
+            yield _error(
+                option.origin,
+                f"{name}: a VRRP password written in the interfaces file is refused; put it "
+                "in a file only root can read and name it with vrrp-auth-pass-file",
+                interface=stanza.name,
+            )
+        elif (
+            name.startswith("vrrp-")
+            and name != "vrrp-id"
+            and "vrrp-id" not in given
+            and common_option(name) is not None  # another tool's vrrp-* stays its business
+        ):
+            yield _error(
+                option.origin,
+                f"{name} without vrrp-id on this stanza: there is no VRRP group to apply it to",
+                interface=stanza.name,
+            )
+        elif name == "ifvip-sync-group" and not given.intersection(GROUP_KEYS):
+            yield _error(
+                option.origin,
+                "ifvip-sync-group on a stanza without ucarp-vid or vrrp-id: it runs no group "
+                "that could join the sync group",
+                interface=stanza.name,
+            )
+        elif name == "vrrp-address" and _vips(option.value) and not _link_local_first(option.value):
+            yield _error(
+                option.origin,
+                "vrrp-address: the first IPv6 address should be link-local (RFC 5798 §5.2.9; "
+                "keepalived and ifvip advertise the addresses in this order)",
+                warning=True,
+                interface=stanza.name,
+            )
+        elif name == "vrrp-id" and "vrrp-address" not in given:
+            yield _error(
+                option.origin,
+                "vrrp-id needs vrrp-address (the group's virtual addresses)",
+                interface=stanza.name,
+            )
+        elif (
+            name == "vrrp-nopreempt"
+            and "vrrp-preempt" in given
+            and (stanza.get("vrrp-preempt") == "yes") == (option.value == "yes")
+        ):
+            yield _error(
+                option.origin,
+                "vrrp-nopreempt contradicts vrrp-preempt: give one of them",
                 interface=stanza.name,
             )
 

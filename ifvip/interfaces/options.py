@@ -43,6 +43,15 @@ class Kind(Enum):
     PATH = "path"
     VHID = "1-255"
     BYTE = "0-255"
+    UINT = "integer, 0 or more"
+    SECONDS = "number of seconds, 0 or more"
+    YESNO = "yes or no"
+    IP = "IPv4 or IPv6 address"
+    IPS = "IP addresses, space separated"
+    VIPS = "ADDR/LEN[@DEV] ..., space separated, one family"
+    VRRP_VERSION = "2 or 3"
+    CHECKSUM = "pseudo-header or message-only"
+    WORD = "word (letters, digits, '-', '_', '.')"
 
 
 @record(kw_only=False, slots=True)
@@ -481,7 +490,71 @@ COMMON: Final[tuple[OptionSpec, ...]] = (
     OptionSpec("ucarp-xparam", Kind.TEXT, "extra argument passed to the up/down scripts"),
     OptionSpec("ucarp-upscript", Kind.PATH, "script run on becoming master"),
     OptionSpec("ucarp-downscript", Kind.PATH, "script run on becoming backup"),
+    # A VRRP group on the stanza's interface (ifupdown-ng's names where it has them; the
+    # others are `ifvip run --protocol vrrp`'s options with a vrrp- prefix).
+    OptionSpec("vrrp-id", Kind.VHID, "VRRP virtual router id (VRID): one group per stanza"),
+    OptionSpec(
+        "vrrp-address",
+        Kind.VIPS,
+        "the group's virtual addresses (required with vrrp-id); IPv6: the link-local one first",
+    ),
+    OptionSpec("vrrp-priority", Kind.VHID, "VRRP priority; 255 is the address owner [100]"),
+    OptionSpec("vrrp-version", Kind.VRRP_VERSION, "VRRP version [2 for IPv4, 3 for IPv6]"),
+    OptionSpec(
+        "vrrp-advert-int",
+        Kind.SECONDS,
+        "advert interval: whole seconds 1-255 (v2), 0.01-40.95 in 10 ms steps (v3) [1]",
+    ),
+    OptionSpec("vrrp-preempt", Kind.YESNO, "take over from a live lower-priority master [yes]"),
+    OptionSpec("vrrp-nopreempt", Kind.YESNO, "keepalived's nopreempt: yes means vrrp-preempt no"),
+    OptionSpec(
+        "vrrp-preempt-delay", Kind.SECONDS, "wait this long before preempting (at most 1000)"
+    ),
+    OptionSpec(
+        "vrrp-auth-pass-file",
+        Kind.PATH,
+        "file whose first line is the VRRPv2 PASS password, at most 8 bytes (a password "
+        "written in the interfaces file itself is refused)",
+    ),
+    OptionSpec(
+        "vrrp-unicast-peer", Kind.IPS, "send adverts to these peers, not the multicast group"
+    ),
+    OptionSpec(
+        "vrrp-srcip", Kind.IP, "advert source [the stanza's IPv4 address, or the link-local]"
+    ),
+    OptionSpec(
+        "vrrp-manage",
+        Kind.TEXT,
+        "logical stanzas brought up on MASTER, down on BACKUP and at exit, space separated",
+    ),
+    OptionSpec("vrrp-notify", Kind.TEXT, "scripts run as keepalived's notify, space separated"),
+    OptionSpec("vrrp-instance", Kind.WORD, "instance name given to notify scripts [VI_<vrid>]"),
+    OptionSpec("vrrp-upscript", Kind.PATH, "script run on becoming master"),
+    OptionSpec("vrrp-downscript", Kind.PATH, "script run on becoming backup"),
+    OptionSpec("vrrp-xparam", Kind.TEXT, "extra argument passed to the up/down scripts"),
+    OptionSpec(
+        "vrrp-checksum",
+        Kind.CHECKSUM,
+        "VRRPv3 over IPv4: keepalived's pseudo-header checksum or RFC 9568's [pseudo-header]",
+    ),
+    OptionSpec(
+        "vrrp-garp-master-repeat", Kind.VHID, "gratuitous ARPs/NAs per address on MASTER [5]"
+    ),
+    OptionSpec("vrrp-garp-master-delay", Kind.SECONDS, "second announcement burst after [5]"),
+    OptionSpec("vrrp-garp-master-refresh", Kind.SECONDS, "announce again every N s [0: off]"),
+    OptionSpec(
+        "vrrp-vip-lifetime",
+        Kind.UINT,
+        "lifetime of added VIPs, refreshed by every advert (0: permanent) [two master-down]",
+    ),
+    OptionSpec("vrrp-ignoreifstate", Kind.YESNO, "ignore the link state [no]"),
+    OptionSpec(
+        "ifvip-sync-group",
+        Kind.WORD,
+        "sync group of this stanza's CARP or VRRP group: its members are MASTER together",
+    ),
 )
+
 
 # Options read by if-*.d scripts of other packages: not known to the methods, not suspicious.
 ADDON_PREFIXES: Final = (
@@ -494,7 +567,7 @@ ADDON_PREFIXES: Final = (
     "vlan_",
     "wpa-",
     "wireless-",
-    "vrrp-",
+    "vrrp-",  # ifvip's own are in COMMON; another vrrp-* is an error only beside vrrp-id
     "carp-",
     "vip-",
     "ethtool-",

@@ -6,6 +6,7 @@ leave the namespace as it was: no VIP added, nothing half-applied.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.programs import AS_ROOT
-from tests.reliability.harness import IFVIP, VIP, PairLab
+from tests.reliability.harness import IFVIP, VIP, PairLab, until
 
 pytestmark = [
     pytest.mark.root,
@@ -127,3 +128,30 @@ def test_a_metrics_port_in_use_is_a_config_error(lab: PairLab) -> None:
         holder.wait(10)
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_a_permanent_vip_left_by_a_killed_run_does_not_block_a_fresh_start(lab: PairLab) -> None:
+    """`--vip-lifetime 0` (ucarp's permanent addresses), SIGKILL, and a start with an empty
+    state dir (a container's fresh /run): no journal says the VIP is ifvip's, but the kernel
+    does (IFA_PROTO), so the start takes it for a leftover, removes it and runs, where it
+    used to refuse the VIP as the host's own address (exit 78) and leave it held forever."""
+    first = lab.start("h1", "ifvip-permanent", preferred=True)
+    assert until(lambda: lab.vip_info("h1") is not None, 15) is not None, first.text()
+    assert lab.vip_info("h1") == {"valid": 0xFFFFFFFF, "preferred": 0xFFFFFFFF}
+    tagged = [
+        entry.get_attr("IFA_PROTO")
+        for entry in lab._route("h1").get_addr(family=2)
+        if entry.get_attr("IFA_ADDRESS") == VIP
+    ]
+    assert tagged == [105]  # `ip address show proto 105` (iproute2 6.3+) lists it
+    first.kill()
+    shutil.rmtree(lab.tmp / "state-h1")
+    assert lab.vip_info("h1") is not None  # permanent: the kill left it
+
+    earlier = len(first.text())  # both runs log to one file
+    second = lab.start("h1", "ifvip-permanent", preferred=True)
+    started = until(lambda: "Entering MASTER STATE" in second.text()[earlier:], 15)
+    assert started is not None and second.alive(), second.text()[earlier:]
+    assert "already an address" not in second.text()
+    second.stop()
+    assert lab.vip_info("h1") is None, second.text()

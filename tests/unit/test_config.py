@@ -236,6 +236,10 @@ def test_host_problems_refuse_the_hosts_own_address_and_a_foreign_source() -> No
     ]
     # Listed in an ifvip journal: left by an earlier run (--vip-lifetime 0), not the host's.
     assert problems("203.0.113.9/24", ours=("203.0.113.9/24",)) == []
+    # Tagged by the kernel as added by an ifvip (IFA_PROTO), with no journal left (a
+    # killed run with --vip-lifetime 0 and a fresh /run): a leftover, not the host's.
+    addresses.append(HostAddress("eth1", _v4("203.0.113.10/24"), True, ifvip=True))
+    assert problems("203.0.113.10/24") == []
     assert problems("198.51.100.100/24", srcip=ipaddress.IPv4Address("198.51.100.7")) == [
         "--srcip: 198.51.100.7 is not an address of eth0"
     ]

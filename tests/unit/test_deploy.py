@@ -397,3 +397,80 @@ def test_documented_docker_runs_are_valid(clean_env: pytest.MonkeyPatch) -> None
         for args in runs:
             params = _resolve(clean_env, args, {})
             assert params["passfile"].startswith("/run/secrets/"), path
+
+
+# ------------------------------------------------- every group of /etc/network/interfaces
+
+INTERFACES_UNIT = DEPLOY / "systemd" / "ifvip-interfaces.service"
+HOOK = DEPLOY / "debian" / "ifvip-ifupdown"
+
+
+def test_interfaces_unit_runs_every_group_of_the_file(clean_env: pytest.MonkeyPatch) -> None:
+    from ifvip.daemon.launch import from_file_only
+
+    unit = _unit(INTERFACES_UNIT.read_text())
+    service = unit["Service"]
+    # As hardened as the per-group unit, key for key (but the instance's own settings).
+    same = {"EnvironmentFile", "RuntimeDirectory", "Environment", "ExecStart"}
+    template = _unit(UNIT.read_text())["Service"]
+    assert [kv for kv in service if kv[0] not in same] == [
+        kv for kv in template if kv[0] not in same
+    ]
+    assert _values(service, "EnvironmentFile") == ["-/etc/default/ifvip"]
+    assert _values(service, "RuntimeDirectory") == ["ifvip/interfaces"]
+    (start,) = _values(service, "ExecStart")
+    env = {"IFVIP_STATE_DIR": "/run/ifvip/interfaces"}
+    argv = _exec_argv(start, env)
+    assert argv[0] == "/opt/ifvip/bin/ifvip"
+    params = _resolve(clean_env, argv[1:], env)
+    assert params["interfaces_file"] == "/etc/network/interfaces"
+    assert params["state_dir"] == "/run/ifvip/interfaces"
+    assert from_file_only(params)
+    assert _values(unit["Install"], "WantedBy") == ["multi-user.target"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_systemd_accepts_the_interfaces_unit(tmp_path: Path) -> None:
+    unit = tmp_path / "ifvip-interfaces.service"
+    unit.write_text(INTERFACES_UNIT.read_text())
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    complaints = [
+        line
+        for line in done.stderr.splitlines()
+        if line.strip() and "/opt/ifvip/bin/ifvip is not executable" not in line
+    ]
+    assert complaints == []
+
+
+def test_ifupdown_hook_is_posix_sh_and_its_defaults_start_a_valid_run(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    from ifvip.daemon.launch import from_file_only
+
+    assert HOOK.read_text().startswith("#!/bin/sh\n")
+    assert os.access(HOOK, os.X_OK)
+    checked = subprocess.run(
+        ["dash", "-n", str(HOOK)], capture_output=True, timeout=10, check=False
+    )
+    assert checked.returncode == 0, checked.stderr
+    # The settings file is shell, and the run the hook starts with them is one ifvip accepts.
+    default = DEPLOY / "debian" / "ifvip-ifupdown.default"
+    shown = subprocess.run(
+        ["dash", "-c", f'. {default}; echo "$IFVIP|$INTERFACES|$STATE_DIR|$RUN_ARGS"'],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout.strip()
+    ifvip, interfaces, state_dir, run_args = shown.split("|")
+    assert (ifvip, interfaces) == ("/opt/ifvip/bin/ifvip", "/etc/network/interfaces")
+    argv = ["run", "--interfaces", interfaces, "--up-list", f"{state_dir}/up"]
+    params = _resolve(clean_env, [*argv, "--state-dir", f"{state_dir}/run", *run_args.split()], {})
+    assert from_file_only(params) and params["up_list"] == f"{state_dir}/up"
+    assert 'setsid "$IFVIP" run --interfaces "$INTERFACES" --up-list "$LIST"' in (HOOK.read_text())

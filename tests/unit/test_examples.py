@@ -59,6 +59,7 @@ def test_the_examples_the_issue_asks_for_are_there() -> None:
         "ucarp-debian",
         "vrrp-ipv6",
         "policy-routing",
+        "dmz-dual-homed",
     }
 
 

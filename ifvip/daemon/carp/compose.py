@@ -1,11 +1,12 @@
 """`ifvip run`'s options → CARP groups: from the command line (ucarp's options) or from the
-`ucarp-*` stanzas of an interfaces file, with the checks against the file and the host."""
+`ucarp-*` stanzas of an interfaces file, with the checks against the file and the host.
+`from_file` gives the groups of a file alone (launch.build_plan, beside VRRP's)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ifvip.daemon import host
 from ifvip.daemon.carp.config import (
@@ -24,6 +25,9 @@ from ifvip.daemon.settings import (
     managed_problems,
     read_interfaces,
 )
+
+if TYPE_CHECKING:
+    from ifvip.interfaces.model import InterfacesFile
 
 
 def compose(o: Mapping[str, Any], links: list[str]) -> Composed:
@@ -78,6 +82,7 @@ def compose(o: Mapping[str, Any], links: list[str]) -> Composed:
                 interfaces_file=interfaces_file,
                 manage=manage,
                 links=links,
+                sync_group=o["sync_group"],
                 lifetime=o["vip_lifetime"],
                 garp_repeat=o["garp_repeat"],
             )
@@ -94,7 +99,17 @@ def compose(o: Mapping[str, Any], links: list[str]) -> Composed:
     state_dir = o["state_dir"]
     ops, policy = operations_and_policy(o, "carp", state_dir, links, [c.vips for c in configs])
     # Last, what the kernel has (read once, nothing changed): the host's own addresses.
-    problems = []
+    if problems := host_checks(configs, state_dir):
+        raise ConfigProblems(problems)
+    return Composed(tuple(configs), ops, policy, engines)
+
+
+def host_checks(
+    configs: Sequence[GroupConfig], state_dir: str, *, named: bool = False
+) -> list[str]:
+    """What the kernel's addresses say against these groups (read once, nothing changed);
+    each problem names its group when there are several (`named`: always)."""
+    problems: list[str] = []
     addresses, ours = host.host_addresses(), host.journaled(state_dir)
     for c in configs:
         found = host_problems(
@@ -104,7 +119,24 @@ def compose(o: Mapping[str, Any], links: list[str]) -> Composed:
             addresses=addresses,
             ours=ours,
         )
-        problems += [f"({c.name}) {p}" for p in found] if len(configs) > 1 else found
-    if problems:
+        label = f"({c.name} on {c.interface})" if named else f"({c.name})"
+        problems += [f"{label} {p}" for p in found] if named or len(configs) > 1 else found
+    return problems
+
+
+def from_file(
+    defn: InterfacesFile,
+    path: str,
+    links: list[str],
+    state_dir: str,
+    only: Collection[str] | None = None,
+) -> list[Any]:
+    """The CARP groups of the file's `ucarp-*` stanzas (none: an empty list), checked
+    against the host (launch.PROTOCOLS["carp"].from_file); ConfigProblems."""
+    configs = carp_groups_from_interfaces(defn, path, links=links, only=only)
+    if not configs:
+        return []
+    warn_debian_ucarp_hook(configs)
+    if problems := host_checks(configs, state_dir, named=True):
         raise ConfigProblems(problems)
-    return Composed(tuple(configs), ops, policy, engines)
+    return list(configs)

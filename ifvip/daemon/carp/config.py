@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
@@ -20,6 +20,7 @@ from ifvip.daemon.settings import (
     Secret,
     Vip,
     parse_int,
+    parse_sync_group,
     parse_vips,
     read_password,
 )
@@ -62,6 +63,7 @@ class GroupConfig:
     lifetime: int | None = None  # VIP lifetime in seconds; None: automatic; 0: permanent
     ucarp_stanza: str | None = None  # IFACE:ucarp of a group declared with ucarp-* options
     sync_group: str | None = None  # members of one sync group are MASTER together or not at all
+    label: str | None = None  # its name when `vhid N` is not unique in the process (launch)
 
     protocol: ClassVar[str] = "carp"  # launch.PROTOCOLS
 
@@ -71,9 +73,9 @@ class GroupConfig:
 
     @property
     def name(self) -> str:
-        return f"vhid {self.vhid}"
+        return self.label or f"vhid {self.vhid}"
 
-    group_name = name  # what the speaker and --check-group call it
+    group_name = name  # what the speaker, the logs, status, metrics and --check-group call it
 
     @property
     def needs_engine(self) -> bool:
@@ -121,6 +123,7 @@ def build_carp_group(
     lifetime: str | None = None,
     garp_repeat: str | None = None,
     ucarp_stanza: str | None = None,
+    sync_group: str | None = None,
 ) -> GroupConfig:
     """Validate ucarp-style options into a GroupConfig; raise ConfigProblems with every issue.
 
@@ -199,6 +202,7 @@ def build_carp_group(
                 raise ValueError
         except ValueError:
             problems.append(f"--garp-repeat: '{garp_repeat}' is not a number of seconds")
+    sync = parse_sync_group(sync_group, problems)
     if source is not None and source in {vip.interface.ip for vip in parsed}:
         problems.append(f"--addr: {source} is the source address (-s) itself, not a virtual one")
     if problems:
@@ -230,6 +234,7 @@ def build_carp_group(
         explicit_vips=tuple(parsed[1:] if addr is not None else parsed),
         lifetime=life,
         ucarp_stanza=ucarp_stanza,
+        sync_group=sync,
     )
 
 
@@ -237,19 +242,32 @@ FALSE_WORDS: Final = frozenset({"no", "off", "false", "0"})
 
 
 def carp_groups_from_interfaces(
-    defn: InterfacesFile, path: str, *, links: Sequence[str] | None = None
+    defn: InterfacesFile,
+    path: str,
+    *,
+    links: Sequence[str] | None = None,
+    only: Collection[str] | None = None,
 ) -> list[GroupConfig]:
     """One group per stanza carrying Debian's `ucarp-vid`, as /etc/network/if-up.d/ucarp runs
     ucarp (specs/carp.md §4): `-i IFACE -s ADDRESS -z -v VID -p PASSWORD -a VIP`, `-P` unless
-    `ucarp-master` is no/off/false/0, and MASTER meaning `ifup IFACE:ucarp`."""
+    `ucarp-master` is no/off/false/0, and MASTER meaning `ifup IFACE:ucarp`; the stanza's
+    `ifvip-sync-group` names its sync group. `only`: the stanzas of these interfaces alone
+    (the others are neither read nor checked)."""
+    from ifvip.interfaces.check import check_stanza  # noqa: PLC0415 - the schema's checks
+
     groups: list[GroupConfig] = []
     problems: list[str] = []
     seen: dict[tuple[str, int], str] = {}  # (interface, vhid) -> where it was first
     for stanza in defn.ifaces:
         vid = stanza.get("ucarp-vid")
-        if vid is None or stanza.family != "inet":
+        if vid is None or stanza.family != "inet" or (only is not None and stanza.name not in only):
             continue
         where = str(stanza.origin)
+        found = check_stanza(stanza)
+        sync = [str(e) for e in found if not e.warning and "ifvip-sync-group" in e.msg]
+        if sync:
+            problems += sync
+            continue
         missing = [o for o in ("ucarp-vip", "ucarp-password") if stanza.get(o) is None]
         if missing:
             problems.append(f"{where}: ucarp-vid needs {' and '.join(missing)}")
@@ -285,6 +303,7 @@ def carp_groups_from_interfaces(
                     interfaces_file=path,
                     ucarp_stanza=f"{stanza.name}:ucarp",
                     links=links,
+                    sync_group=stanza.get("ifvip-sync-group"),
                 )
             )
         except ConfigProblems as exc:

@@ -22,7 +22,7 @@ def carp_role(
     engines: EngineFactory,
     script_timeout: float = SCRIPT_TIMEOUT,
 ) -> Role:
-    prefix = f"(vhid {config.vhid})"
+    prefix = f"({config.group_name})"
     parts: list[Role] = []
     if config.needs_engine:
         assert config.interfaces_file is not None

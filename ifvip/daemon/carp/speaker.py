@@ -43,7 +43,7 @@ class CarpSpeaker:
 
     def __post_init__(self) -> None:
         c = self.config
-        self.name = f"vhid {c.vhid}"
+        self.name = c.group_name
         self.interface = c.interface
         self.tracks_link = not c.ignoreifstate
         self.channel = ChannelSpec(socket.AF_INET, str(c.srcip), str(c.mcast), not c.nomcast)

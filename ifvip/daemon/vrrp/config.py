@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from ifvip.daemon.settings import (
     IFNAMSIZ,
@@ -27,12 +27,16 @@ from ifvip.daemon.settings import (
     Secret,
     Vip,
     parse_int,
+    parse_sync_group,
     parse_vips,
     read_password,
 )
 from ifvip.election.vrrp import VrrpParams, master_down_interval_us
 from ifvip.wire.inet import GROUP_V4, GROUP_V6
 from ifvip.wire.vrrp import AuthType, ChecksumForm
+
+if TYPE_CHECKING:
+    from ifvip.interfaces.model import Iface, InterfacesFile
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -66,6 +70,7 @@ class VrrpConfig:
     ignoreifstate: bool = False
     lifetime: int | None = None  # None: automatic; 0: permanent
     sync_group: str | None = None  # members of one sync group are MASTER together or not at all
+    label: str | None = None  # its name when `vrid N` is not unique in the process (launch)
 
     protocol: ClassVar[str] = "vrrp"  # launch.PROTOCOLS
 
@@ -75,8 +80,13 @@ class VrrpConfig:
 
     @property
     def group_name(self) -> str:
-        """What the speaker and --check-group call it."""
-        return f"vrid {self.vrid}"
+        """What the speaker, the logs, status, metrics and --check-group call it."""
+        return self.label or f"vrid {self.vrid}"
+
+    @property
+    def needs_engine(self) -> bool:
+        """Whether MASTER means ifup/ifdown of stanzas (--manage, vrrp-manage)."""
+        return bool(self.manage)
 
     @property
     def name(self) -> str:
@@ -160,6 +170,7 @@ def build_vrrp_group(
     lifetime: str | None = None,
     links: Sequence[str] | None = None,
     own: Sequence[str] = (),
+    sync_group: str | None = None,
 ) -> VrrpConfig:
     """Validate keepalived-style options into a VrrpConfig; raise ConfigProblems with every issue.
 
@@ -296,6 +307,7 @@ def build_vrrp_group(
     life = None
     if lifetime is not None:
         life = parse_int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems, auto_base=True)
+    sync = parse_sync_group(sync_group, problems)
 
     if problems:
         raise ConfigProblems(problems)
@@ -326,6 +338,7 @@ def build_vrrp_group(
         manage=tuple(manage),
         ignoreifstate=ignoreifstate,
         lifetime=life,
+        sync_group=sync,
     )
 
 
@@ -337,3 +350,166 @@ def link_local_first(config: VrrpConfig) -> str | None:
             "should be link local (RFC 5798 §5.2.9)"
         )
     return None
+
+
+# ------------------------------------------------------------- groups of an interfaces file
+
+# Each vrrp-* option of a stanza → the keyword of build_vrrp_group it fills and the
+# `ifvip run` option its problems name (`--advert-int: ...` becomes `vrrp-advert-int: ...`
+# at the option's path:line:col). The yes/no and list options are converted below.
+FILE_OPTIONS: Final[dict[str, tuple[str, str]]] = {
+    "vrrp-id": ("vrid", "vrid"),
+    "vrrp-address": ("vips", "vip"),
+    "vrrp-priority": ("priority", "priority"),
+    "vrrp-version": ("version", "vrrp-version"),
+    "vrrp-advert-int": ("advert_int", "advert-int"),
+    "vrrp-preempt": ("", "nopreempt"),
+    "vrrp-nopreempt": ("nopreempt", "nopreempt"),
+    "vrrp-preempt-delay": ("preempt_delay", "preempt-delay"),
+    "vrrp-auth-pass-file": ("auth_pass_file", "auth-pass-file"),
+    "vrrp-unicast-peer": ("unicast_peers", "unicast-peer"),
+    "vrrp-srcip": ("", "srcip"),  # _source()
+    "vrrp-manage": ("manage", "manage"),
+    "vrrp-notify": ("notify", "notify"),
+    "vrrp-instance": ("instance", "instance"),
+    "vrrp-upscript": ("upscript", "upscript"),
+    "vrrp-downscript": ("downscript", "downscript"),
+    "vrrp-xparam": ("xparam", "xparam"),
+    "vrrp-checksum": ("checksum", "vrrp-checksum"),
+    "vrrp-garp-master-repeat": ("garp_master_repeat", "garp-master-repeat"),
+    "vrrp-garp-master-delay": ("garp_master_delay", "garp-master-delay"),
+    "vrrp-garp-master-refresh": ("garp_master_refresh", "garp-master-refresh"),
+    "vrrp-vip-lifetime": ("lifetime", "vip-lifetime"),
+    "vrrp-ignoreifstate": ("ignoreifstate", "ignoreifstate"),
+}
+# Problems of build_vrrp_group whose flag is not one of FILE_OPTIONS': the file options
+# that may have given the value, in the order they are looked for on the stanza.
+_ALSO: Final[dict[str, tuple[str, ...]]] = {
+    "--passfile": ("vrrp-auth-pass-file",),
+    "--auth-pass": ("vrrp-auth-pass-file",),
+    "--auth-pass and --auth-pass-file are both given; use one": ("vrrp-auth-pass-file",),
+    "--nopreempt/--preempt-delay": ("vrrp-nopreempt", "vrrp-preempt", "vrrp-preempt-delay"),
+    "--preempt-delay": ("vrrp-preempt-delay",),
+    "--notify/--upscript/--downscript": ("vrrp-notify", "vrrp-upscript", "vrrp-downscript"),
+}
+_BY_FLAG: Final = {f"--{cli}": (name,) for name, (_kw, cli) in FILE_OPTIONS.items()}
+_LISTS: Final = ("vips", "unicast_peers", "manage", "notify")
+_FLAGS: Final = ("nopreempt", "ignoreifstate")
+
+VrrpBuilder = Callable[..., VrrpConfig]
+
+
+def _located(problem: str, stanza: Iface) -> str:
+    """`--advert-int: ...` of build_vrrp_group as `path:line:col: vrrp-advert-int: ...` at
+    the option that gave the value (the stanza's line when no option did)."""
+    flag, sep, rest = problem.partition(": ")
+    names = _ALSO.get(problem) or _ALSO.get(flag) or _BY_FLAG.get(flag) or ()
+    if not sep or problem in _ALSO:
+        rest = problem
+    word = rest.split(" ", 1)[0]  # a script's problem starts with its path
+    for name in names:
+        option = next((o for o in stanza.options if o.name == name), None)
+        if option is None:
+            continue
+        if len(names) > 1 and flag.startswith("--notify") and word not in option.value.split():
+            continue
+        return f"{option.origin}: {name}: {rest}"
+    return f"{stanza.origin}: {problem}"
+
+
+def _stanza_options(stanza: Iface) -> dict[str, Any]:
+    """build_vrrp_group's keywords from a stanza's vrrp-* options (values unchecked)."""
+    given: dict[str, Any] = {}
+    for name, (keyword, _cli) in FILE_OPTIONS.items():
+        value = stanza.get(name)
+        if value is None or not keyword:
+            continue
+        if keyword in _LISTS:
+            given[keyword] = tuple(value.split())
+        elif keyword in _FLAGS:
+            given[keyword] = value == "yes"
+        else:
+            given[keyword] = value
+    if stanza.get("vrrp-preempt") == "no":
+        given["nopreempt"] = True
+    return given
+
+
+def _source(stanza: Iface) -> str | None:
+    """The advert source a stanza gives: vrrp-srcip, else the address of an `inet static`
+    stanza for IPv4 VIPs (as Debian's ucarp hook takes `address`); None: found on the host
+    (the interface's primary IPv4 or its link-local IPv6)."""
+    given = stanza.get("vrrp-srcip")
+    if given:
+        return given
+    words = (stanza.get("vrrp-address") or "").split()
+    first = words[0].partition("@")[0].partition("/")[0] if words else ""
+    address = stanza.get("address")
+    if stanza.family == "inet" and address and ":" not in first:
+        return address.split("/", 1)[0]
+    return None
+
+
+def vrrp_groups_from_interfaces(
+    defn: InterfacesFile,
+    path: str,
+    links: Sequence[str] | None = None,
+    *,
+    build: VrrpBuilder | None = None,
+    only: Collection[str] | None = None,
+) -> list[VrrpConfig]:
+    """One VRRP group per stanza carrying `vrrp-id`, on the stanza's interface, with its
+    vrrp-* options (ifvip-interfaces(5)) and `ifvip-sync-group`; MASTER adds the
+    vrrp-address VIPs (and ifups vrrp-manage stanzas). Every problem is named
+    `path:line:col` (ConfigProblems): the schema's (interfaces/check.py), then the
+    group's. `build` makes the group from build_vrrp_group's keywords (default:
+    discover.configure, which finds what the file leaves to the host: the link-local
+    source of an IPv6 group, the interface's own addresses among the unicast peers).
+    `only`: the stanzas of these interfaces alone (the others are neither read nor checked)."""
+    from ifvip.interfaces.check import check_stanza  # noqa: PLC0415 - the schema's checks
+
+    if build is None:
+        from ifvip.daemon.vrrp.discover import configure  # noqa: PLC0415 - asks the kernel
+
+        build = configure
+    groups: list[VrrpConfig] = []
+    problems: list[str] = []
+    seen: dict[tuple[str, int], str] = {}
+    for stanza in defn.ifaces:
+        if stanza.get("vrrp-id") is None or stanza.builtin:
+            continue
+        if only is not None and stanza.name not in only:
+            continue
+        found = [str(e) for e in check_stanza(stanza) if not e.warning]
+        found = [p for p in found if "vrrp-" in p or "ifvip-sync-group" in p]
+        if found:
+            problems += found
+            continue
+        options = _stanza_options(stanza)
+        try:
+            group = build(
+                interface=stanza.name,
+                srcip=_source(stanza),
+                links=links,
+                interfaces_file=path,
+                sync_group=stanza.get("ifvip-sync-group"),
+                **options,
+            )
+        except ConfigProblems as exc:
+            problems += [_located(p, stanza) for p in exc.problems]
+            continue
+        where = str(stanza.origin)
+        key = (group.interface, group.vrid)
+        if key in seen:
+            problems.append(
+                f"{where}: vrrp-id {key[1]} on {key[0]} is already the group of {seen[key]}"
+                " (one VRID per interface in one process)"
+            )
+            continue
+        seen[key] = where
+        missing = [m for m in group.manage if not defn.stanzas(m)]
+        problems += [f"{where}: vrrp-manage: no stanza '{m}' in {path}" for m in missing]
+        groups.append(group)
+    if problems:
+        raise ConfigProblems(problems)
+    return groups

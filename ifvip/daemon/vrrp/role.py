@@ -21,7 +21,7 @@ def vrrp_role(
 ) -> Role:
     """What MASTER means: ifup --manage stanzas, -u/-d scripts (bounded by
     `--script-timeout`, as CARP's), and ifvip's own VIPs."""
-    prefix = f"(vrid {config.vrid})"
+    prefix = f"({config.group_name})"
     parts: list[Role] = []
     if config.manage:
         assert config.interfaces_file is not None and engines is not None

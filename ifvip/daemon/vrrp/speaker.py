@@ -91,7 +91,7 @@ class VrrpSpeaker:
 
     def __post_init__(self) -> None:
         c = self.config
-        self.name = f"vrid {c.vrid}"
+        self.name = c.group_name
         self.interface = c.interface
         self.tracks_link = not c.ignoreifstate
         self.channel = ChannelSpec(
