@@ -319,10 +319,25 @@ def ifvip_interfaces_5() -> str:
         ".PP",
         _esc(
             "ifvip-sync-group NAME, on a stanza with ucarp-vid or vrrp-id, puts its group in "
-            "the sync group NAME (a word): the members of one sync group are meant to be "
-            "MASTER on the same host or not at all. A group's name in logs, ifvip status and "
+            "the sync group NAME (a word): the members of one sync group in one process are "
+            "MASTER together or not at all. A group's name in logs, ifvip status and "
             "the metrics is vhid N or vrid N, or vhid N on IFACE when another group of the "
             "process has the same one."
+        ),
+        ".PP",
+        _esc(
+            "When a member cannot be MASTER (its carrier is lost, a check or SIGUSR2 demotes "
+            "it, its MASTER action failed) every other member of its sync group is held "
+            "back, as keepalived's vrrp_sync_group does: a VRRP member enters FAULT, a "
+            "master sending priority 0 first; a CARP member advertises advskew 240, as "
+            "OpenBSD's demoted carp interfaces, so a preempting peer (ucarp -P, ucarp-master "
+            "yes) takes it. A member that yields to a preferred master takes the other VRRP "
+            "masters to BACKUP without priority 0. Members take MASTER again together: a "
+            "VRRP member whose down timer expires, or a CARP member that would preempt a "
+            "slower master, waits until every member is MASTER or would be, then all go at "
+            "once. ifvip status shows each member's sync group and, while held back, which "
+            "member holds it and why (sync group dmz: vrid 52 on eth1 lost its carrier); "
+            "the metric ifvip_sync_held says the same."
         ),
         ".SH DIFFERENCES FROM IFUPDOWN",
         ".IP \\(bu 2",

@@ -8,16 +8,15 @@ reading both hosts' addresses all along must never see one VIP on each host. The
 with a failing check and with SIGUSR2; with keepalived's vrrp_sync_group on either side;
 and for CARP beside two real ucarp -P.
 
-One ifvip process runs both groups of a host, built in-process with launch.run_plan (as
-test_keepalived_mixed.py does). Every wait is bounded; the times are printed, not asserted.
+The groups are declared only in each host's interfaces file (vrrp-*/ucarp-* options and
+ifvip-sync-group), and one `ifvip run --interfaces FILE` runs both. Every wait is bounded;
+the times are printed, not asserted.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.keepalived_lab import Keepalived, KeepalivedLab, until
-from tests.programs import INTEROP, NEEDS_KEEPALIVED, NEEDS_UCARP, UCARP
+from tests.programs import IFVIP, INTEROP, NEEDS_KEEPALIVED, NEEDS_UCARP, UCARP
 
 pytestmark = [*INTEROP]
 
@@ -36,32 +35,26 @@ VIPS = (OUTSIDE, INSIDE)
 INSIDE_NET = "203.0.113.0/24"
 MOVE_BOUND = 15.0  # seconds any move may take before the test gives up (bounded waits)
 
-# One process, both groups, one sync group: argv[1] is a JSON description.
-RUN_GROUPS = """
-import asyncio, dataclasses, json, logging, sys
-from ifvip.daemon.carp.config import build_carp_group
-from ifvip.daemon.checks import parse_check_options
-from ifvip.daemon.launch import RunPlan, run_plan
-from ifvip.daemon.operations import OperationsConfig
-from ifvip.daemon.vrrp.config import build_vrrp_group
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-spec = json.loads(sys.argv[1])
-configs = []
-for g in spec["groups"]:
-    if spec["protocol"] == "vrrp":
-        c = build_vrrp_group(interface=g["interface"], srcip=g["srcip"], vrid=str(g["number"]),
-                             vips=[g["vip"] + "/24"], priority=str(spec["priority"]))
-    else:
-        c = build_carp_group(interface=g["interface"], srcip=g["srcip"], vhid=str(g["number"]),
-                             password="secret", passfile=None, addr=g["vip"], masklen="24",
-                             advskew=str(spec["advskew"]), preempt=True)
-    configs.append(dataclasses.replace(c, sync_group="dmz"))
-checks = parse_check_options(script=spec["checks"], interval="0.5", rise="1", fall="1",
-                             protocol=spec["protocol"]) if spec["checks"] else None
-ops = OperationsConfig(state_dir=spec["state"], status_socket=spec["socket"])
-if checks is not None:
-    ops = dataclasses.replace(ops, checks=checks)
-asyncio.run(run_plan(RunPlan(spec["state"], ops, tuple(configs))))
+# The groups are declared only in the interfaces file; one `ifvip run --interfaces FILE`
+# runs both. CARP as Debian's ucarp package declares it (MASTER brings up IFACE:ucarp).
+VRRP_STANZA = """iface {ifname} inet static
+  address {address}/24
+  vrrp-id {number}
+  vrrp-address {vip}/24
+  vrrp-priority {priority}
+  ifvip-sync-group dmz
+"""
+CARP_STANZA = """iface {ifname} inet static
+  address {address}/24
+  ucarp-vid {number}
+  ucarp-vip {vip}
+  ucarp-password secret
+  ucarp-advskew {advskew}
+  ucarp-master yes
+  ifvip-sync-group dmz
+
+iface {ifname}:ucarp inet static
+  address {vip}/24
 """
 
 
@@ -136,23 +129,38 @@ def run_ifvip(
     advskew: int = 0,
     checks: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
-    """Both groups of `host` in one ifvip process, in sync group dmz."""
-    spec = {
-        "protocol": protocol,
-        "priority": priority,
-        "advskew": advskew,
-        "checks": list(checks),
-        "state": str(lab.workdir / f"state-{host}"),
-        "socket": str(lab.workdir / f"ifvip-{host}.sock"),
-        "groups": [
-            {"interface": "eth0", "srcip": lab.address(host), "number": 51, "vip": OUTSIDE},
-            {"interface": "eth1", "srcip": _inside(host), "number": 52, "vip": INSIDE},
-        ],
-    }
-    with open(lab.workdir / f"ifvip-{host}.log", "ab") as log:
-        return lab.lab.run(
-            host, [sys.executable, "-c", RUN_GROUPS, json.dumps(spec)], stdout=log, stderr=log
+    """Both groups of `host`, declared in its interfaces file, in sync group dmz."""
+    stanza = VRRP_STANZA if protocol == "vrrp" else CARP_STANZA
+    links = (("eth0", lab.address(host), 51, OUTSIDE), ("eth1", _inside(host), 52, INSIDE))
+    text = "\n".join(
+        stanza.format(
+            ifname=ifname,
+            address=address,
+            number=number,
+            vip=vip,
+            priority=priority,
+            advskew=advskew,
         )
+        for ifname, address, number, vip in links
+    )
+    path = lab.workdir / f"{host}.interfaces"
+    path.write_text(text)
+    path.chmod(0o600)
+    argv = [
+        IFVIP,
+        "run",
+        "--interfaces",
+        str(path),
+        "--state-dir",
+        str(lab.workdir / f"state-{host}"),
+    ]
+    argv += ["--status-socket", str(lab.workdir / f"ifvip-{host}.sock")]
+    for check in checks:
+        argv += ["--check-script", check]
+    if checks:
+        argv += ["--check-interval", "0.5", "--check-rise", "1", "--check-fall", "1"]
+    with open(lab.workdir / f"ifvip-{host}.log", "ab") as log:
+        return lab.lab.run(host, argv, stdout=log, stderr=log)
 
 
 def both_on(sampler: Sampler, host: str, what: str) -> float:
