@@ -319,10 +319,8 @@ def step(machine: Machine, event: CarpEvent, now: float) -> tuple[Machine, list[
         case SyncRelease(reason=reason):
             return _sync_release(machine, reason, now)
         case SyncMaster(reason=reason):
-            wants = machine.wants
-            free = machine.eligible and machine.sync_hold is None
-            if machine.state is State.BACKUP and wants is not None and free:
-                return _preempt(machine, wants, now, reason)
+            if machine.wants is not None and _ready(machine):
+                return _preempt(machine, machine.wants, now, reason)
             return machine, []
         case Promote(reason=reason):
             return _promote(machine, reason, now)
@@ -477,8 +475,14 @@ def sync_cause(machine: Machine) -> Cause | None:
 
 def sync_member(name: str, machine: Machine) -> Member:
     """This member as its sync group sees it (election/sync.py)."""
-    wants = machine.wants is not None
-    return Member(name, sync_cause(machine), machine.sync_hold, str(machine.state), wants)
+    return Member(name, sync_cause(machine), machine.sync_hold, str(machine.state), _ready(machine))
+
+
+def _ready(machine: Machine) -> bool:
+    """Wants MASTER and SyncMaster would make it MASTER: only then does it count as
+    wanting, so the sync layer never offers a SyncMaster that changes nothing."""
+    free = machine.eligible and machine.sync_hold is None
+    return machine.state is State.BACKUP and machine.wants is not None and free
 
 
 def _sync_hold(machine: Machine, hold: SyncHold, now: float) -> tuple[Machine, list[CarpAction]]:

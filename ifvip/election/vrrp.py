@@ -373,7 +373,7 @@ def step(
         case SyncRelease(reason=reason):
             return _sync_release(machine, reason, now)
         case SyncMaster(reason=reason):
-            if machine.state is State.BACKUP and machine.wants_master and not machine.sync_hold:
+            if _ready(machine):
                 return _become_master(machine, now, reason)
             return machine, []
         case SetPriority(priority=priority, reason=reason):
@@ -410,9 +410,13 @@ def sync_cause(machine: VrrpMachine) -> Cause | None:
 
 def sync_member(name: str, machine: VrrpMachine) -> Member:
     """This member as its sync group sees it (election/sync.py)."""
-    return Member(
-        name, sync_cause(machine), machine.sync_hold, str(machine.state), machine.wants_master
-    )
+    return Member(name, sync_cause(machine), machine.sync_hold, str(machine.state), _ready(machine))
+
+
+def _ready(machine: VrrpMachine) -> bool:
+    """Wants MASTER and SyncMaster would make it MASTER: only then does it count as
+    wanting, so the sync layer never offers a SyncMaster that changes nothing."""
+    return machine.state is State.BACKUP and machine.wants_master and machine.sync_hold is None
 
 
 def _sync_hold(

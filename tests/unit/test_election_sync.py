@@ -404,3 +404,16 @@ def test_carp_a_synced_member_does_not_preempt_alone() -> None:
     # A master-down timer is not gated: a member whose peer is gone takes over at once.
     pair.feed(C_IN, TimerFired(Timer.MASTER_DOWN), 5.0)
     assert pair.state(C_IN) == "MASTER"
+
+
+def test_carp_a_member_that_wants_to_preempt_but_loses_its_link_is_not_offered_master() -> None:
+    """Found by tests/reliability/test_fuzz_sync.py: a wish that SyncMaster cannot act on
+    (the member lost its link) must not count, or the sync layer offers it for ever."""
+    pair = SyncedPair(carp, {C_OUT: _carp(ME, 51), C_IN: _carp(ME_IN, 52)})
+    for name in (C_OUT, C_IN):
+        pair.feed(name, Start(), 0.0)
+    pair.feed(C_IN, AdvertReceived(PEER_IN, 1, 255), 1.0)  # a slower master: it would preempt
+    pair.feed(C_IN, LinkChanged(up=False), 2.0)
+    pair.feed(C_OUT, TimerFired(Timer.MASTER_DOWN), 3.0)  # settles (SyncedPair checks it)
+    assert pair.state(C_OUT) == "MASTER" and pair.machines[C_OUT].advskew == 240
+    assert not carp.sync_member(C_IN, pair.machines[C_IN]).wants_master
