@@ -50,9 +50,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypeAlias
 
-from ifvip.daemon.children import HOOK_PATH
 from ifvip.daemon.settings import IFNAMSIZ, ConfigProblems
 from ifvip.election.events import Demote, Promote
+from ifvip.hookenv import HOOK_PATH
 
 DEFAULT_INTERVAL: Final = 2.0
 DEFAULT_RISE: Final = 2

@@ -43,9 +43,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Protocol
 
-from ifvip.daemon.children import HOOK_PATH, run_child
+from ifvip.daemon.children import run_child
 from ifvip.daemon.journal import VipJournal
 from ifvip.daemon.settings import Vip
+from ifvip.hookenv import HOOK_PATH
 from ifvip.ifupdown.netlink import Kernel, KernelError
 
 log = logging.getLogger("ifvip")
