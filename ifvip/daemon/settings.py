@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from ifvip.interfaces.model import InterfacesFile
 
 EX_CONFIG: Final = 78
-VRRP2_PASSWORD_MAX: Final = 8
 IFNAMSIZ: Final = 16
 
 

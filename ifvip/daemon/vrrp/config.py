@@ -22,7 +22,6 @@ from typing import ClassVar
 
 from ifvip.daemon.settings import (
     IFNAMSIZ,
-    VRRP2_PASSWORD_MAX,
     ConfigProblems,
     Secret,
     Vip,
@@ -32,7 +31,7 @@ from ifvip.daemon.settings import (
 )
 from ifvip.election.vrrp import VrrpParams, master_down_interval_us
 from ifvip.wire.inet import GROUP_V4, GROUP_V6
-from ifvip.wire.vrrp import AuthType, ChecksumForm
+from ifvip.wire.vrrp import VRRP_AUTH_LEN, AuthType, ChecksumForm
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -254,10 +253,10 @@ def build_vrrp_group(
             secret = read_password(auth_pass, auth_pass_file, option, problems)
             if secret is not None and not secret.value:
                 problems.append(f"--{option}: the password is empty")
-            elif secret is not None and len(secret.value) > VRRP2_PASSWORD_MAX:
+            elif secret is not None and len(secret.value) > VRRP_AUTH_LEN:
                 problems.append(
-                    f"--{option}: the password is longer than {VRRP2_PASSWORD_MAX} bytes "
-                    "(keepalived truncates it; give the 8 bytes it uses)"
+                    f"--{option}: the password is longer than {VRRP_AUTH_LEN} bytes "
+                    f"(keepalived truncates it; give the {VRRP_AUTH_LEN} bytes it uses)"
                 )
         if ver == 3:
             problems.append("--auth-pass: VRRPv3 has no authentication (keepalived ignores it)")
