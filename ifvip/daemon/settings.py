@@ -93,11 +93,11 @@ def parse_int(
     value: str, option: str, low: int, high: int, problems: list[str], *, auto_base: bool = False
 ) -> int | None:
     """`value` as an integer in low..high (`auto_base`: 0x.. and 0o.. too), or None with a
-    problem naming --option."""
+    problem naming --option. The one integer parser of the daemon's options."""
     try:
         number = int(value, 0) if auto_base else int(value)
     except ValueError:
-        problems.append(f"--{option}: '{value}' is not a number")
+        problems.append(f"--{option}: '{value}' is not a whole number")
         return None
     if not low <= number <= high:
         problems.append(f"--{option}: {number} is out of range {low}..{high}")

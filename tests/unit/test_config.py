@@ -64,6 +64,26 @@ def test_each_bad_option_is_named(changes: dict[str, Any], option: str) -> None:
     assert any(p.startswith(option) for p in problems), problems
 
 
+def test_every_integer_option_is_refused_in_the_same_words() -> None:
+    """One integer parser (settings.parse_int) for CARP's, the checks' and policy's options."""
+    from ifvip.daemon.checks import parse_check_options
+    from ifvip.daemon.policy import parse_policy_options
+
+    refused = [*_problems(vhid="two")]
+    for call in (
+        lambda: parse_check_options(tcp=["80"], rise="two"),
+        lambda: parse_check_options(tcp=["http"]),
+        lambda: parse_policy_options(rtable="two", vip=None),
+    ):
+        with pytest.raises(ConfigProblems) as error:
+            call()
+        refused += error.value.problems
+    assert "--vhid: 'two' is not a whole number" in refused
+    assert "--check-rise: 'two' is not a whole number" in refused
+    assert "--check-tcp: 'http' is not a whole number" in refused
+    assert "--rtable: 'two' is not a whole number" in refused
+
+
 def test_all_problems_are_reported_at_once() -> None:
     problems = _problems(vhid="0", srcip="bad", addr="bad")
     assert len(problems) == 3
