@@ -104,11 +104,11 @@ def ifquery(
 
     stdout and the exit code are ifupdown's; scripts may parse them.
     """
-    from ifvip import fastpath
+    from ifvip import commands
 
     del verbose
     try:
-        fastpath.ifquery(
+        commands.ifquery(
             path=path,
             state_dir=state_dir,
             all_mode=all_mode,
@@ -124,7 +124,7 @@ def ifquery(
             targets=targets,
             out=click.echo,
         )
-    except fastpath.CommandUsageError as exc:
+    except commands.CommandUsageError as exc:
         raise click.UsageError(str(exc)) from None
 
 
@@ -742,9 +742,9 @@ def status(as_json: bool, socket_path: str | None, state_dir: str) -> None:
     Exits 1 with a sentence saying why when no daemon answers, and 1 after the status when
     a group has a fault (its MASTER action failed): the image's HEALTHCHECK reports it.
     """
-    from ifvip import fastpath
+    from ifvip import commands
 
-    fastpath.status(as_json=as_json, socket_path=socket_path, state_dir=state_dir, out=click.echo)
+    commands.status(as_json=as_json, socket_path=socket_path, state_dir=state_dir, out=click.echo)
 
 
 @cli.command()
@@ -866,11 +866,11 @@ def _ifupdown_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def _ifupdown(up: bool, **kw: Any) -> None:
-    from ifvip import fastpath
+    from ifvip import commands
 
     try:
-        fastpath.ifupdown(up, **kw)
-    except fastpath.CommandUsageError as exc:
+        commands.ifupdown(up, **kw)
+    except commands.CommandUsageError as exc:
         raise click.UsageError(str(exc)) from None
 
 
