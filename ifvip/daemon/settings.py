@@ -14,9 +14,12 @@ import ipaddress
 import math
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Composed's parts, for mypy: each protocol's compose() makes them
+    from ifvip.daemon.ifup import EngineFactory
+    from ifvip.daemon.operations import OperationsConfig
+    from ifvip.daemon.policy import PolicyRouting
     from ifvip.interfaces.model import InterfacesFile
 
 EX_CONFIG: Final = 78
@@ -287,6 +290,6 @@ class Composed(NamedTuple):
     of `ifvip run`'s options, validated: its groups and what runs beside them."""
 
     configs: tuple[GroupSettings, ...]
-    operations: Any  # operations.OperationsConfig
-    policy: Any  # policy.PolicyRouting | None
-    engines: Any  # ifup.EngineFactory | None
+    operations: OperationsConfig
+    policy: PolicyRouting | None
+    engines: EngineFactory | None
