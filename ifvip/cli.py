@@ -84,46 +84,16 @@ def cli() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (ifvip's own).")
 @click.argument("targets", nargs=-1, metavar="[IFACE[=LOGICAL]]...")
-def ifquery(
-    path: str,
-    state_dir: str,
-    all_mode: bool,
-    allow: str | None,
-    list_mode: bool,
-    state: bool,
-    exclude: tuple[str, ...],
-    no_loopback: bool,
-    no_mappings: bool,
-    options: tuple[str, ...],
-    verbose: bool,
-    read_environment: bool,
-    as_json: bool,
-    targets: tuple[str, ...],
-) -> None:
+def ifquery(verbose: bool, **kw: Any) -> None:
     """Print interface configuration the way ifupdown 0.8's ifquery does.
 
     stdout and the exit code are ifupdown's; scripts may parse them.
     """
     from ifvip import commands
 
-    del verbose
+    del verbose  # accepted for compatibility
     try:
-        commands.ifquery(
-            path=path,
-            state_dir=state_dir,
-            all_mode=all_mode,
-            allow=allow,
-            list_mode=list_mode,
-            state=state,
-            exclude=exclude,
-            no_loopback=no_loopback,
-            no_mappings=no_mappings,
-            options=options,
-            read_environment=read_environment,
-            as_json=as_json,
-            targets=targets,
-            out=click.echo,
-        )
+        commands.ifquery(**kw, out=click.echo)
     except commands.CommandUsageError as exc:
         raise click.UsageError(str(exc)) from None
 
