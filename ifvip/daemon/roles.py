@@ -104,6 +104,19 @@ class VipRole:
     lifetime: int | None = None  # seconds; None: permanent addresses
     holding: bool = False
 
+    @classmethod
+    def on(
+        cls,
+        prefix: str,
+        kernel: Kernel,
+        interface: str,
+        vips: Sequence[Vip],
+        journal: VipJournal,
+        lifetime: int | None,
+    ) -> VipRole:
+        """The group's own VIPs, each on its `@DEV` or else on the group's interface."""
+        return cls(prefix, kernel, [(v.device or interface, v) for v in vips], journal, lifetime)
+
     async def recover(self) -> None:
         for device, text in self.journal.read():
             address = ipaddress.ip_interface(text)
@@ -279,6 +292,11 @@ class Roles:
     delays neither the VIP on MASTER nor its release on BACKUP."""
 
     parts: Sequence[Role] = field(default_factory=list)
+
+    @staticmethod
+    def of(parts: Sequence[Role]) -> Role:
+        """One part as itself, several as one `Roles`."""
+        return parts[0] if len(parts) == 1 else Roles(parts)
 
     def leaves(self) -> Iterator[Role]:
         for part in self.parts:

@@ -14,18 +14,19 @@ addresses, found by the caller) and the source are filtered out of the unicast p
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
 from ifvip.daemon.settings import (
-    IFNAMSIZ,
     ConfigProblems,
     Secret,
     Vip,
+    check_actions,
+    check_interface,
     parse_int,
+    parse_lifetime,
     parse_vips,
     read_password,
 )
@@ -165,12 +166,7 @@ def build_vrrp_group(
     IPv6 when the user gave none); `links` the interface names that exist (None: unchecked).
     """
     problems: list[str] = []
-    if not interface:
-        problems.append("--interface: no interface given")
-    elif len(interface.encode()) >= IFNAMSIZ:
-        problems.append(f"--interface: '{interface}' is longer than 15 bytes")
-    elif links is not None and interface not in links:
-        problems.append(f"--interface: no such interface '{interface}'")
+    check_interface(interface, links, problems)
 
     parsed = parse_vips(vips, links, problems)
     if not vips:
@@ -278,11 +274,8 @@ def build_vrrp_group(
                 # link-local source named in IPV6_PKTINFO (transport.py), never a VIP.
                 peers.append(peer)
 
-    for script in (*notify, upscript, downscript):
-        if script is not None and not os.access(script, os.X_OK):
-            problems.append(f"--notify/--upscript/--downscript: {script} is not executable")
-    if manage and not interfaces_file:
-        problems.append("--manage: needs --interfaces FILE")
+    scripts = [("notify", n) for n in notify] + [("upscript", upscript), ("downscript", downscript)]
+    check_actions(scripts, manage, interfaces_file, problems)
     try:
         form = ChecksumForm(checksum)
     except ValueError:
@@ -291,9 +284,7 @@ def build_vrrp_group(
     repeat = parse_int(garp_master_repeat, "garp-master-repeat", 1, 255, problems, auto_base=True)
     garp_delay = _number(garp_master_delay, "garp-master-delay", problems)
     refresh = _number(garp_master_refresh, "garp-master-refresh", problems)
-    life = None
-    if lifetime is not None:
-        life = parse_int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems, auto_base=True)
+    life = parse_lifetime(lifetime, problems)
 
     if problems:
         raise ConfigProblems(problems)

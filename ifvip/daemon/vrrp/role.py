@@ -21,7 +21,7 @@ def vrrp_role(
 ) -> Role:
     """What MASTER means: ifup --manage stanzas, -u/-d scripts (bounded by
     `--script-timeout`, as CARP's), and ifvip's own VIPs."""
-    prefix = f"(vrid {config.vrid})"
+    prefix = f"({config.group_name})"
     parts: list[Role] = []
     if config.manage:
         assert config.interfaces_file is not None and engines is not None
@@ -47,16 +47,11 @@ def vrrp_role(
             )
         )
     key = f"vrrp.{netns_id()}.{config.interface}.{config.family}.{config.vrid}"
+    journal = state.journal(key)
     parts.append(
-        VipRole(
-            prefix,
-            kernel,
-            [(vip.device or config.interface, vip) for vip in config.vips],
-            state.journal(key),
-            vip_lifetime(config),
-        )
+        VipRole.on(prefix, kernel, config.interface, config.vips, journal, vip_lifetime(config))
     )
-    return parts[0] if len(parts) == 1 else Roles(parts)
+    return Roles.of(parts)
 
 
 def start(
