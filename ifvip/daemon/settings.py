@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Composed's parts, for mypy: each protocol's compose() makes them
+    from ifvip.daemon.ifup import EngineFactory
+    from ifvip.daemon.operations import OperationsConfig
+    from ifvip.daemon.policy import PolicyRouting
     from ifvip.interfaces.model import InterfacesFile
 
 EX_CONFIG: Final = 78
-VRRP2_PASSWORD_MAX: Final = 8
 IFNAMSIZ: Final = 16
 
 
@@ -95,16 +98,52 @@ def parse_int(
     value: str, option: str, low: int, high: int, problems: list[str], *, auto_base: bool = False
 ) -> int | None:
     """`value` as an integer in low..high (`auto_base`: 0x.. and 0o.. too), or None with a
-    problem naming --option."""
+    problem naming --option. The one integer parser of the daemon's options."""
     try:
         number = int(value, 0) if auto_base else int(value)
     except ValueError:
-        problems.append(f"--{option}: '{value}' is not a number")
+        problems.append(f"--{option}: '{value}' is not a whole number")
         return None
     if not low <= number <= high:
         problems.append(f"--{option}: {number} is out of range {low}..{high}")
         return None
     return number
+
+
+def check_interface(
+    interface: str | None, links: Collection[str] | None, problems: list[str], *, hint: str = ""
+) -> None:
+    """--interface: given (`hint`: where else it may come from), a kernel name (at most 15
+    bytes) and, when `links` lists the interfaces that exist, one of them."""
+    if not interface:
+        problems.append(f"--interface: no interface given{hint}")
+    elif len(interface.encode()) >= IFNAMSIZ:
+        problems.append(f"--interface: '{interface}' is longer than 15 bytes")
+    elif links is not None and interface not in links:
+        problems.append(f"--interface: no such interface '{interface}'")
+
+
+def check_actions(
+    scripts: Sequence[tuple[str, str | None]],
+    manage: Sequence[str],
+    interfaces_file: str | None,
+    problems: list[str],
+) -> None:
+    """What MASTER runs, of either protocol: each (option, script) given is executable, and
+    --manage names a file to take its stanzas from."""
+    for option, script in scripts:
+        if script is not None and not os.access(script, os.X_OK):
+            problems.append(f"--{option}: {script} is not an executable file")
+    if manage and not interfaces_file:
+        problems.append("--manage: needs --interfaces FILE")
+
+
+def parse_lifetime(value: str | None, problems: list[str]) -> int | None:
+    """--vip-lifetime SECONDS (0: permanent; None when not given): the longest lifetime the
+    kernel keeps finite is 0xFFFFFFFE (0xFFFFFFFF is `forever`)."""
+    if value is None:
+        return None
+    return parse_int(value, "vip-lifetime", 0, 0xFFFFFFFE, problems, auto_base=True)
 
 
 def read_password(
@@ -308,6 +347,6 @@ class Composed(NamedTuple):
     of `ifvip run`'s options, validated: its groups and what runs beside them."""
 
     configs: tuple[GroupSettings, ...]
-    operations: Any  # operations.OperationsConfig
-    policy: Any  # policy.PolicyRouting | None
-    engines: Any  # ifup.EngineFactory | None
+    operations: OperationsConfig
+    policy: PolicyRouting | None
+    engines: EngineFactory | None

@@ -64,6 +64,51 @@ def test_each_bad_option_is_named(changes: dict[str, Any], option: str) -> None:
     assert any(p.startswith(option) for p in problems), problems
 
 
+def test_every_integer_option_is_refused_in_the_same_words() -> None:
+    """One integer parser (settings.parse_int) for CARP's, the checks' and policy's options."""
+    from ifvip.daemon.checks import parse_check_options
+    from ifvip.daemon.policy import parse_policy_options
+
+    refused = [*_problems(vhid="two")]
+    for call in (
+        lambda: parse_check_options(tcp=["80"], rise="two"),
+        lambda: parse_check_options(tcp=["http"]),
+        lambda: parse_policy_options(rtable="two", vip=None),
+    ):
+        with pytest.raises(ConfigProblems) as error:
+            call()
+        refused += error.value.problems
+    assert "--vhid: 'two' is not a whole number" in refused
+    assert "--check-rise: 'two' is not a whole number" in refused
+    assert "--check-tcp: 'http' is not a whole number" in refused
+    assert "--rtable: 'two' is not a whole number" in refused
+
+
+def test_both_protocols_check_what_they_share_alike(tmp_path: Path) -> None:
+    """The interface, the scripts, --manage and --vip-lifetime are checked by one piece of
+    settings.py for CARP and VRRP: the same words, the same numbers accepted."""
+    from ifvip.daemon.vrrp.config import build_vrrp_group
+
+    def vrrp(**changes: Any) -> list[str]:
+        good = {"interface": "eth0", "srcip": "198.51.100.1", "vrid": "42"}
+        with pytest.raises(ConfigProblems) as error:
+            build_vrrp_group(**{**good, "vips": ["198.51.100.100/24"], **changes})
+        return error.value.problems
+
+    plain = tmp_path / "not-executable"
+    plain.write_text("")
+    for problems in (
+        _problems(interface="", upscript=str(plain), manage=["eth1"], lifetime="x"),
+        vrrp(interface="", upscript=str(plain), manage=["eth1"], lifetime="x"),
+    ):
+        assert problems[0].startswith("--interface: no interface given"), problems
+        assert f"--upscript: {plain} is not an executable file" in problems
+        assert "--manage: needs --interfaces FILE" in problems
+        assert "--vip-lifetime: 'x' is not a whole number" in problems
+    assert f"--notify: {plain} is not an executable file" in vrrp(notify=[str(plain)])
+    assert build_carp_group(**GOOD, lifetime="0x10").lifetime == 16  # as VRRP's
+
+
 def test_all_problems_are_reported_at_once() -> None:
     problems = _problems(vhid="0", srcip="bad", addr="bad")
     assert len(problems) == 3
