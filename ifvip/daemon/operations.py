@@ -32,7 +32,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ifvip import __version__
 from ifvip.daemon.checks import Address, CheckConfig
@@ -48,10 +48,11 @@ from ifvip.daemon.status import (
 )
 
 if TYPE_CHECKING:  # prometheus-client is loaded only when --metrics asks for it
+    from ifvip.daemon.ifup import EngineFactory
     from ifvip.daemon.metrics import MetricsServer
     from ifvip.daemon.policy import PolicyRouting
     from ifvip.daemon.runtime import Daemon, Group
-    from ifvip.daemon.settings import Vip
+    from ifvip.daemon.settings import GroupSettings, Vip
     from ifvip.daemon.speaker import Speaker
     from ifvip.ifupdown.plan import WriteSysctl
 
@@ -74,6 +75,16 @@ class OperationsConfig:
     status_socket: str | None = None  # None: STATE_DIR/ifvip.sock; "" : no socket
     metrics: tuple[str, int] | None = None
     nonlocal_bind: bool = False
+
+
+class Composed(NamedTuple):
+    """What a protocol's `compose(options, links)` (carp/compose.py, vrrp/compose.py) makes
+    of `ifvip run`'s options, validated: its groups and what runs beside them."""
+
+    configs: tuple[GroupSettings, ...]
+    operations: OperationsConfig
+    policy: PolicyRouting | None
+    engines: EngineFactory | None
 
 
 def _vips(speaker: Speaker, machine: object) -> list[Address]:

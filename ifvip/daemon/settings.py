@@ -16,12 +16,9 @@ import os
 import re
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Final, Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:  # Composed's parts, for mypy: each protocol's compose() makes them
-    from ifvip.daemon.ifup import EngineFactory
-    from ifvip.daemon.operations import OperationsConfig
-    from ifvip.daemon.policy import PolicyRouting
+if TYPE_CHECKING:
     from ifvip.interfaces.model import InterfacesFile
 
 EX_CONFIG: Final = 78
@@ -340,13 +337,3 @@ class GroupSettings(Protocol):
 
     @property
     def needs_engine(self) -> bool: ...  # MASTER means ifup/ifdown of stanzas
-
-
-class Composed(NamedTuple):
-    """What a protocol's `compose(options, links)` (carp/compose.py, vrrp/compose.py) makes
-    of `ifvip run`'s options, validated: its groups and what runs beside them."""
-
-    configs: tuple[GroupSettings, ...]
-    operations: OperationsConfig
-    policy: PolicyRouting | None
-    engines: EngineFactory | None

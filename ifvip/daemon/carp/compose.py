@@ -17,9 +17,8 @@ from ifvip.daemon.carp.config import (
     warn_debian_ucarp_hook,
 )
 from ifvip.daemon.ifup import engine_factory
-from ifvip.daemon.operations import operations_and_policy
+from ifvip.daemon.operations import Composed, operations_and_policy
 from ifvip.daemon.settings import (
-    Composed,
     ConfigProblems,
     host_problems,
     managed_problems,

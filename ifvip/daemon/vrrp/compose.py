@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from ifvip.daemon import host
 from ifvip.daemon.ifup import engine_factory
-from ifvip.daemon.operations import operations_and_policy
+from ifvip.daemon.operations import Composed, operations_and_policy
 from ifvip.daemon.settings import (
-    Composed,
     ConfigProblems,
     host_problems,
     managed_problems,
@@ -97,7 +96,7 @@ def from_file(
 ) -> list[Any]:
     """The VRRP groups of the file's `vrrp-*` stanzas (none: an empty list), checked
     against the host (launch.PROTOCOLS["vrrp"].from_file); ConfigProblems."""
-    configs = vrrp_groups_from_interfaces(defn, path, links, only=only)
+    configs = vrrp_groups_from_interfaces(defn, path, links, build=configure, only=only)
     if problems := host_checks(configs, state_dir, named=True):
         raise ConfigProblems(problems)
     return list(configs)

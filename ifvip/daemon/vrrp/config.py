@@ -444,23 +444,19 @@ def vrrp_groups_from_interfaces(
     path: str,
     links: Sequence[str] | None = None,
     *,
-    build: VrrpBuilder | None = None,
+    build: VrrpBuilder,
     only: Collection[str] | None = None,
 ) -> list[VrrpConfig]:
     """One VRRP group per stanza carrying `vrrp-id`, on the stanza's interface, with its
     vrrp-* options (ifvip-interfaces(5)) and `ifvip-sync-group`; MASTER adds the
     vrrp-address VIPs (and ifups vrrp-manage stanzas). Every problem is named
     `path:line:col` (ConfigProblems): the schema's (interfaces/check.py), then the
-    group's. `build` makes the group from build_vrrp_group's keywords (default:
+    group's. `build` makes the group from build_vrrp_group's keywords (the daemon passes
     discover.configure, which finds what the file leaves to the host: the link-local
     source of an IPv6 group, the interface's own addresses among the unicast peers).
     `only`: the stanzas of these interfaces alone (the others are neither read nor checked)."""
     from ifvip.interfaces.check import check_stanza  # noqa: PLC0415 - the schema's checks
 
-    if build is None:
-        from ifvip.daemon.vrrp.discover import configure  # noqa: PLC0415 - asks the kernel
-
-        build = configure
     groups: list[VrrpConfig] = []
     problems: list[str] = []
     seen: dict[tuple[str, int], str] = {}
