@@ -14,9 +14,9 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Final, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ifvip.interfaces.model import InterfacesFile
@@ -89,6 +89,17 @@ def vip_lifetime(config: Lifetimed) -> int | None:
     if config.lifetime is not None:
         return config.lifetime
     return max(2, math.ceil(2 * config.master_down_interval()))
+
+
+def keywords_for(
+    builder: Callable[..., object], options: Mapping[str, Any], *, but: Collection[str] = ()
+) -> dict[str, Any]:
+    """The `ifvip run` options that `builder` takes as keyword parameters of the same name
+    (a click option's name is its builder's parameter: `--advskew` is `advskew`), but those
+    the caller gives itself. One name per option, from the command line to the config."""
+    code = builder.__code__  # not inspect.signature: the daemon does not load inspect
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    return {name: options[name] for name in names if name in options and name not in but}
 
 
 def parse_int(

@@ -342,3 +342,25 @@ def test_only_the_vips_ifvip_adds_itself_are_checked_against_the_host() -> None:
     scripted = build_carp_group(**base, upscript="/bin/true", downscript="/bin/true")  # type: ignore[arg-type]
     assert [str(v) for v in plain.added_vips] == ["198.51.100.100/32", "203.0.113.7/24"]
     assert [str(v) for v in scripted.added_vips] == ["203.0.113.7/24"]
+
+
+def test_every_group_builder_parameter_is_a_run_option_of_the_same_name() -> None:
+    """compose.py hands `ifvip run`'s options to the builders by name (keywords_for): a
+    builder parameter with no run option of its name would silently keep its default."""
+    from ifvip.cli import run
+    from ifvip.daemon.carp.config import build_carp_group
+    from ifvip.daemon.settings import keywords_for
+    from ifvip.daemon.vrrp.config import build_vrrp_group
+
+    options = {p.name for p in run.params if p.name is not None}
+    given_by_compose = {"interface", "srcip", "vips", "links", "lifetime"}
+    builders = {
+        build_carp_group: given_by_compose | {"ucarp_stanza"},  # the file's, not an option
+        build_vrrp_group: given_by_compose | {"vrid", "version", "checksum", "own"},
+    }
+    for builder, explicit in builders.items():
+        code = builder.__code__
+        names = set(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+        assert names - explicit <= options, (builder.__name__, names - explicit - options)
+        picked = keywords_for(builder, dict.fromkeys(options, "x"), but=("interface",))
+        assert set(picked) == (names - explicit) | ({"srcip", "vips"} & names), picked
