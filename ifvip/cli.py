@@ -84,47 +84,17 @@ def cli() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (ifvip's own).")
 @click.argument("targets", nargs=-1, metavar="[IFACE[=LOGICAL]]...")
-def ifquery(
-    path: str,
-    state_dir: str,
-    all_mode: bool,
-    allow: str | None,
-    list_mode: bool,
-    state: bool,
-    exclude: tuple[str, ...],
-    no_loopback: bool,
-    no_mappings: bool,
-    options: tuple[str, ...],
-    verbose: bool,
-    read_environment: bool,
-    as_json: bool,
-    targets: tuple[str, ...],
-) -> None:
+def ifquery(verbose: bool, **kw: Any) -> None:
     """Print interface configuration the way ifupdown 0.8's ifquery does.
 
     stdout and the exit code are ifupdown's; scripts may parse them.
     """
-    from ifvip import fastpath
+    from ifvip import commands
 
-    del verbose
+    del verbose  # accepted for compatibility
     try:
-        fastpath.ifquery(
-            path=path,
-            state_dir=state_dir,
-            all_mode=all_mode,
-            allow=allow,
-            list_mode=list_mode,
-            state=state,
-            exclude=exclude,
-            no_loopback=no_loopback,
-            no_mappings=no_mappings,
-            options=options,
-            read_environment=read_environment,
-            as_json=as_json,
-            targets=targets,
-            out=click.echo,
-        )
-    except fastpath.CommandUsageError as exc:
+        commands.ifquery(**kw, out=click.echo)
+    except commands.CommandUsageError as exc:
         raise click.UsageError(str(exc)) from None
 
 
@@ -758,9 +728,9 @@ def status(as_json: bool, socket_path: str | None, state_dir: str) -> None:
     Exits 1 with a sentence saying why when no daemon answers, and 1 after the status when
     a group has a fault (its MASTER action failed): the image's HEALTHCHECK reports it.
     """
-    from ifvip import fastpath
+    from ifvip import commands
 
-    fastpath.status(as_json=as_json, socket_path=socket_path, state_dir=state_dir, out=click.echo)
+    commands.status(as_json=as_json, socket_path=socket_path, state_dir=state_dir, out=click.echo)
 
 
 @cli.command()
@@ -882,11 +852,11 @@ def _ifupdown_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def _ifupdown(up: bool, **kw: Any) -> None:
-    from ifvip import fastpath
+    from ifvip import commands
 
     try:
-        fastpath.ifupdown(up, **kw)
-    except fastpath.CommandUsageError as exc:
+        commands.ifupdown(up, **kw)
+    except commands.CommandUsageError as exc:
         raise click.UsageError(str(exc)) from None
 
 

@@ -50,9 +50,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal, TypeAlias
 
-from ifvip.daemon.children import HOOK_PATH
-from ifvip.daemon.settings import IFNAMSIZ, ConfigProblems
+from ifvip.daemon.settings import IFNAMSIZ, ConfigProblems, parse_int
 from ifvip.election.events import Demote, Promote
+from ifvip.hookenv import HOOK_PATH
 
 DEFAULT_INTERVAL: Final = 2.0
 DEFAULT_RISE: Final = 2
@@ -395,14 +395,12 @@ def http_request(check: HttpCheck) -> bytes:
 # ------------------------------------------------------------------------- options
 
 
-def _number(
-    value: str, option: str, low: float, high: float, problems: list[str], *, integer: bool
-) -> float | None:
+def _seconds(value: str, option: str, low: float, high: float, problems: list[str]) -> float | None:
+    """A duration in seconds in low..high (integers: settings.parse_int)."""
     try:
-        number = int(value) if integer else float(value)
+        number = float(value)
     except ValueError:
-        kind = "a whole number" if integer else "a number of seconds"
-        problems.append(f"--{option}: '{value}' is not {kind}")
+        problems.append(f"--{option}: '{value}' is not a number of seconds")
         return None
     if not low <= number <= high:  # also NaN
         problems.append(f"--{option}: {value} is out of range {low:g}..{high:g}")
@@ -473,10 +471,10 @@ def _tcp(text: str, problems: list[str]) -> TcpCheck | None:
             return None
     else:
         port_text = text
-    port = _number(port_text, "check-tcp", 1, 65535, problems, integer=True)
+    port = parse_int(port_text, "check-tcp", 1, 65535, problems)
     if port is None:
         return None
-    return TcpCheck(address, int(port))
+    return TcpCheck(address, port)
 
 
 def _script(text: str, problems: list[str]) -> ScriptCheck | None:
@@ -524,8 +522,8 @@ def parse_check_options(
     problems: list[str] = []
     expect = 200
     if http_status is not None:
-        code = _number(http_status, "check-http-status", 100, 599, problems, integer=True)
-        expect = int(code) if code is not None else expect
+        code = parse_int(http_status, "check-http-status", 100, 599, problems)
+        expect = code if code is not None else expect
         if not http:
             problems.append("--check-http-status: needs --check-http URL")
     if http_insecure and not any(u.startswith("https:") for u in http):
@@ -549,19 +547,19 @@ def parse_check_options(
                 problems.append(f"--check-{check.kind}: '{check.name}' is given twice")
             seen.add(check.name)
 
-    every = _number(interval or "2", "check-interval", 0.01, INTERVAL_MAX, problems, integer=False)
-    up = _number(rise or "2", "check-rise", 1, STREAK_MAX, problems, integer=True)
-    down = _number(fall or "2", "check-fall", 1, STREAK_MAX, problems, integer=True)
+    every = _seconds(interval or "2", "check-interval", 0.01, INTERVAL_MAX, problems)
+    up = parse_int(rise or "2", "check-rise", 1, STREAK_MAX, problems)
+    down = parse_int(fall or "2", "check-fall", 1, STREAK_MAX, problems)
     bound = None
     if timeout is not None:
-        bound = _number(timeout, "check-timeout", 0.01, INTERVAL_MAX, problems, integer=False)
+        bound = _seconds(timeout, "check-timeout", 0.01, INTERVAL_MAX, problems)
         if bound is not None and every is not None and bound > every:
             problems.append(
                 f"--check-timeout: {timeout} s is longer than --check-interval {every:g} s"
             )
-    delta = 0.0
+    delta = 0
     if weight is not None:
-        found = _number(weight, "check-weight", -WEIGHT_MAX, WEIGHT_MAX, problems, integer=True)
+        found = parse_int(weight, "check-weight", -WEIGHT_MAX, WEIGHT_MAX, problems)
         delta = found if found is not None else 0
         if protocol != "vrrp":
             problems.append("--check-weight: only VRRP has priorities; CARP demotes (--protocol)")
@@ -584,8 +582,8 @@ def parse_check_options(
     return CheckConfig(
         checks=tuple(c for c in checks if c is not None),
         interval=every,
-        rise=int(up),
-        fall=int(down),
+        rise=up,
+        fall=down,
         timeout=bound if bound is not None else every,
-        weight=int(delta),
+        weight=delta,
     )

@@ -12,10 +12,6 @@ import contextlib
 import os
 import signal
 from collections.abc import Mapping, Sequence
-from typing import Final
-
-# The PATH every child gets, as ifupdown gives its hooks: not the daemon's own.
-HOOK_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 async def run_child(

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ifvip.daemon.ifup import EngineFactory, engine_factory
 from ifvip.daemon.journal import GroupBusy, RunStateDir, netns_id
-from ifvip.daemon.operations import Operations, OperationsConfig
+from ifvip.daemon.operations import Composed, Operations, OperationsConfig
 from ifvip.daemon.roles import SCRIPT_TIMEOUT, Roles
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
 from ifvip.daemon.sd_notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
-from ifvip.daemon.settings import Composed, ConfigProblems, GroupSettings, diff_groups
+from ifvip.daemon.settings import ConfigProblems, GroupSettings, diff_groups
 from ifvip.daemon.speaker import Started
 from ifvip.ifupdown.netlink import Kernel
 

@@ -32,7 +32,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ifvip import __version__
 from ifvip.daemon.checks import Address, CheckConfig
@@ -48,7 +48,11 @@ from ifvip.daemon.status import (
 )
 
 if TYPE_CHECKING:  # prometheus-client is loaded only when --metrics asks for it
+    from ifvip.daemon.ifup import EngineFactory
     from ifvip.daemon.metrics import MetricsServer
+    from ifvip.daemon.policy import PolicyRouting
+    from ifvip.daemon.runtime import Daemon, Group
+    from ifvip.daemon.settings import GroupSettings, Vip
     from ifvip.daemon.speaker import Speaker
     from ifvip.ifupdown.plan import WriteSysctl
 
@@ -73,6 +77,16 @@ class OperationsConfig:
     nonlocal_bind: bool = False
 
 
+class Composed(NamedTuple):
+    """What a protocol's `compose(options, links)` (carp/compose.py, vrrp/compose.py) makes
+    of `ifvip run`'s options, validated: its groups and what runs beside them."""
+
+    configs: tuple[GroupSettings, ...]
+    operations: OperationsConfig
+    policy: PolicyRouting | None
+    engines: EngineFactory | None
+
+
 def _vips(speaker: Speaker, machine: object) -> list[Address]:
     found: list[Address] = []
     for text in speaker.status_facts(machine).get("vips", ()):
@@ -81,7 +95,7 @@ def _vips(speaker: Speaker, machine: object) -> list[Address]:
     return found
 
 
-def _state_of(group: Any) -> Callable[[], str]:
+def _state_of(group: Group) -> Callable[[], str]:
     def state() -> str:
         return str(group.state)
 
@@ -93,7 +107,7 @@ class Operations:
         self.config = config
         self.version = version
         self.started = time.time()
-        self.daemon: Any = None
+        self.daemon: Daemon | None = None
         self.runners: dict[str, CheckRunner] = {}
         self.status: StatusServer | None = None
         self.metrics: MetricsServer | None = None
@@ -102,11 +116,12 @@ class Operations:
         self._sysctls: Sequence[WriteSysctl] = ()
 
     def snapshot(self) -> Snapshot:
+        assert self.daemon is not None, "start() first"
         return daemon_snapshot(
             self.daemon, self.runners, version=self.version, started=self.started, now=time.time
         )
 
-    async def start(self, daemon: Any) -> None:
+    async def start(self, daemon: Daemon) -> None:
         """Before the groups run: sysctls, sockets (a bind failure raises OSError)."""
         from ifvip.ifupdown.netlink import write_sysctl  # noqa: PLC0415 - /proc/sys only
 
@@ -146,7 +161,7 @@ class Operations:
                 raise OperationsError(f"--metrics {where}: {exc.strerror or exc}") from None
             log.info("metrics on %s port %d: /metrics /healthz /readyz", address, self.metrics.port)
 
-    def _runner(self, group: Any, checks: CheckConfig) -> CheckRunner:
+    def _runner(self, group: Group, checks: CheckConfig) -> CheckRunner:
         runner = CheckRunner(
             checks,
             _vips(group.speaker, group.machine),
@@ -162,7 +177,7 @@ class Operations:
             loop = asyncio.get_running_loop()
             self._tasks[name] = loop.create_task(runner.run(), name=f"ifvip-checks-{name}")
 
-    def attach(self, daemon: Any) -> None:
+    def attach(self, daemon: Daemon) -> None:
         """Daemon.run's `ready` callback: the groups have started; run the checks and take
         over SIGUSR1 (dump) and SIGUSR2 (demotion through the union)."""
         loop = asyncio.get_running_loop()
@@ -172,7 +187,7 @@ class Operations:
         loop.add_signal_handler(signal.SIGUSR1, self.dump)
         loop.add_signal_handler(signal.SIGUSR2, self.toggle_demotion)
 
-    def add_group(self, group: Any, checks: CheckConfig | None = None) -> None:
+    def add_group(self, group: Group, checks: CheckConfig | None = None) -> None:
         """A group launched by a reload: its checks run from now on (SIGUSR2's demotion, if
         on, applies to it too)."""
         name = group.speaker.name
@@ -303,8 +318,12 @@ ROUTING_OPTIONS: Final = ("rtable", "rtable_network_length", "rtable_gateway", "
 
 
 def operations_and_policy(
-    options: Mapping[str, Any], protocol: str, state_dir: str, links: list[str], vips: list[Any]
-) -> tuple[OperationsConfig, Any]:
+    options: Mapping[str, Any],
+    protocol: str,
+    state_dir: str,
+    links: list[str],
+    vips: Sequence[Sequence[Vip]],
+) -> tuple[OperationsConfig, PolicyRouting | None]:
     """The checks/status/metrics options and the policy-routing ones of `ifvip run`
     (`options`: all of its options, by keyword), validated together."""
     from ifvip.daemon.policy import parse_policy_options  # noqa: PLC0415

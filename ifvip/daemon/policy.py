@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from ifvip.daemon.settings import ConfigProblems, Vip
+from ifvip.daemon.settings import ConfigProblems, Vip, parse_int
 
 if TYPE_CHECKING:  # the planner's ops load only when --rtable/--nonlocal-bind ask for them
     from ifvip.ifupdown.plan import Op, WriteSysctl
@@ -54,18 +54,6 @@ class PolicyRouting:
     network_length: int | None = None
     gateway: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
     priority: int | None = None
-
-
-def _whole(text: str, option: str, low: int, high: int, problems: list[str]) -> int | None:
-    try:
-        number = int(text)
-    except ValueError:
-        problems.append(f"--{option}: '{text}' is not a whole number")
-        return None
-    if not low <= number <= high:
-        problems.append(f"--{option}: {number} is out of range {low}..{high}")
-        return None
-    return number
 
 
 def parse_policy_options(
@@ -89,13 +77,13 @@ def parse_policy_options(
         if problems:
             raise ConfigProblems(problems)
         return None
-    table = _whole(rtable, "rtable", 1, TABLE_MAX, problems)
+    table = parse_int(rtable, "rtable", 1, TABLE_MAX, problems)
     if table in RESERVED_TABLES:
         problems.append(f"--rtable: table {table} is the kernel's own (default, main or local)")
     bits = 128 if vip is not None and vip.interface.version == 6 else 32
     length = None
     if network_length is not None:
-        length = _whole(network_length, "rtable-network-length", 0, bits, problems)
+        length = parse_int(network_length, "rtable-network-length", 0, bits, problems)
     via = None
     if gateway is not None:
         try:
@@ -109,7 +97,7 @@ def parse_policy_options(
                 )
     priority = None
     if rule_priority is not None:
-        priority = _whole(rule_priority, "rule-priority", 0, RULE_PRIORITY_MAX, problems)
+        priority = parse_int(rule_priority, "rule-priority", 0, RULE_PRIORITY_MAX, problems)
     if vip is None:
         problems.append("--rtable: needs a virtual address (--addr or --vip)")
     if problems:

@@ -48,8 +48,9 @@ from ifvip.daemon.checks import (
     record,
     set_demotion,
 )
-from ifvip.daemon.children import HOOK_PATH, run_child
+from ifvip.daemon.children import run_child
 from ifvip.election.events import Demote, Promote
+from ifvip.hookenv import HOOK_PATH
 
 if TYPE_CHECKING:  # VRRP's election loads only for VRRP groups (a weight feeds it)
     import ssl

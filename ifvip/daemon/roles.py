@@ -43,9 +43,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Protocol
 
-from ifvip.daemon.children import HOOK_PATH, run_child
+from ifvip.daemon.children import run_child
 from ifvip.daemon.journal import VIP_PROTO, VipJournal
 from ifvip.daemon.settings import Vip
+from ifvip.hookenv import HOOK_PATH
 from ifvip.ifupdown.netlink import Kernel, KernelError
 
 log = logging.getLogger("ifvip")
@@ -102,6 +103,19 @@ class VipRole:
     journal: VipJournal
     lifetime: int | None = None  # seconds; None: permanent addresses
     holding: bool = False
+
+    @classmethod
+    def on(
+        cls,
+        prefix: str,
+        kernel: Kernel,
+        interface: str,
+        vips: Sequence[Vip],
+        journal: VipJournal,
+        lifetime: int | None,
+    ) -> VipRole:
+        """The group's own VIPs, each on its `@DEV` or else on the group's interface."""
+        return cls(prefix, kernel, [(v.device or interface, v) for v in vips], journal, lifetime)
 
     async def recover(self) -> None:
         for device, text in self.journal.read():
@@ -279,6 +293,11 @@ class Roles:
     delays neither the VIP on MASTER nor its release on BACKUP."""
 
     parts: Sequence[Role] = field(default_factory=list)
+
+    @staticmethod
+    def of(parts: Sequence[Role]) -> Role:
+        """One part as itself, several as one `Roles`."""
+        return parts[0] if len(parts) == 1 else Roles(parts)
 
     def leaves(self) -> Iterator[Role]:
         for part in self.parts:

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ifvip.interfaces.model import InterfacesFile
 
 EX_CONFIG: Final = 78
-VRRP2_PASSWORD_MAX: Final = 8
 IFNAMSIZ: Final = 16
 
 
@@ -91,20 +91,67 @@ def vip_lifetime(config: Lifetimed) -> int | None:
     return max(2, math.ceil(2 * config.master_down_interval()))
 
 
+def keywords_for(
+    builder: Callable[..., object], options: Mapping[str, Any], *, but: Collection[str] = ()
+) -> dict[str, Any]:
+    """The `ifvip run` options that `builder` takes as keyword parameters of the same name
+    (a click option's name is its builder's parameter: `--advskew` is `advskew`), but those
+    the caller gives itself. One name per option, from the command line to the config."""
+    code = builder.__code__  # not inspect.signature: the daemon does not load inspect
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    return {name: options[name] for name in names if name in options and name not in but}
+
+
 def parse_int(
     value: str, option: str, low: int, high: int, problems: list[str], *, auto_base: bool = False
 ) -> int | None:
     """`value` as an integer in low..high (`auto_base`: 0x.. and 0o.. too), or None with a
-    problem naming --option."""
+    problem naming --option. The one integer parser of the daemon's options."""
     try:
         number = int(value, 0) if auto_base else int(value)
     except ValueError:
-        problems.append(f"--{option}: '{value}' is not a number")
+        problems.append(f"--{option}: '{value}' is not a whole number")
         return None
     if not low <= number <= high:
         problems.append(f"--{option}: {number} is out of range {low}..{high}")
         return None
     return number
+
+
+def check_interface(
+    interface: str | None, links: Collection[str] | None, problems: list[str], *, hint: str = ""
+) -> None:
+    """--interface: given (`hint`: where else it may come from), a kernel name (at most 15
+    bytes) and, when `links` lists the interfaces that exist, one of them."""
+    if not interface:
+        problems.append(f"--interface: no interface given{hint}")
+    elif len(interface.encode()) >= IFNAMSIZ:
+        problems.append(f"--interface: '{interface}' is longer than 15 bytes")
+    elif links is not None and interface not in links:
+        problems.append(f"--interface: no such interface '{interface}'")
+
+
+def check_actions(
+    scripts: Sequence[tuple[str, str | None]],
+    manage: Sequence[str],
+    interfaces_file: str | None,
+    problems: list[str],
+) -> None:
+    """What MASTER runs, of either protocol: each (option, script) given is executable, and
+    --manage names a file to take its stanzas from."""
+    for option, script in scripts:
+        if script is not None and not os.access(script, os.X_OK):
+            problems.append(f"--{option}: {script} is not an executable file")
+    if manage and not interfaces_file:
+        problems.append("--manage: needs --interfaces FILE")
+
+
+def parse_lifetime(value: str | None, problems: list[str]) -> int | None:
+    """--vip-lifetime SECONDS (0: permanent; None when not given): the longest lifetime the
+    kernel keeps finite is 0xFFFFFFFE (0xFFFFFFFF is `forever`)."""
+    if value is None:
+        return None
+    return parse_int(value, "vip-lifetime", 0, 0xFFFFFFFE, problems, auto_base=True)
 
 
 def read_password(
@@ -301,13 +348,3 @@ class GroupSettings(Protocol):
 
     @property
     def needs_engine(self) -> bool: ...  # MASTER means ifup/ifdown of stanzas
-
-
-class Composed(NamedTuple):
-    """What a protocol's `compose(options, links)` (carp/compose.py, vrrp/compose.py) makes
-    of `ifvip run`'s options, validated: its groups and what runs beside them."""
-
-    configs: tuple[GroupSettings, ...]
-    operations: Any  # operations.OperationsConfig
-    policy: Any  # policy.PolicyRouting | None
-    engines: Any  # ifup.EngineFactory | None

@@ -30,7 +30,7 @@ import socket
 import stat
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ifvip.daemon.checks import Check, Hysteresis
 from ifvip.daemon.status_client import (
@@ -60,6 +60,10 @@ from ifvip.daemon.status_client import (
     reachable,
     render_table,
 )
+
+if TYPE_CHECKING:  # the seam, for mypy: what a snapshot is taken of
+    from ifvip.daemon.probes import CheckRunner
+    from ifvip.daemon.runtime import Daemon, Group
 
 # The client side (daemon/status_client.py), re-exported for the daemon's modules.
 __all__ = [
@@ -117,7 +121,7 @@ def check_statuses(verdicts: Iterable[tuple[Check, Hysteresis]]) -> tuple[CheckS
 
 
 def group_status(
-    group: Any, checks: tuple[CheckStatus, ...] = (), demoted_by: Iterable[str] = ()
+    group: Group, checks: tuple[CheckStatus, ...] = (), demoted_by: Iterable[str] = ()
 ) -> GroupStatus:
     """The status of one `runtime.Group` (its GroupSnapshot plus the speaker's facts)."""
     snap = group.snapshot()
@@ -147,8 +151,8 @@ def group_status(
 
 
 def daemon_snapshot(
-    daemon: Any,
-    runners: Mapping[str, Any] | None = None,
+    daemon: Daemon,
+    runners: Mapping[str, CheckRunner] | None = None,
     *,
     version: str,
     started: float,

@@ -19,6 +19,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import IO, Final
 
+from ifvip.hookenv import HOOK_PATH
 from ifvip.ifupdown.invocation import Invocation, Request, select
 from ifvip.ifupdown.methods import IF_DIR, Settings
 from ifvip.ifupdown.state import DEFAULT_STATE_DIR, StateDir, StateError
@@ -35,7 +36,6 @@ HELPERS: Final = {
     "wait-for-ll6.sh": "/lib/ifupdown/wait-for-ll6.sh",
     "settle-dad.sh": "/lib/ifupdown/settle-dad.sh",
 }
-HOOK_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @record(kw_only=False)

@@ -9,7 +9,6 @@ failures (specs/ifupdown.md §9).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import IO
 
@@ -75,7 +74,3 @@ async def print_invocation(inv: Invocation, stream: IO[str], *, prog: str, verbo
                 status = 1
     await _print_steps(executor, inv.epilogue)
     return status
-
-
-def render_invocation(inv: Invocation, stream: IO[str], *, prog: str, verbose: bool) -> int:
-    return asyncio.run(print_invocation(inv, stream, prog=prog, verbose=verbose))

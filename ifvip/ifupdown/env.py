@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Final
 
+from ifvip.hookenv import HOOK_PATH
 from ifvip.ifupdown.plan import Env
 from ifvip.interfaces.model import HOOKS
-
-PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @lru_cache(maxsize=4096)
@@ -75,7 +73,7 @@ def hook_env(
     env["MODE"] = mode
     env["PHASE"] = phase
     env["VERBOSITY"] = "1" if verbose else "0"
-    env["PATH"] = PATH
+    env["PATH"] = HOOK_PATH
     env[f"IFUPDOWN_{physical}"] = phase
     parent = vlan_parent(physical)
     if parent is not None:

@@ -10,7 +10,7 @@ here runs anything: the system view, the mapping runner and the state are passed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import field
 
 from ifvip.ifupdown import hooks
@@ -291,7 +291,3 @@ def _add(
     entry.plan = plan
     entry.refusal = refusal
     inv.entries.append(entry)
-
-
-def configured_lookup(pairs: Mapping[str, str]) -> StateLookup:
-    return pairs.get

@@ -94,7 +94,7 @@ class Settings:
 
 
 @record(kw_only=False)
-class Context:
+class MethodContext:
     """One stanza being expanded: its effective options and the facts the templates test."""
 
     physical: str
@@ -156,8 +156,8 @@ class Context:
         return self.stanza.origin
 
 
-Builder = Callable[[Context], Op | None]
-Condition = Callable[[Context], bool]
+Builder = Callable[[MethodContext], Op | None]
+Condition = Callable[[MethodContext], bool]
 
 
 @record(kw_only=False)
@@ -175,7 +175,7 @@ class Line:
 # ---------------------------------------------------------------- value helpers
 
 
-def _v4_cidr(ctx: Context) -> str:
+def _v4_cidr(ctx: MethodContext) -> str:
     address = ctx.get("address") or ""
     netmask = ctx.get("netmask")
     ipaddress.IPv4Address(address)
@@ -224,7 +224,9 @@ def _v6(value: str | None) -> str | None:
     return None if not value else str(ipaddress.IPv6Address(value))
 
 
-def _sysctl(ctx: Context, key: str, option: str | None = None, value: str | None = None) -> Op:
+def _sysctl(
+    ctx: MethodContext, key: str, option: str | None = None, value: str | None = None
+) -> Op:
     name = f"net.ipv6.conf.{ctx.physical.replace('.', '/')}.{key}"
     return WriteSysctl(
         name=name, value=value if value is not None else ctx.get(option or key) or ""
@@ -235,7 +237,7 @@ def _sysctl(ctx: Context, key: str, option: str | None = None, value: str | None
 
 
 def _inet_addr(cls: type[AddAddress] | type[DelAddress]) -> Builder:
-    def build(ctx: Context) -> Op:
+    def build(ctx: MethodContext) -> Op:
         broadcast = ctx.get("broadcast") or None
         if broadcast not in (None, "+", "-"):
             broadcast = _v4(broadcast)
@@ -255,7 +257,7 @@ def _inet_addr(cls: type[AddAddress] | type[DelAddress]) -> Builder:
 
 
 def _link_up(*, mtu: bool = True, mac: bool = True, up: bool | None = True) -> Builder:
-    def build(ctx: Context) -> Op:
+    def build(ctx: MethodContext) -> Op:
         return SetLink(
             ifname=ctx.device,
             up=up,
@@ -266,15 +268,15 @@ def _link_up(*, mtu: bool = True, mac: bool = True, up: bool | None = True) -> B
     return build
 
 
-def _set_mtu(ctx: Context) -> Op:
+def _set_mtu(ctx: MethodContext) -> Op:
     return SetLink(ifname=ctx.device, mtu=_int(ctx.get("mtu")))
 
 
-def _set_mac(ctx: Context) -> Op:
+def _set_mac(ctx: MethodContext) -> Op:
     return SetLink(ifname=ctx.device, address=_mac(ctx.get("hwaddress")))
 
 
-def _link_down(ctx: Context) -> Op:
+def _link_down(ctx: MethodContext) -> Op:
     return SetLink(ifname=ctx.device, up=False)
 
 
@@ -287,7 +289,7 @@ def _flush(family: int | None, scope: str | None = None, mngtmpaddr: bool = Fals
 def _default_route(
     family: int, cls: type[AddRoute] | type[DelRoute], *, replace: bool = False
 ) -> Builder:
-    def build(ctx: Context) -> Op:
+    def build(ctx: MethodContext) -> Op:
         gateway = ctx.get("gateway")
         gw = _v4(gateway) if family == 4 else _v6(gateway)
         metric = _int(ctx.get("metric"))
@@ -306,7 +308,7 @@ def _default_route(
 
 
 def _inet6_addr(cls: type[AddAddress] | type[DelAddress], *, nodad: bool = False) -> Builder:
-    def build(ctx: Context) -> Op:
+    def build(ctx: MethodContext) -> Op:
         cidr = _v6_cidr(ctx.get("address") or "", ctx.get("netmask"))
         preferred = _int(ctx.get("preferred-lifetime"))
         if cls is DelAddress:
@@ -322,7 +324,7 @@ def _inet6_addr(cls: type[AddAddress] | type[DelAddress], *, nodad: bool = False
     return build
 
 
-def _wait_dad(ctx: Context) -> Op:
+def _wait_dad(ctx: MethodContext) -> Op:
     cidr = _v6_cidr(ctx.get("address") or "", ctx.get("netmask"))
     return WaitDad(
         ifname=ctx.device,
@@ -333,7 +335,7 @@ def _wait_dad(ctx: Context) -> Op:
     )
 
 
-def _wait_ll(ctx: Context) -> Op:
+def _wait_ll(ctx: MethodContext) -> Op:
     return WaitDad(
         ifname=ctx.device,
         address=None,
@@ -342,16 +344,16 @@ def _wait_ll(ctx: Context) -> Op:
     )
 
 
-def _inet6_mtu(ctx: Context) -> Op:
+def _inet6_mtu(ctx: MethodContext) -> Op:
     return SetInet6Mtu(ifname=ctx.device, mtu=int(ctx.get("mtu") or ""))
 
 
-def _modprobe(_ctx: Context) -> Op:
+def _modprobe(_ctx: MethodContext) -> Op:
     return NoOp(reason="IPv6 is built into the kernel ifvip runs on; nothing to load")
 
 
 def _tunnel(mode: str | None = None, *, remote_any: bool = False) -> Builder:
-    def build(ctx: Context) -> Op:
+    def build(ctx: MethodContext) -> Op:
         kind = mode or ctx.get("mode") or ""
         v6 = kind in ("ip6gre", "ip6ip6", "ipip6")
         remote = None if remote_any else (_v6 if v6 else _v4)(ctx.get("endpoint"))
@@ -367,16 +369,16 @@ def _tunnel(mode: str | None = None, *, remote_any: bool = False) -> Builder:
     return build
 
 
-def _tunnel_del(ctx: Context) -> Op:
+def _tunnel_del(ctx: MethodContext) -> Op:
     return DelLink(ifname=ctx.physical)
 
 
-def _tunnel_up(ctx: Context) -> Op:
+def _tunnel_up(ctx: MethodContext) -> Op:
     return SetLink(ifname=ctx.physical, up=True, mtu=_int(ctx.get("mtu")))
 
 
 def _tunnel_addr(family: int) -> Builder:
-    def build(ctx: Context) -> Op:
+    def build(ctx: MethodContext) -> Op:
         address = ctx.get("address") or ""
         netmask = ctx.get("netmask") or ""
         if family == 4:
@@ -396,7 +398,7 @@ def _tunnel_addr(family: int) -> Builder:
     return build
 
 
-def _v4tunnel_addr(ctx: Context) -> Op:
+def _v4tunnel_addr(ctx: MethodContext) -> Op:
     address, _, prefix = (ctx.get("address") or "").partition("/")
     cidr = _v6_cidr(address, ctx.get("netmask") or prefix or None)
     return AddAddress(
@@ -405,7 +407,7 @@ def _v4tunnel_addr(ctx: Context) -> Op:
 
 
 def _tunnel_gateway(family: int) -> Builder:
-    def build(ctx: Context) -> Op:
+    def build(ctx: MethodContext) -> Op:
         gateway = (_v4 if family == 4 else _v6)(ctx.get("gateway"))
         return AddRoute(
             family=family,
@@ -418,12 +420,12 @@ def _tunnel_gateway(family: int) -> Builder:
     return build
 
 
-def _host_route(ctx: Context) -> Op:
+def _host_route(ctx: MethodContext) -> Op:
     gateway = _v6(ctx.get("gateway"))
     return AddRoute(family=6, dst=f"{gateway}/128", dev=ctx.physical)
 
 
-def _sixto4_addr(ctx: Context) -> Op:
+def _sixto4_addr(ctx: MethodContext) -> Op:
     local = ipaddress.IPv4Address(ctx.get("local") or "")
     network = ipaddress.IPv6Address((0x2002 << 112) | (int(local) << 80) | 1)
     return AddAddress(
@@ -433,7 +435,7 @@ def _sixto4_addr(ctx: Context) -> Op:
     )
 
 
-def _sixto4_route(ctx: Context) -> Op:
+def _sixto4_route(ctx: MethodContext) -> Op:
     return AddRoute(
         family=6,
         dst="2000::/3",
@@ -443,7 +445,7 @@ def _sixto4_route(ctx: Context) -> Op:
     )
 
 
-def _route_flush6(ctx: Context) -> Op:
+def _route_flush6(ctx: MethodContext) -> Op:
     return Shell(command=f"ip -6 route flush dev {ctx.physical}", env=ctx.env)
 
 
@@ -452,7 +454,7 @@ def _lo_v6(cls: type[AddAddress] | type[DelAddress]) -> Builder:
 
 
 def _dhcp(start: str, stop: str | None, client: str, family: int = 4) -> Builder:
-    def build(ctx: Context) -> Op:
+    def build(ctx: MethodContext) -> Op:
         # The text is what runs; the op only says it starts (or stops) a DHCP client.
         text = expand(start, ctx.get)
         if stop is None:
@@ -474,35 +476,35 @@ def _dhcp(start: str, stop: str | None, client: str, family: int = 4) -> Builder
 # ---------------------------------------------------------------- conditions
 
 
-def _not_lo(ctx: Context) -> bool:
+def _not_lo(ctx: MethodContext) -> bool:
     return not ctx.is_lo
 
 
-def _is_link(ctx: Context) -> bool:
+def _is_link(ctx: MethodContext) -> bool:
     return ctx.is_link
 
 
-def _link_not_all(ctx: Context) -> bool:
+def _link_not_all(ctx: MethodContext) -> bool:
     return ctx.is_link and not ctx.settings.do_all
 
 
-def _link_or_not_all(ctx: Context) -> bool:
+def _link_or_not_all(ctx: MethodContext) -> bool:
     return ctx.is_link or not ctx.settings.do_all
 
 
-def _ra_off(ctx: Context) -> bool:
+def _ra_off(ctx: MethodContext) -> bool:
     return ctx.set("accept_ra") and not ctx.true("accept_ra")
 
 
-def _dad(ctx: Context) -> bool:
+def _dad(ctx: MethodContext) -> bool:
     return not ctx.set("dad-attempts") or ctx.true("dad-attempts")
 
 
-def _nodad(ctx: Context) -> bool:
+def _nodad(ctx: MethodContext) -> bool:
     return not _dad(ctx)
 
 
-def _settle_dad(ctx: Context) -> bool:
+def _settle_dad(ctx: MethodContext) -> bool:
     return ctx.true("dad-attempts")
 
 
@@ -510,7 +512,7 @@ def _has(program: str) -> Condition:
     return lambda ctx: ctx.settings.available(program)
 
 
-def _dhcp6(ctx: Context) -> bool:
+def _dhcp6(ctx: MethodContext) -> bool:
     return ctx.true("dhcp")
 
 
@@ -569,16 +571,16 @@ DHCLIENT6_FILES = (
 def _dhcp_lines(up: bool) -> list[Line]:
     """inet dhcp: the first client found, in ifupdown's order."""
 
-    def dhclient(ctx: Context) -> bool:
+    def dhclient(ctx: MethodContext) -> bool:
         return ctx.settings.available("dhclient")
 
-    def udhcpc(ctx: Context) -> bool:
+    def udhcpc(ctx: MethodContext) -> bool:
         return not dhclient(ctx) and ctx.settings.available("udhcpc")
 
-    def dhcpcd(ctx: Context) -> bool:
+    def dhcpcd(ctx: MethodContext) -> bool:
         return not dhclient(ctx) and not udhcpc(ctx) and ctx.settings.available("dhcpcd")
 
-    def none(ctx: Context) -> bool:
+    def none(ctx: MethodContext) -> bool:
         return not dhclient(ctx) and not udhcpc(ctx) and not dhcpcd(ctx)
 
     nothing = "echo 'No DHCP client software found!' >&2; false"
@@ -610,13 +612,13 @@ def _dhcp6_lines(up: bool, *, auto: bool) -> list[Line]:
     start_pd = "dhclient -6 " + once + "-v " + DHCLIENT6_FILES.format(flags="-P -N ")
     stop = "dhclient -6 -v -r " + DHCLIENT6_FILES.format(flags="")
 
-    def want(ctx: Context) -> bool:
+    def want(ctx: MethodContext) -> bool:
         return ctx.true("dhcp") if auto else True
 
-    def plain(ctx: Context) -> bool:
+    def plain(ctx: MethodContext) -> bool:
         return want(ctx) and not ctx.true("request_prefix")
 
-    def prefix(ctx: Context) -> bool:
+    def prefix(ctx: MethodContext) -> bool:
         return want(ctx) and ctx.true("request_prefix")
 
     if up:
@@ -969,7 +971,7 @@ def method_lines(family: str, method: str, up: bool) -> list[Line] | None:
 # ---------------------------------------------------------------- expansion
 
 
-def _line_op(line: Line, ctx: Context, phase: str) -> Op | None:
+def _line_op(line: Line, ctx: MethodContext, phase: str) -> Op | None:
     """The op for one method line, or None when its condition is false."""
     if line.when is not None and not line.when(ctx):
         return None
@@ -1003,7 +1005,7 @@ def _line_op(line: Line, ctx: Context, phase: str) -> Op | None:
     )
 
 
-def check_method(ctx: Context, up: bool) -> list[str]:
+def check_method(ctx: MethodContext, up: bool) -> list[str]:
     """ifupdown's check pass: the required variables the method's commands miss."""
     lines = method_lines(ctx.stanza.family, ctx.stanza.method, up) or []
     missing: list[str] = []
@@ -1043,7 +1045,7 @@ def stanza_context(
     *,
     mode: str,
     phase: str,
-) -> Context:
+) -> MethodContext:
     options = tuple(
         effective_options(
             [(o.name, o.value) for o in stanza.options],
@@ -1065,10 +1067,12 @@ def stanza_context(
         cls=settings.cls,
         caller=settings.caller_env,
     )
-    return Context(physical, stanza.name, stanza, options, is_lo(defn, physical), settings, env)
+    return MethodContext(
+        physical, stanza.name, stanza, options, is_lo(defn, physical), settings, env
+    )
 
 
-def _with_env(ctx: Context, phase: str, mode: str) -> Context:
+def _with_env(ctx: MethodContext, phase: str, mode: str) -> MethodContext:
     env = hook_env(
         physical=ctx.physical,
         logical=ctx.logical,
@@ -1084,7 +1088,7 @@ def _with_env(ctx: Context, phase: str, mode: str) -> Context:
     return dataclasses_replace(ctx, env=env)
 
 
-def dataclasses_replace(ctx: Context, **changes: object) -> Context:
+def dataclasses_replace(ctx: MethodContext, **changes: object) -> MethodContext:
     import dataclasses  # noqa: PLC0415
 
     return dataclasses.replace(ctx, **changes)  # type: ignore[arg-type]
@@ -1121,7 +1125,7 @@ def plan_stanza(
     exit_on_error = up and not settings.ignore_errors
     steps: list[Step] = []
 
-    def scripts(phase_dir: str, ctx: Context, phase: str) -> None:
+    def scripts(phase_dir: str, ctx: MethodContext, phase: str) -> None:
         if not skip:
             op = hooks.run_parts(
                 f"{settings.scripts_dir}/if-{phase_dir}.d",
@@ -1133,7 +1137,7 @@ def plan_stanza(
             )
             steps.append(Step(op, phase, f"if-{phase_dir}.d"))
 
-    def hook_lines(name: str, ctx: Context, phase: str) -> None:
+    def hook_lines(name: str, ctx: MethodContext, phase: str) -> None:
         for option in stanza.hooks(name):
             op = hooks.hook_op(option.value, ctx.env, phase, option.origin, settings.rt_tables)
             steps.append(Step(op, phase, name))
@@ -1142,7 +1146,7 @@ def plan_stanza(
                 op = hooks.hook_op(value, ctx.env, phase, None, settings.rt_tables)
                 steps.append(Step(op, phase, name))
 
-    def method(ctx: Context, phase: str) -> None:
+    def method(ctx: MethodContext, phase: str) -> None:
         for line in method_lines(stanza.family, stanza.method, up) or []:
             try:
                 op = _line_op(line, ctx, phase)

@@ -1,8 +1,8 @@
 """Plans: the ordered operations an ifup or ifdown carries out, as pure data.
 
-The planner (`methods.py`, `hooks.py`) turns stanzas into `Op`s; an `Executor` carries them
-out. This module is the contract between the two halves and imports nothing that touches
-the system.
+The planner (`methods.py`, `hooks.py`) turns stanzas into `Op`s; an executor carries them
+out (`executor.NetlinkExecutor` on the kernel, `DryRunExecutor` below for `-n`). This module
+is the contract between the two halves and imports nothing that touches the system.
 
 Contract for executors (ifvip/ifupdown/executor.py, engine.py):
 
@@ -42,7 +42,7 @@ import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import field
-from typing import IO, Any, ClassVar, Final, Protocol
+from typing import IO, Any, ClassVar, Final
 
 from ifvip.interfaces.model import Origin
 from ifvip.record import record
@@ -743,12 +743,6 @@ class Plan:
             stanzas=tuple(dataclasses.replace(s, steps=each(s.steps)) for s in self.stanzas),
             after=each(self.after),
         )
-
-
-class Executor(Protocol):
-    """Carries ops out. `apply` returns the op as applied (with `previous` filled)."""
-
-    async def apply(self, op: Op) -> Op: ...
 
 
 class DryRunExecutor:

@@ -35,7 +35,6 @@ from ifvip.interfaces.options import (
 from ifvip.interfaces.patterns import fnmatch
 
 IFNAMSIZ: Final = 16  # the kernel's limit, NUL included: names hold at most 15 bytes
-UCARP_PASSWORD_MAX: Final = 19  # ucarp refuses longer passwords (specs/carp.md §1)
 
 # Options whose value is a password written in the file itself, and option names that
 # name a file holding one (`*-passfile`, `*-pass-file`, `*-password-file`).
@@ -286,12 +285,16 @@ def check_stanza(stanza: Iface, *, template: bool = False) -> Iterator[ConfigErr
                 f"{option.name} '{value}' is not a valid {known.kind.value}",
                 interface=stanza.name,
             )
-        if option.name == "ucarp-password" and len(_raw(value)) > UCARP_PASSWORD_MAX:
-            yield _error(
-                option.origin,
-                f"ucarp-password is longer than {UCARP_PASSWORD_MAX} bytes (ucarp refuses it)",
-                interface=stanza.name,
-            )
+        if option.name == "ucarp-password":
+            # Loaded only where a file has a CARP password: not on every ifup's way.
+            from ifvip.wire.carp import PASSWORD_MAX  # noqa: PLC0415
+
+            if len(_raw(value)) > PASSWORD_MAX:
+                yield _error(
+                    option.origin,
+                    f"ucarp-password is longer than {PASSWORD_MAX} bytes (ucarp refuses it)",
+                    interface=stanza.name,
+                )
 
 
 def _link_local_first(text: str) -> bool:

@@ -12,13 +12,11 @@ import subprocess
 from pathlib import Path
 from typing import Final
 
+from ifvip.hookenv import HOOK_PATH
 from ifvip.interfaces.model import Mapping
 from ifvip.interfaces.patterns import Link, SystemView
 
 SYS_CLASS_NET: Final = Path("/sys/class/net")
-
-# The environment ifupdown gives hook and mapping children (specs/ifupdown.md §4).
-HOOK_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 MAPPING_TIMEOUT: Final = 30.0
 

@@ -53,7 +53,7 @@ from ifvip.wire.inet import IPPROTO_VRRP
 
 VRRP_TYPE_ADVERTISEMENT: Final = 1
 VRRP_V2_HEADER: Final = 8
-VRRP_AUTH_LEN: Final = 8
+VRRP_AUTH_LEN: Final = 8  # v2 PASS: also the longest password (keepalived truncates)
 VRRP_V3_HEADER: Final = 8
 V3_INTERVAL_MAX_CS: Final = 0x0FFF  # 12 bits: 40.95 s
 PRIORITY_OWNER: Final = 255

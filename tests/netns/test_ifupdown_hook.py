@@ -144,6 +144,14 @@ def test_real_ifup_starts_one_daemon_and_the_last_ifdown_ends_it(tmp_path: Path)
             # ifdown eth0: its group is released, eth1's keeps running in the same process.
             done = runner.real("ifdown", "eth0")
             assert done.returncode == 0, done.stderr
+            # The hook returned once the group had left MASTER, with its bow-out advert sent
+            # while eth0 still had its address (ifdown removes it after the hooks).
+            status = runner.run([*IFVIP, "status", "--json", "--state-dir", str(state / "run")])
+            assert [
+                g["name"]
+                for g in json.loads(status.stdout or "{}").get("groups", [])
+                if g["interface"] == "eth0" and g["state"] == "MASTER"
+            ] == []
             until(lambda: not _holds(ns, "eth0", CARP_VIP), 15, "the CARP VIP released")
             assert up_list.read_text() == "eth1\n"
             assert _alive(pid) and _holds(ns, "eth1", VRRP_VIP)
@@ -167,6 +175,7 @@ def test_real_ifup_starts_one_daemon_and_the_last_ifdown_ends_it(tmp_path: Path)
             assert not (state / "pid").exists() or not _alive(int((state / "pid").read_text()))
             log = (state / "ifvip.log").read_text()
             assert "secret" not in log
+            assert "unreachable" not in log, log  # every bow-out advert left
         finally:
             for leftover in _daemons(up_list):
                 subprocess.run(["kill", "-KILL", str(leftover)], check=False, timeout=5)

@@ -46,7 +46,9 @@ from tests.reliability.hostile import (
     tally,
 )
 
-PACKETS = int(os.environ.get("IFVIP_HOSTILE_PACKETS", "100000"))
+# 20,000 (13 s at 1,500/s) in the suite; RELIABILITY.md's 100,000 are `bench/reliability.py
+# --packets 100000` or IFVIP_HOSTILE_PACKETS=100000 (67 s a protocol).
+PACKETS = int(os.environ.get("IFVIP_HOSTILE_PACKETS", "20000"))
 RATE = float(os.environ.get("IFVIP_HOSTILE_RATE", "1500"))
 
 pytestmark = [

@@ -31,11 +31,11 @@ from ifvip.daemon.checks import (
     record,
     set_demotion,
 )
-from ifvip.daemon.children import HOOK_PATH
 from ifvip.daemon.probes import CheckRunner, carrier_up, run_probe
 from ifvip.daemon.settings import ConfigProblems
 from ifvip.election.events import Demote, Promote
 from ifvip.election.vrrp import SetPriority
+from ifvip.hookenv import HOOK_PATH
 
 OK = ProbeResult(True)
 BAD = ProbeResult(False, "connection refused")

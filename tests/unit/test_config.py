@@ -64,6 +64,51 @@ def test_each_bad_option_is_named(changes: dict[str, Any], option: str) -> None:
     assert any(p.startswith(option) for p in problems), problems
 
 
+def test_every_integer_option_is_refused_in_the_same_words() -> None:
+    """One integer parser (settings.parse_int) for CARP's, the checks' and policy's options."""
+    from ifvip.daemon.checks import parse_check_options
+    from ifvip.daemon.policy import parse_policy_options
+
+    refused = [*_problems(vhid="two")]
+    for call in (
+        lambda: parse_check_options(tcp=["80"], rise="two"),
+        lambda: parse_check_options(tcp=["http"]),
+        lambda: parse_policy_options(rtable="two", vip=None),
+    ):
+        with pytest.raises(ConfigProblems) as error:
+            call()
+        refused += error.value.problems
+    assert "--vhid: 'two' is not a whole number" in refused
+    assert "--check-rise: 'two' is not a whole number" in refused
+    assert "--check-tcp: 'http' is not a whole number" in refused
+    assert "--rtable: 'two' is not a whole number" in refused
+
+
+def test_both_protocols_check_what_they_share_alike(tmp_path: Path) -> None:
+    """The interface, the scripts, --manage and --vip-lifetime are checked by one piece of
+    settings.py for CARP and VRRP: the same words, the same numbers accepted."""
+    from ifvip.daemon.vrrp.config import build_vrrp_group
+
+    def vrrp(**changes: Any) -> list[str]:
+        good = {"interface": "eth0", "srcip": "198.51.100.1", "vrid": "42"}
+        with pytest.raises(ConfigProblems) as error:
+            build_vrrp_group(**{**good, "vips": ["198.51.100.100/24"], **changes})
+        return error.value.problems
+
+    plain = tmp_path / "not-executable"
+    plain.write_text("")
+    for problems in (
+        _problems(interface="", upscript=str(plain), manage=["eth1"], lifetime="x"),
+        vrrp(interface="", upscript=str(plain), manage=["eth1"], lifetime="x"),
+    ):
+        assert problems[0].startswith("--interface: no interface given"), problems
+        assert f"--upscript: {plain} is not an executable file" in problems
+        assert "--manage: needs --interfaces FILE" in problems
+        assert "--vip-lifetime: 'x' is not a whole number" in problems
+    assert f"--notify: {plain} is not an executable file" in vrrp(notify=[str(plain)])
+    assert build_carp_group(**GOOD, lifetime="0x10").lifetime == 16  # as VRRP's
+
+
 def test_all_problems_are_reported_at_once() -> None:
     problems = _problems(vhid="0", srcip="bad", addr="bad")
     assert len(problems) == 3
@@ -297,3 +342,25 @@ def test_only_the_vips_ifvip_adds_itself_are_checked_against_the_host() -> None:
     scripted = build_carp_group(**base, upscript="/bin/true", downscript="/bin/true")  # type: ignore[arg-type]
     assert [str(v) for v in plain.added_vips] == ["198.51.100.100/32", "203.0.113.7/24"]
     assert [str(v) for v in scripted.added_vips] == ["203.0.113.7/24"]
+
+
+def test_every_group_builder_parameter_is_a_run_option_of_the_same_name() -> None:
+    """compose.py hands `ifvip run`'s options to the builders by name (keywords_for): a
+    builder parameter with no run option of its name would silently keep its default."""
+    from ifvip.cli import run
+    from ifvip.daemon.carp.config import build_carp_group
+    from ifvip.daemon.settings import keywords_for
+    from ifvip.daemon.vrrp.config import build_vrrp_group
+
+    options = {p.name for p in run.params if p.name is not None}
+    given_by_compose = {"interface", "srcip", "vips", "links", "lifetime"}
+    builders = {
+        build_carp_group: given_by_compose | {"ucarp_stanza"},  # the file's, not an option
+        build_vrrp_group: given_by_compose | {"vrid", "version", "checksum", "own"},
+    }
+    for builder, explicit in builders.items():
+        code = builder.__code__
+        names = set(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+        assert names - explicit <= options, (builder.__name__, names - explicit - options)
+        picked = keywords_for(builder, dict.fromkeys(options, "x"), but=("interface",))
+        assert set(picked) == (names - explicit) | ({"srcip", "vips"} & names), picked

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ifvip.ifupdown.env import PATH, hook_env, mangle, vlan_parent
+from ifvip.hookenv import HOOK_PATH
+from ifvip.ifupdown.env import hook_env, mangle, vlan_parent
 from ifvip.interfaces.options import effective_options
 
 
@@ -58,7 +59,7 @@ def test_real_run_dump_of_an_inet_static_stanza() -> None:
         "LOGICAL": "eth0",
         "METHOD": "static",
         "MODE": "start",
-        "PATH": PATH,
+        "PATH": HOOK_PATH,
         "PHASE": "pre-up",
         "VERBOSITY": "1",
     }

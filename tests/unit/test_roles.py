@@ -16,6 +16,7 @@ import pytest
 from ifvip.daemon.journal import RunStateDir
 from ifvip.daemon.roles import EngineRole, Roles, ScriptRole, VipRole
 from ifvip.daemon.settings import Vip
+from ifvip.hookenv import HOOK_PATH
 from ifvip.ifupdown.netlink import KernelError
 
 
@@ -160,7 +161,7 @@ def test_scripts_get_ucarps_arguments_and_a_fixed_path(tmp_path: Path) -> None:
     _run(role.master())
     _run(role.backup(True))
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("3 eth0 198.51.100.100 EXTRA /usr/local/sbin:")
+    assert lines[0] == f"3 eth0 198.51.100.100 EXTRA {HOOK_PATH}"
     assert len(lines) == 2
 
 

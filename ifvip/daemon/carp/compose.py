@@ -17,11 +17,11 @@ from ifvip.daemon.carp.config import (
     warn_debian_ucarp_hook,
 )
 from ifvip.daemon.ifup import engine_factory
-from ifvip.daemon.operations import operations_and_policy
+from ifvip.daemon.operations import Composed, operations_and_policy
 from ifvip.daemon.settings import (
-    Composed,
     ConfigProblems,
     host_problems,
+    keywords_for,
     managed_problems,
     read_interfaces,
 )
@@ -59,32 +59,12 @@ def compose(o: Mapping[str, Any], links: list[str]) -> Composed:
                 source = host.first_address(iface)
         configs = [
             build_carp_group(
+                **keywords_for(build_carp_group, o, but=("interface", "srcip", "vips")),
                 interface=iface,
                 srcip=source,
-                vhid=vhid,
-                password=o["password"],
-                passfile=o["passfile"],
-                addr=o["addr"],
                 vips=[v for text in o["vips"] for v in text.split()],
-                masklen=o["masklen"],
-                advbase=o["advbase"],
-                advskew=o["advskew"],
-                deadratio=o["deadratio"],
-                preempt=o["preempt"],
-                neutral=o["neutral"],
-                upscript=o["upscript"],
-                downscript=o["downscript"],
-                xparam=o["xparam"],
-                ignoreifstate=o["ignoreifstate"],
-                nomcast=o["nomcast"],
-                mcast=o["mcast"],
-                forge_mac=o["forge_mac"],
-                interfaces_file=interfaces_file,
-                manage=manage,
                 links=links,
-                sync_group=o["sync_group"],
                 lifetime=o["vip_lifetime"],
-                garp_repeat=o["garp_repeat"],
             )
         ]
     if defn is not None and interfaces_file and manage:

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from ifvip.daemon.settings import (
-    IFNAMSIZ,
     ConfigProblems,
     Secret,
     Vip,
+    check_actions,
+    check_interface,
     parse_int,
+    parse_lifetime,
     parse_sync_group,
     parse_vips,
     read_password,
@@ -130,12 +132,7 @@ def build_carp_group(
     `links` is the list of interface names that exist (None: do not check).
     """
     problems: list[str] = []
-    if not interface:
-        problems.append("--interface: no interface given (ucarp -i)")
-    elif len(interface.encode()) >= IFNAMSIZ:
-        problems.append(f"--interface: '{interface}' is longer than 15 bytes")
-    elif links is not None and interface not in links:
-        problems.append(f"--interface: no such interface '{interface}'")
+    check_interface(interface, links, problems, hint=" (ucarp -i)")
     source = None
     if not srcip:
         problems.append("--srcip: a persistent source address is required (ucarp -s)")
@@ -186,14 +183,9 @@ def build_carp_group(
     except ValueError:
         problems.append(f"--mcast: '{mcast}' is not an IPv4 address")
         group = GROUP_V4
-    for option, script in (("upscript", upscript), ("downscript", downscript)):
-        if script is not None and not os.access(script, os.X_OK):
-            problems.append(f"--{option}: {script} is not an executable file")
-    if manage and not interfaces_file:
-        problems.append("--manage: needs --interfaces FILE")
-    life = None
-    if lifetime is not None:
-        life = parse_int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems)
+    scripts = (("upscript", upscript), ("downscript", downscript))
+    check_actions(scripts, manage, interfaces_file, problems)
+    life = parse_lifetime(lifetime, problems)
     repeat = 0.0
     if garp_repeat:
         try:

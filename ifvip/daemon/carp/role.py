@@ -43,16 +43,11 @@ def carp_role(
     vips = config.vips if not parts else config.explicit_vips
     if vips:
         key = f"carp.{netns_id()}.{config.interface}.{config.vhid}"
+        journal = state.journal(key)
         parts.append(
-            VipRole(
-                prefix,
-                kernel,
-                [(vip.device or config.interface, vip) for vip in vips],
-                state.journal(key),
-                vip_lifetime(config),
-            )
+            VipRole.on(prefix, kernel, config.interface, vips, journal, vip_lifetime(config))
         )
-    return parts[0] if len(parts) == 1 else Roles(parts)
+    return Roles.of(parts)
 
 
 def _scripts(config: GroupConfig, prefix: str, timeout: float) -> ScriptRole:

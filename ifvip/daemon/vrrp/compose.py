@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from ifvip.daemon import host
 from ifvip.daemon.ifup import engine_factory
-from ifvip.daemon.operations import operations_and_policy
+from ifvip.daemon.operations import Composed, operations_and_policy
 from ifvip.daemon.settings import (
-    Composed,
     ConfigProblems,
     host_problems,
+    keywords_for,
     managed_problems,
     read_interfaces,
 )
-from ifvip.daemon.vrrp.config import VrrpConfig, vrrp_groups_from_interfaces
+from ifvip.daemon.vrrp.config import VrrpConfig, build_vrrp_group, vrrp_groups_from_interfaces
 from ifvip.daemon.vrrp.discover import configure
 
 if TYPE_CHECKING:
@@ -30,33 +30,15 @@ def compose(o: Mapping[str, Any], links: list[str]) -> Composed:
         raise ConfigProblems(["-p/-o/-a are CARP's; VRRP takes --auth-pass and --vip"])
     interfaces_file, manage = o["interfaces_file"], o["manage"]
     vrrp = configure(
+        **keywords_for(build_vrrp_group, o, but=("interface", "srcip", "vips")),
         interface=o["interface"],
         srcip=o["srcip"],
         vips=o["vips"],
         links=links,
-        vrid=o["vhid"],
-        priority=o["priority"],
+        vrid=o["vhid"],  # -v/--vhid/--vrid
         version=o["vrrp_version"],
-        advert_int=o["advert_int"],
-        nopreempt=o["nopreempt"],
-        preempt_delay=o["preempt_delay"],
-        auth_pass=o["auth_pass"],
-        auth_pass_file=o["auth_pass_file"],
-        unicast_peers=o["unicast_peers"],
-        notify=o["notify"],
-        instance=o["instance"],
         checksum=o["vrrp_checksum"],
-        garp_master_repeat=o["garp_master_repeat"],
-        garp_master_delay=o["garp_master_delay"],
-        garp_master_refresh=o["garp_master_refresh"],
-        upscript=o["upscript"],
-        downscript=o["downscript"],
-        xparam=o["xparam"],
-        interfaces_file=interfaces_file,
-        manage=manage,
-        ignoreifstate=o["ignoreifstate"],
         lifetime=o["vip_lifetime"],
-        sync_group=o["sync_group"],
     )
     if interfaces_file:
         managed = read_interfaces(interfaces_file)
@@ -97,7 +79,7 @@ def from_file(
 ) -> list[Any]:
     """The VRRP groups of the file's `vrrp-*` stanzas (none: an empty list), checked
     against the host (launch.PROTOCOLS["vrrp"].from_file); ConfigProblems."""
-    configs = vrrp_groups_from_interfaces(defn, path, links, only=only)
+    configs = vrrp_groups_from_interfaces(defn, path, links, build=configure, only=only)
     if problems := host_checks(configs, state_dir, named=True):
         raise ConfigProblems(problems)
     return list(configs)

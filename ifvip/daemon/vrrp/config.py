@@ -14,26 +14,26 @@ addresses, found by the caller) and the source are filtered out of the unicast p
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from ifvip.daemon.settings import (
-    IFNAMSIZ,
-    VRRP2_PASSWORD_MAX,
     ConfigProblems,
     Secret,
     Vip,
+    check_actions,
+    check_interface,
     parse_int,
+    parse_lifetime,
     parse_sync_group,
     parse_vips,
     read_password,
 )
 from ifvip.election.vrrp import VrrpParams, master_down_interval_us
 from ifvip.wire.inet import GROUP_V4, GROUP_V6
-from ifvip.wire.vrrp import AuthType, ChecksumForm
+from ifvip.wire.vrrp import VRRP_AUTH_LEN, AuthType, ChecksumForm
 
 if TYPE_CHECKING:
     from ifvip.interfaces.model import Iface, InterfacesFile
@@ -178,12 +178,7 @@ def build_vrrp_group(
     IPv6 when the user gave none); `links` the interface names that exist (None: unchecked).
     """
     problems: list[str] = []
-    if not interface:
-        problems.append("--interface: no interface given")
-    elif len(interface.encode()) >= IFNAMSIZ:
-        problems.append(f"--interface: '{interface}' is longer than 15 bytes")
-    elif links is not None and interface not in links:
-        problems.append(f"--interface: no such interface '{interface}'")
+    check_interface(interface, links, problems)
 
     parsed = parse_vips(vips, links, problems)
     if not vips:
@@ -266,10 +261,10 @@ def build_vrrp_group(
             secret = read_password(auth_pass, auth_pass_file, option, problems)
             if secret is not None and not secret.value:
                 problems.append(f"--{option}: the password is empty")
-            elif secret is not None and len(secret.value) > VRRP2_PASSWORD_MAX:
+            elif secret is not None and len(secret.value) > VRRP_AUTH_LEN:
                 problems.append(
-                    f"--{option}: the password is longer than {VRRP2_PASSWORD_MAX} bytes "
-                    "(keepalived truncates it; give the 8 bytes it uses)"
+                    f"--{option}: the password is longer than {VRRP_AUTH_LEN} bytes "
+                    f"(keepalived truncates it; give the {VRRP_AUTH_LEN} bytes it uses)"
                 )
         if ver == 3:
             problems.append("--auth-pass: VRRPv3 has no authentication (keepalived ignores it)")
@@ -291,11 +286,8 @@ def build_vrrp_group(
                 # link-local source named in IPV6_PKTINFO (transport.py), never a VIP.
                 peers.append(peer)
 
-    for script in (*notify, upscript, downscript):
-        if script is not None and not os.access(script, os.X_OK):
-            problems.append(f"--notify/--upscript/--downscript: {script} is not executable")
-    if manage and not interfaces_file:
-        problems.append("--manage: needs --interfaces FILE")
+    scripts = [("notify", n) for n in notify] + [("upscript", upscript), ("downscript", downscript)]
+    check_actions(scripts, manage, interfaces_file, problems)
     try:
         form = ChecksumForm(checksum)
     except ValueError:
@@ -304,9 +296,7 @@ def build_vrrp_group(
     repeat = parse_int(garp_master_repeat, "garp-master-repeat", 1, 255, problems, auto_base=True)
     garp_delay = _number(garp_master_delay, "garp-master-delay", problems)
     refresh = _number(garp_master_refresh, "garp-master-refresh", problems)
-    life = None
-    if lifetime is not None:
-        life = parse_int(lifetime, "vip-lifetime", 0, 0xFFFFFFFE, problems, auto_base=True)
+    life = parse_lifetime(lifetime, problems)
     sync = parse_sync_group(sync_group, problems)
 
     if problems:
@@ -455,23 +445,19 @@ def vrrp_groups_from_interfaces(
     path: str,
     links: Sequence[str] | None = None,
     *,
-    build: VrrpBuilder | None = None,
+    build: VrrpBuilder,
     only: Collection[str] | None = None,
 ) -> list[VrrpConfig]:
     """One VRRP group per stanza carrying `vrrp-id`, on the stanza's interface, with its
     vrrp-* options (ifvip-interfaces(5)) and `ifvip-sync-group`; MASTER adds the
     vrrp-address VIPs (and ifups vrrp-manage stanzas). Every problem is named
     `path:line:col` (ConfigProblems): the schema's (interfaces/check.py), then the
-    group's. `build` makes the group from build_vrrp_group's keywords (default:
+    group's. `build` makes the group from build_vrrp_group's keywords (the daemon passes
     discover.configure, which finds what the file leaves to the host: the link-local
     source of an IPv6 group, the interface's own addresses among the unicast peers).
     `only`: the stanzas of these interfaces alone (the others are neither read nor checked)."""
     from ifvip.interfaces.check import check_stanza  # noqa: PLC0415 - the schema's checks
 
-    if build is None:
-        from ifvip.daemon.vrrp.discover import configure  # noqa: PLC0415 - asks the kernel
-
-        build = configure
     groups: list[VrrpConfig] = []
     problems: list[str] = []
     seen: dict[tuple[str, int], str] = {}

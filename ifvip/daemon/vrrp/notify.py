@@ -11,7 +11,8 @@ import logging
 import os
 from typing import Final
 
-from ifvip.daemon.children import HOOK_PATH, run_child
+from ifvip.daemon.children import run_child
+from ifvip.hookenv import HOOK_PATH
 
 log = logging.getLogger("ifvip")
 

@@ -47,16 +47,11 @@ def vrrp_role(
             )
         )
     key = f"vrrp.{netns_id()}.{config.interface}.{config.family}.{config.vrid}"
+    journal = state.journal(key)
     parts.append(
-        VipRole(
-            prefix,
-            kernel,
-            [(vip.device or config.interface, vip) for vip in config.vips],
-            state.journal(key),
-            vip_lifetime(config),
-        )
+        VipRole.on(prefix, kernel, config.interface, config.vips, journal, vip_lifetime(config))
     )
-    return parts[0] if len(parts) == 1 else Roles(parts)
+    return Roles.of(parts)
 
 
 def start(
