@@ -337,6 +337,19 @@ def _group_checks(stanza: Iface, given: set[str]) -> Iterator[ConfigError]:
                 "that could join the sync group",
                 interface=stanza.name,
             )
+        elif (
+            name == "ifvip-sync-group"
+            and "ucarp-vid" in given
+            and (stanza.get("ucarp-master") or "no").lower() in ("no", "off", "false", "0")
+        ):
+            yield _error(
+                option.origin,
+                "ifvip-sync-group on a CARP group without ucarp-master yes: a held CARP master "
+                "only raises its advskew (as OpenBSD's), so its members move together only "
+                "when both hosts preempt",
+                warning=True,
+                interface=stanza.name,
+            )
         elif name == "vrrp-address" and _vips(option.value) and not _link_local_first(option.value):
             yield _error(
                 option.origin,

@@ -583,3 +583,24 @@ def test_check_warns_when_the_first_ipv6_address_is_not_link_local(tmp_path: Pat
     ]
     path.write_text(text.format("fe80::52/64 2001:db8::52/64"))
     assert check(load(str(path))) == []
+
+
+@pytest.mark.parametrize(("master", "warned"), [(None, True), ("no", True), ("yes", False)])
+def test_a_carp_sync_group_member_that_does_not_preempt_is_warned(
+    tmp_path: Path, master: str | None, warned: bool
+) -> None:
+    """A held CARP master only raises its advskew (OpenBSD's demotion), so a CARP sync group
+    moves as one only when both hosts preempt: `check` says so where it is declared."""
+    text = (
+        "iface eth0 inet static\n  address 198.51.100.1/24\n  ucarp-vid 42\n"
+        "  ucarp-vip 198.51.100.100\n  ifvip-sync-group dmz\n"
+        + (f"  ucarp-master {master}\n" if master else "")
+    )
+    path = tmp_path / "interfaces"
+    path.write_text(text)
+    found = [str(e) for e in check(load(str(path)))]
+    said = [e for e in found if "without ucarp-master yes" in e]
+    assert said == ([f"{path}:5:3: warning: ifvip-sync-group on a CARP group without "
+                     "ucarp-master yes: a held CARP master only raises its advskew (as "
+                     "OpenBSD's), so its members move together only when both hosts "
+                     "preempt"] if warned else [])  # fmt: skip
