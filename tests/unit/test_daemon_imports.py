@@ -6,7 +6,7 @@ daemon would start its loop: the CLI builds the plan, then every group's speaker
 are built and the operations (status socket) started and closed, exactly as run_plan does,
 without opening the protocol sockets. The child then reports which of the optional parts
 (prometheus-client, the VRRP stack, the ifupdown planner and engine, the interfaces reader,
-ssl and OpenSSL's hashlib, pyroute2's AsyncIPRoute and package-wide modules) were imported
+ssl and OpenSSL's hashlib, decimal, pyroute2's AsyncIPRoute and package-wide modules) were imported
 on the way.
 """
 
@@ -49,7 +49,7 @@ except SystemExit as done:
 optional = ("prometheus_client", "ifvip.daemon.metrics", "ifvip.daemon.vrrp", "ifvip.wire.vrrp",
             "ifvip.election.vrrp", "ifvip.ifupdown.plan", "ifvip.ifupdown.engine",
             "ifvip.interfaces", "pyparsing", "ssl", "_ssl", "_hashlib", "hashlib", "hmac",
-            "secrets", "pyroute2.iproute", "pyroute2.ndb", "unittest.mock")
+            "secrets", "decimal", "pyroute2.iproute", "pyroute2.ndb", "unittest.mock")
 loaded = sorted(m for m in optional if m in sys.modules)
 print(f"exit={code} loaded={loaded}")
 """

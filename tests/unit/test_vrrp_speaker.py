@@ -315,12 +315,35 @@ def test_keepalived_defaults_and_units() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "cs"), [("0.07", 7), ("0.29", 29), (".5", 50), ("3.", 300), ("40.950", 4095)]
+)
+def test_intervals_are_read_exactly(text: str, cs: int) -> None:
+    """Decimal text, not a float: 0.07 s is 7 cs (float: 7.000000000000001, refused)."""
+    assert config(advert_int=text).advert_int_cs == cs
+
+
+@pytest.mark.parametrize("text", ["1e0", "+1", "-1", "inf", "nan", "1.2.3", ".", "", "1 "])
+def test_intervals_are_plain_decimals_as_keepalived_reads_them(text: str) -> None:
+    with pytest.raises(ConfigProblems) as caught:
+        config(advert_int=text)
+    assert caught.value.problems == [f"--advert-int: '{text}' is not a number of seconds"]
+
+
+def test_delays_keep_their_fraction() -> None:
+    c = config(preempt_delay="2.5", garp_master_delay="0.25", garp_master_refresh="60")
+    assert (c.preempt_delay, c.garp_master_delay, c.garp_master_refresh) == (2.5, 0.25, 60.0)
+    assert config(version="2", advert_int="2.00").advert_int_cs == 200
+
+
+@pytest.mark.parametrize(
     ("options", "problem"),
     [
         ({"vrid": "0"}, "--vrid: 0 is out of range 1..255"),
         ({"vrid": None}, "--vrid: the virtual router id is required"),
         ({"priority": "256"}, "--priority: 256 is out of range 1..255"),
         ({"version": "2", "advert_int": "0.5"}, "VRRPv2 intervals are whole seconds"),
+        ({"version": "2", "advert_int": "256"}, "VRRPv2 intervals are whole seconds"),
+        ({"preempt_delay": "1000.5"}, "--preempt-delay: 1000.5 is over 1000 s"),
         ({"advert_int": "0.005"}, "VRRPv3 intervals are 0.01..40.95 s"),
         ({"advert_int": "41"}, "VRRPv3 intervals are 0.01..40.95 s"),
         ({"auth_pass": "secret"}, "VRRPv3 has no authentication"),

@@ -14,9 +14,9 @@ addresses, found by the caller) and the source are filtered out of the unicast p
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from ifvip.daemon.settings import (
@@ -129,16 +129,36 @@ class VrrpConfig:
         return master_down_interval_us(self.version, self.priority, self.advert_int_cs) / 1e6
 
 
-def _number(text: str, option: str, problems: list[str]) -> Decimal | None:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        problems.append(f"--{option}: '{text}' is not a number")
-        return None
-    if not value.is_finite() or value < 0:
+_DECIMAL: Final = re.compile(r"(\d+)(?:\.(\d*))?|\.(\d+)")
+
+
+def _seconds(text: str, option: str, problems: list[str]) -> tuple[int, int] | None:
+    """`text` as an exact number of seconds, `(n, places)` for n / 10**places.
+
+    keepalived reads plain decimals: no sign, exponent or infinity. Exact, so that 0.07 s
+    is 7 centiseconds (a float would make it 7.000000000000001); `decimal` would cost the
+    idle daemon a third of a megabyte.
+    """
+    match = _DECIMAL.fullmatch(text)
+    if match is None:
         problems.append(f"--{option}: '{text}' is not a number of seconds")
         return None
-    return value
+    whole, fraction = (match[1], match[2] or "") if match[1] is not None else ("0", match[3])
+    return int(whole + fraction), len(fraction)
+
+
+def _in_units(value: tuple[int, int], per_second: int) -> int | None:
+    """`value` (from `_seconds`) counted in 1/per_second s, or None if not a whole count."""
+    n, places = value
+    scale: int = 10**places
+    units, rest = divmod(n * per_second, scale)
+    return None if rest else units
+
+
+def _float(value: tuple[int, int]) -> float:
+    n, places = value
+    scale: int = 10**places
+    return n / scale
 
 
 def build_vrrp_group(
@@ -221,32 +241,33 @@ def build_vrrp_group(
         problems.append("--vrrp-version: VRRPv2 is IPv4 only; IPv6 needs version 3")
 
     interval_cs = 100
-    seconds = _number(advert_int, "advert-int", problems)
+    seconds = _seconds(advert_int, "advert-int", problems)
     if seconds is not None:
         if ver == 2:
-            if seconds != seconds.to_integral_value() or not 1 <= seconds <= 255:
+            whole = _in_units(seconds, 1)
+            if whole is None or not 1 <= whole <= 255:
                 problems.append(
                     f"--advert-int: {advert_int}: VRRPv2 intervals are whole seconds 1..255"
                 )
             else:
-                interval_cs = int(seconds) * 100
+                interval_cs = whole * 100
         else:
-            cs = seconds * 100
-            if cs != cs.to_integral_value() or not 1 <= cs <= 4095:
+            cs = _in_units(seconds, 100)
+            if cs is None or not 1 <= cs <= 4095:
                 problems.append(
                     f"--advert-int: {advert_int}: VRRPv3 intervals are 0.01..40.95 s in "
                     "units of 10 ms"
                 )
             else:
-                interval_cs = int(cs)
+                interval_cs = cs
 
     delay = 0.0
     if preempt_delay is not None:
-        value = _number(preempt_delay, "preempt-delay", problems)
+        value = _seconds(preempt_delay, "preempt-delay", problems)
         if value is not None:
-            if value > 1000:
+            delay = _float(value)
+            if delay > 1000:
                 problems.append(f"--preempt-delay: {preempt_delay} is over 1000 s")
-            delay = float(value)
         if nopreempt and delay:
             problems.append("--preempt-delay: incompatible with --nopreempt")
     if prio == 255 and (nopreempt or delay):
@@ -294,8 +315,8 @@ def build_vrrp_group(
         problems.append(f"--vrrp-checksum: '{checksum}' is not pseudo-header or message-only")
         form = ChecksumForm.PSEUDO_HEADER
     repeat = parse_int(garp_master_repeat, "garp-master-repeat", 1, 255, problems, auto_base=True)
-    garp_delay = _number(garp_master_delay, "garp-master-delay", problems)
-    refresh = _number(garp_master_refresh, "garp-master-refresh", problems)
+    garp_delay = _seconds(garp_master_delay, "garp-master-delay", problems)
+    refresh = _seconds(garp_master_refresh, "garp-master-refresh", problems)
     life = parse_lifetime(lifetime, problems)
     sync = parse_sync_group(sync_group, problems)
 
@@ -319,8 +340,8 @@ def build_vrrp_group(
         instance=instance or "",
         checksum=form,
         garp_master_repeat=repeat,
-        garp_master_delay=float(garp_delay),
-        garp_master_refresh=float(refresh),
+        garp_master_delay=_float(garp_delay),
+        garp_master_refresh=_float(refresh),
         upscript=upscript,
         downscript=downscript,
         xparam=xparam,
