@@ -20,6 +20,8 @@ from ifvip.wire.inet import GROUP_V4
 
 if TYPE_CHECKING:
     from ifvip.daemon.launch import RunPlan
+    from ifvip.errors import ConfigError
+    from ifvip.interfaces.model import InterfacesFile
 
 EXIT_FAILURE: Final = 1
 DEFAULT_PATH: Final = "/etc/network/interfaces"
@@ -115,6 +117,9 @@ def check(path: str, no_loopback: bool, as_json: bool) -> None:
     Exits 1 if the file is refused as a whole (what makes ifupdown refuse it). An error
     scoped to one interface (an invalid value, a repeated option, `auto X` without a
     stanza) is reported too, but ifup fails only that interface: the exit status is 0.
+    The ucarp-* and vrrp-* groups are checked as `ifvip run --interfaces` checks them,
+    except for what only the host knows (its links and addresses, pass files it cannot
+    read here).
     """
     import json
 
@@ -124,6 +129,7 @@ def check(path: str, no_loopback: bool, as_json: bool) -> None:
 
     defn = load(path, no_loopback=no_loopback)
     problems = run_check(defn)
+    problems += group_errors(defn, path, problems)
     errors = [p for p in problems if not p.warning]
     if as_json:
         payload = {
@@ -152,6 +158,20 @@ def check(path: str, no_loopback: bool, as_json: bool) -> None:
             err=True,
         )
     sys.exit(EXIT_FAILURE if file_errors(problems) else 0)
+
+
+def group_errors(defn: InterfacesFile, path: str, known: list[ConfigError]) -> list[ConfigError]:
+    """What `ifvip run --interfaces` would refuse in the file's groups beyond the schema's
+    per-option checks (a VRRPv2 interval in tenths, two groups with one VRID...), each
+    protocol reading its own stanzas without the host; scoped to the stanza's interface,
+    in file order."""
+    from ifvip.daemon.launch import PROTOCOLS
+
+    seen = {str(p) for p in known}
+    found = [e for entry in PROTOCOLS.values() for e in entry.file_checker()(defn, path)]
+    files = list(defn.files)
+    found.sort(key=lambda e: (files.index(e.path) if e.path in files else len(files), e.line))
+    return [e for e in found if str(e) not in seen]
 
 
 def _env(*names: str) -> list[str]:

@@ -33,6 +33,7 @@ from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
 from ifvip.daemon.sd_notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
 from ifvip.daemon.settings import ConfigProblems, GroupSettings, diff_groups
 from ifvip.daemon.speaker import Started
+from ifvip.errors import ConfigError
 from ifvip.ifupdown.netlink import Kernel
 
 if TYPE_CHECKING:  # policy routing (and its planner) loads only when --rtable asks for it
@@ -78,6 +79,8 @@ Composer = Callable[[Mapping[str, Any], list[str]], Composed]
 # from_file(defn, path, links, state_dir, only): the groups the protocol's stanzas declare
 # (only: those of these interfaces; None: all).
 FileComposer = Callable[[Any, str, list[str], str, Collection[str] | None], list[Any]]
+# file_errors(defn, path): what from_file would refuse, read without the host (`ifvip check`).
+FileChecker = Callable[[Any, str], list[ConfigError]]
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,14 @@ class ProtocolEntry:
     `composer()` its `compose(options, links)`: `ifvip run`'s options as validated groups,
     `file_composer()` its `from_file(defn, path, links, state_dir, only)`: the validated
     groups its options declare in an interfaces file (`ifvip run --interfaces FILE` alone;
-    `only`: the stanzas of these interfaces, --up-list)."""
+    `only`: the stanzas of these interfaces, --up-list), and `file_checker()` its
+    `file_errors(defn, path)`: what that would refuse, the host aside (`ifvip check`)."""
 
     id_word: str
     load: Callable[[], Starter]
     composer: Callable[[], Composer]  # its compose(options, links) for `ifvip run`
     file_composer: Callable[[], FileComposer]
+    file_checker: Callable[[], FileChecker]
 
 
 def _carp() -> Starter:
@@ -114,6 +119,12 @@ def _carp_from_file() -> FileComposer:
     return from_file
 
 
+def _carp_file_errors() -> FileChecker:
+    from ifvip.daemon.carp.config import file_errors  # noqa: PLC0415
+
+    return file_errors
+
+
 def _vrrp() -> Starter:
     from ifvip.daemon.vrrp.role import start  # noqa: PLC0415 - a protocol loads when used
 
@@ -132,11 +143,17 @@ def _vrrp_from_file() -> FileComposer:
     return from_file
 
 
+def _vrrp_file_errors() -> FileChecker:
+    from ifvip.daemon.vrrp.config import file_errors  # noqa: PLC0415
+
+    return file_errors
+
+
 # The one place that knows which protocols there are. A group's configuration names its
 # own (`config.protocol`) and says its number, its group name, its interface and VIPs.
 PROTOCOLS: Final[Mapping[str, ProtocolEntry]] = {
-    "carp": ProtocolEntry("vhid", _carp, _carp_compose, _carp_from_file),
-    "vrrp": ProtocolEntry("vrid", _vrrp, _vrrp_compose, _vrrp_from_file),
+    "carp": ProtocolEntry("vhid", _carp, _carp_compose, _carp_from_file, _carp_file_errors),
+    "vrrp": ProtocolEntry("vrid", _vrrp, _vrrp_compose, _vrrp_from_file, _vrrp_file_errors),
 }
 
 

@@ -18,8 +18,10 @@ from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Protocol, TypeVar
 
+from ifvip.errors import ConfigError
+
 if TYPE_CHECKING:
-    from ifvip.interfaces.model import InterfacesFile
+    from ifvip.interfaces.model import Iface, InterfacesFile, Origin
 
 EX_CONFIG: Final = 78
 IFNAMSIZ: Final = 16
@@ -31,6 +33,12 @@ class ConfigProblems(Exception):  # noqa: N818 - a collection of problems, not o
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = list(problems)
+
+
+def at(origin: Origin, message: str, stanza: Iface) -> ConfigError:
+    """A problem of the group a stanza declares, at the line that gave it (`path:line:col`)
+    and scoped to the stanza's interface, as the schema's are (interfaces/check.py)."""
+    return ConfigError(origin.path, origin.line, origin.col, message, interface=stanza.name)
 
 
 @dataclass(frozen=True)

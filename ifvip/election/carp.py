@@ -63,7 +63,7 @@ from ifvip.election.events import (
     TimerFired,
     failed_action,
 )
-from ifvip.election.sync import Cause, Member
+from ifvip.election.sync import Cause, Member, fault_cause
 
 BOW_OUT: Final = (255, 255)  # advbase, advskew of a leaving master (BSD's convention)
 SUPPRESSED_SKEW: Final = 240  # advskew while sends keep failing (§3.9)
@@ -462,12 +462,9 @@ def _promote(machine: Machine, reason: str, now: float) -> tuple[Machine, list[C
 def sync_cause(machine: Machine) -> Cause | None:
     """Why this member cannot be MASTER, for its sync group (election/sync.py); a hold of
     the sync group itself (advskew 240) is never one."""
-    if not machine.link_up:
-        return Cause("lost its carrier")
-    if machine.demoted:
-        return Cause(f"is demoted ({machine.demote_reason or 'demoted'})")
-    if machine.fault is not None:
-        return Cause(f"failed its MASTER action ({machine.fault})")
+    faults = (machine.link_up, machine.demoted, machine.demote_reason, machine.fault)
+    if (cause := fault_cause(*faults)) is not None:
+        return cause
     if machine.yielded is not None and machine.state is not State.MASTER:
         return Cause(f"yielded to {machine.yielded}", fault=False)
     return None

@@ -52,6 +52,20 @@ class Cause:
     fault: bool = True
 
 
+def fault_cause(
+    link_up: bool, demoted: bool, demote_reason: str | None, fault: str | None
+) -> Cause | None:
+    """The faults that keep a member of either protocol from MASTER (carp/vrrp.sync_cause()
+    add their own yield)."""
+    if not link_up:
+        return Cause("lost its carrier")
+    if demoted:
+        return Cause(f"is demoted ({demote_reason or 'demoted'})")
+    if fault is not None:
+        return Cause(f"failed its MASTER action ({fault})")
+    return None
+
+
 @dataclass(frozen=True)
 class Member:
     name: str  # "vrid 52 on eth1": unique in its sync group

@@ -67,7 +67,7 @@ from ifvip.election.events import (
     TimerFired,
     failed_action,
 )
-from ifvip.election.sync import Cause, Member
+from ifvip.election.sync import Cause, Member, fault_cause
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -395,12 +395,9 @@ def _faulty(machine: VrrpMachine) -> bool:
 def sync_cause(machine: VrrpMachine) -> Cause | None:
     """Why this member cannot be MASTER, for its sync group (election/sync.py); a hold of
     the sync group itself is never one."""
-    if not machine.link_up:
-        return Cause("lost its carrier")
-    if machine.demoted:
-        return Cause(f"is demoted ({machine.demote_reason or 'demoted'})")
-    if machine.fault is not None:
-        return Cause(f"failed its MASTER action ({machine.fault})")
+    faults = (machine.link_up, machine.demoted, machine.demote_reason, machine.fault)
+    if (cause := fault_cause(*faults)) is not None:
+        return cause
     # A yield ends when its down timer expires (wants_master): the preferred master is gone.
     yielding = machine.state is not State.MASTER and not machine.wants_master
     if machine.yielded is not None and yielding:

@@ -123,31 +123,30 @@ HISTORY = st.lists(
 )
 
 
-@fuzz(300)
-@given(history=HISTORY)
-def test_vrrp_sync_group_invariants(history: list[tuple[str, int, int, float]]) -> None:
-    pair = SyncedPair(vrrp, {OUT: _vrrp(ME, VIP_OUT, 51), IN: _vrrp(ME_IN, VIP_IN, 52)})
-    names = (OUT, IN)
+def _play(pair: SyncedPair, protocol: str, history: list[tuple[str, int, int, float]]) -> None:
+    """Start both members, feed the history with the invariants checked after each event,
+    then clear every cause and let the pair settle."""
+    first, second = pair.machines
+    names = (first, second)
     now = 0.0
     for name in names:
         pair.feed(name, Start(), now)
     for kind, member, level, delay in history:
         now += delay
-        pair.feed(names[member], _event("vrrp", kind, member, level), now)
-        _check(pair, "vrrp")
+        pair.feed(names[member], _event(protocol, kind, member, level), now)
+        _check(pair, protocol)
     _clear_and_settle(pair, names, now)
+
+
+@fuzz(300)
+@given(history=HISTORY)
+def test_vrrp_sync_group_invariants(history: list[tuple[str, int, int, float]]) -> None:
+    members = {OUT: _vrrp(ME, VIP_OUT, 51), IN: _vrrp(ME_IN, VIP_IN, 52)}
+    _play(SyncedPair(vrrp, members), "vrrp", history)
 
 
 @fuzz(300)
 @given(history=HISTORY)
 def test_carp_sync_group_invariants(history: list[tuple[str, int, int, float]]) -> None:
-    pair = SyncedPair(carp, {C_OUT: _carp(ME, 51), C_IN: _carp(ME_IN, 52)})
-    names = (C_OUT, C_IN)
-    now = 0.0
-    for name in names:
-        pair.feed(name, Start(), now)
-    for kind, member, level, delay in history:
-        now += delay
-        pair.feed(names[member], _event("carp", kind, member, level), now)
-        _check(pair, "carp")
-    _clear_and_settle(pair, names, now)
+    members = {C_OUT: _carp(ME, 51), C_IN: _carp(ME_IN, 52)}
+    _play(SyncedPair(carp, members), "carp", history)

@@ -604,3 +604,69 @@ def test_a_carp_sync_group_member_that_does_not_preempt_is_warned(
                      "ucarp-master yes: a held CARP master only raises its advskew (as "
                      "OpenBSD's), so its members move together only when both hosts "
                      "preempt"] if warned else [])  # fmt: skip
+
+
+def _check_cli(tmp_path: Path, text: str) -> tuple[int, list[str]]:
+    """`ifvip check`'s exit status and lines (errors and warnings)."""
+    from click.testing import CliRunner
+
+    from ifvip.cli import cli
+
+    path = tmp_path / "interfaces"
+    path.write_text(text)
+    done = CliRunner().invoke(cli, ["check", "-i", str(path)])
+    return done.exit_code, done.stdout.splitlines()
+
+
+def test_check_reports_what_run_refuses_in_a_group_the_host_aside(tmp_path: Path) -> None:
+    """A VRRPv2 interval in tenths, a VRID twice on one interface, a managed stanza that
+    is not there, a CARP group without its password: `run` exits 78 on each, so `check`
+    names each, with run's text, at its line. Scoped to the interface (ifup of the others
+    works), so the exit status stays 0 as for the schema's per-interface errors."""
+    path = tmp_path / "interfaces"
+    text = (
+        BASE.replace("vrrp-address 198.51.100.10/24", "vrrp-address 198.51.100.10/24\n")
+        + "  vrrp-advert-int 1.5\n  vrrp-manage eth0:none\n"
+        + "\niface eth1 inet static\n  address 198.51.100.4/24\n  vrrp-id 51\n"
+        + "  vrrp-address 198.51.100.14/24\n"
+        + "\niface eth1 inet6 manual\n  vrrp-id 51\n  vrrp-address fe80::51/64\n"
+        + "\niface eth2 inet static\n  address 203.0.113.1/24\n  ucarp-vid 7\n"
+        + "  ucarp-vip 203.0.113.7\n  ucarp-upscript /bin/true\n"
+    )
+    status, lines = _check_cli(tmp_path, text)
+    assert status == 0
+    assert lines == [
+        f"{path}:6:3: vrrp-advert-int: 1.5: VRRPv2 intervals are whole seconds 1..255",
+        f"{path}:14:1: vrrp-id 51 on eth1 is already the group of {path}:9:1 (one VRID per "
+        "interface in one process)",
+        f"{path}:18:1: ucarp-vid needs ucarp-password",
+    ]
+    # run says the same (its IPv6 source found on the host), and, with the interval
+    # fixed, the missing managed stanza
+    with pytest.raises(ConfigProblems) as run:
+        vrrp_groups_from_interfaces(load(str(path)), str(path), build=build_vrrp_group)
+    assert lines[0] in run.value.problems
+    fixed = text.replace("vrrp-advert-int 1.5", "vrrp-advert-int 2")
+    assert (
+        f"{path}:1:1: vrrp-manage: no stanza 'eth0:none' in {path}"
+        in _check_cli(tmp_path, fixed)[1]
+    )
+
+
+def test_check_stands_in_for_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What only the host has is not a problem for `check`: an IPv6 group's link-local
+    source (run finds it on the interface), a pass file this user cannot read."""
+    text = (
+        "iface eth1 inet6 static\n  address 2001:db8::1/64\n  vrrp-id 52\n"
+        "  vrrp-address fe80::52/64 2001:db8::52/64\n"
+        "\niface eth0 inet dhcp\n  vrrp-id 53\n  vrrp-address 198.51.100.53/24\n"
+        "  vrrp-auth-pass-file /etc/ifvip/vrrp.pass\n"
+    )
+    monkeypatch.setattr(os, "access", lambda *_args: False)
+    assert _check_cli(tmp_path, text) == (0, [])
+    v3 = text.replace("vrrp-id 53\n", "vrrp-id 53\n  vrrp-version 3\n")
+    _status, lines = _check_cli(tmp_path, v3)
+    assert lines == [
+        f"{tmp_path / 'interfaces'}:10:3: vrrp-auth-pass-file: VRRPv3 has no authentication "
+        "(keepalived ignores it)"
+    ]

@@ -18,6 +18,7 @@ from ifvip.daemon.settings import (
     ConfigProblems,
     Secret,
     Vip,
+    at,
     check_actions,
     check_interface,
     parse_int,
@@ -27,6 +28,7 @@ from ifvip.daemon.settings import (
     read_password,
 )
 from ifvip.election.carp import master_down_interval
+from ifvip.errors import ConfigError
 from ifvip.wire.carp import PASSWORD_MAX
 from ifvip.wire.inet import GROUP_V4
 
@@ -245,10 +247,30 @@ def carp_groups_from_interfaces(
     `ucarp-master` is no/off/false/0, and MASTER meaning `ifup IFACE:ucarp`; the stanza's
     `ifvip-sync-group` names its sync group. `only`: the stanzas of these interfaces alone
     (the others are neither read nor checked)."""
+    groups, errors = read_carp_groups(defn, path, links=links, only=only)
+    if errors:
+        raise ConfigProblems([str(e) for e in errors])
+    return groups
+
+
+def file_errors(defn: InterfacesFile, path: str) -> list[ConfigError]:
+    """What `ifvip run --interfaces` would refuse in the file's ucarp-* groups, read without
+    the host (`ifvip check`; launch.PROTOCOLS["carp"].file_errors)."""
+    return read_carp_groups(defn, path)[1]
+
+
+def read_carp_groups(
+    defn: InterfacesFile,
+    path: str,
+    *,
+    links: Sequence[str] | None = None,
+    only: Collection[str] | None = None,
+) -> tuple[list[GroupConfig], list[ConfigError]]:
+    """carp_groups_from_interfaces' groups and problems, each problem on its stanza."""
     from ifvip.interfaces.check import check_stanza  # noqa: PLC0415 - the schema's checks
 
     groups: list[GroupConfig] = []
-    problems: list[str] = []
+    errors: list[ConfigError] = []
     seen: dict[tuple[str, int], str] = {}  # (interface, vhid) -> where it was first
     for stanza in defn.ifaces:
         vid = stanza.get("ucarp-vid")
@@ -256,20 +278,24 @@ def carp_groups_from_interfaces(
             continue
         where = str(stanza.origin)
         found = check_stanza(stanza)
-        sync = [str(e) for e in found if not e.warning and "ifvip-sync-group" in e.msg]
+        sync = [e for e in found if not e.warning and "ifvip-sync-group" in e.msg]
         if sync:
-            problems += sync
+            errors += sync
             continue
         missing = [o for o in ("ucarp-vip", "ucarp-password") if stanza.get(o) is None]
         if missing:
-            problems.append(f"{where}: ucarp-vid needs {' and '.join(missing)}")
+            errors.append(at(stanza.origin, f"ucarp-vid needs {' and '.join(missing)}", stanza))
             continue
         scripts = stanza.get("ucarp-upscript") or stanza.get("ucarp-downscript")
         if not scripts and not defn.stanzas(f"{stanza.name}:ucarp"):
             # MASTER means `ifup IFACE:ucarp`: without that stanza it would add nothing.
-            problems.append(
-                f"{where}: ucarp-vid needs an 'iface {stanza.name}:ucarp' stanza "
-                "(what MASTER brings up) or ucarp-upscript"
+            errors.append(
+                at(
+                    stanza.origin,
+                    f"ucarp-vid needs an 'iface {stanza.name}:ucarp' stanza "
+                    "(what MASTER brings up) or ucarp-upscript",
+                    stanza,
+                )
             )
             continue
         address = stanza.get("address")
@@ -299,17 +325,19 @@ def carp_groups_from_interfaces(
                 )
             )
         except ConfigProblems as exc:
-            problems += [f"{where}: {p}" for p in exc.problems]
+            errors += [at(stanza.origin, p, stanza) for p in exc.problems]
             continue
         key = (groups[-1].interface, groups[-1].vhid)
         if key in seen:
-            problems.append(
-                f"{where}: ucarp-vid {key[1]} on {key[0]} is already the group of {seen[key]}"
+            errors.append(
+                at(
+                    stanza.origin,
+                    f"ucarp-vid {key[1]} on {key[0]} is already the group of {seen[key]}",
+                    stanza,
+                )
             )
         seen.setdefault(key, where)
-    if problems:
-        raise ConfigProblems(problems)
-    return groups
+    return groups, errors
 
 
 def vhid_in_file(defn: InterfacesFile, path: str, interface: str | None, vhid: int) -> list[str]:

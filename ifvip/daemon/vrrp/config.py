@@ -14,6 +14,7 @@ addresses, found by the caller) and the source are filtered out of the unicast p
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from ifvip.daemon.settings import (
     ConfigProblems,
     Secret,
     Vip,
+    at,
     check_actions,
     check_interface,
     parse_int,
@@ -32,6 +34,7 @@ from ifvip.daemon.settings import (
     read_password,
 )
 from ifvip.election.vrrp import VrrpParams, master_down_interval_us
+from ifvip.errors import ConfigError
 from ifvip.wire.inet import GROUP_V4, GROUP_V6
 from ifvip.wire.vrrp import VRRP_AUTH_LEN, AuthType, ChecksumForm
 
@@ -410,7 +413,7 @@ _FLAGS: Final = ("nopreempt", "ignoreifstate")
 VrrpBuilder = Callable[..., VrrpConfig]
 
 
-def _located(problem: str, stanza: Iface) -> str:
+def _located(problem: str, stanza: Iface) -> ConfigError:
     """`--advert-int: ...` of build_vrrp_group as `path:line:col: vrrp-advert-int: ...` at
     the option that gave the value (the stanza's line when no option did)."""
     flag, sep, rest = problem.partition(": ")
@@ -424,8 +427,8 @@ def _located(problem: str, stanza: Iface) -> str:
             continue
         if len(names) > 1 and flag.startswith("--notify") and word not in option.value.split():
             continue
-        return f"{option.origin}: {name}: {rest}"
-    return f"{stanza.origin}: {problem}"
+        return at(option.origin, f"{name}: {rest}", stanza)
+    return at(stanza.origin, problem, stanza)
 
 
 def _stanza_options(stanza: Iface) -> dict[str, Any]:
@@ -477,20 +480,55 @@ def vrrp_groups_from_interfaces(
     discover.configure, which finds what the file leaves to the host: the link-local
     source of an IPv6 group, the interface's own addresses among the unicast peers).
     `only`: the stanzas of these interfaces alone (the others are neither read nor checked)."""
+    groups, errors = read_vrrp_groups(defn, path, links, build=build, only=only)
+    if errors:
+        raise ConfigProblems([str(e) for e in errors])
+    return groups
+
+
+def file_errors(defn: InterfacesFile, path: str) -> list[ConfigError]:
+    """What `ifvip run --interfaces` would refuse in the file's vrrp-* groups, read without
+    the host (`ifvip check`; launch.PROTOCOLS["vrrp"].file_errors)."""
+    return read_vrrp_groups(defn, path, build=_unhosted)[1]
+
+
+def _unhosted(
+    *, srcip: str | None, vips: Sequence[str], auth_pass_file: str | None = None, **options: Any
+) -> VrrpConfig:
+    """build_vrrp_group with stand-ins for what the host has: the source it would find (an
+    IPv6 group's link-local address) and the password file, which `run` reads there (a file
+    this user may read is checked as `run` checks it)."""
+    if not srcip:
+        srcip = "fe80::1" if any(":" in v for v in vips) else "192.0.2.1"
+    if auth_pass_file is not None and not os.access(auth_pass_file, os.R_OK):
+        options["auth_pass"] = "unread"
+        auth_pass_file = None
+    return build_vrrp_group(srcip=srcip, vips=vips, auth_pass_file=auth_pass_file, **options)
+
+
+def read_vrrp_groups(
+    defn: InterfacesFile,
+    path: str,
+    links: Sequence[str] | None = None,
+    *,
+    build: VrrpBuilder,
+    only: Collection[str] | None = None,
+) -> tuple[list[VrrpConfig], list[ConfigError]]:
+    """vrrp_groups_from_interfaces' groups and problems, each problem on its stanza."""
     from ifvip.interfaces.check import check_stanza  # noqa: PLC0415 - the schema's checks
 
     groups: list[VrrpConfig] = []
-    problems: list[str] = []
+    errors: list[ConfigError] = []
     seen: dict[tuple[str, int], str] = {}
     for stanza in defn.ifaces:
         if stanza.get("vrrp-id") is None or stanza.builtin:
             continue
         if only is not None and stanza.name not in only:
             continue
-        found = [str(e) for e in check_stanza(stanza) if not e.warning]
-        found = [p for p in found if "vrrp-" in p or "ifvip-sync-group" in p]
+        found = [e for e in check_stanza(stanza) if not e.warning]
+        found = [e for e in found if "vrrp-" in e.msg or "ifvip-sync-group" in e.msg]
         if found:
-            problems += found
+            errors += found
             continue
         options = _stanza_options(stanza)
         try:
@@ -503,20 +541,22 @@ def vrrp_groups_from_interfaces(
                 **options,
             )
         except ConfigProblems as exc:
-            problems += [_located(p, stanza) for p in exc.problems]
+            errors += [_located(p, stanza) for p in exc.problems]
             continue
-        where = str(stanza.origin)
         key = (group.interface, group.vrid)
         if key in seen:
-            problems.append(
-                f"{where}: vrrp-id {key[1]} on {key[0]} is already the group of {seen[key]}"
-                " (one VRID per interface in one process)"
+            errors.append(
+                at(
+                    stanza.origin,
+                    f"vrrp-id {key[1]} on {key[0]} is already the group of {seen[key]}"
+                    " (one VRID per interface in one process)",
+                    stanza,
+                )
             )
             continue
-        seen[key] = where
+        seen[key] = str(stanza.origin)
         missing = [m for m in group.manage if not defn.stanzas(m)]
-        problems += [f"{where}: vrrp-manage: no stanza '{m}' in {path}" for m in missing]
+        for name in missing:
+            errors.append(at(stanza.origin, f"vrrp-manage: no stanza '{name}' in {path}", stanza))
         groups.append(group)
-    if problems:
-        raise ConfigProblems(problems)
-    return groups
+    return groups, errors
