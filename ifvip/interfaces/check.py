@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import math
 import os
 import re
 import stat
@@ -103,11 +102,9 @@ def _in_range(low: int, high: int) -> Callable[[str], bool]:
 
 
 def _seconds(text: str) -> bool:
-    try:
-        value = float(text)
-    except ValueError:
-        return False
-    return math.isfinite(value) and value >= 0
+    from ifvip.wire.vrrp import SECONDS_TEXT  # noqa: PLC0415 - keepalived's form, VRRP's alone
+
+    return SECONDS_TEXT.fullmatch(text) is not None
 
 
 def _ip(text: str) -> bool:

@@ -42,6 +42,7 @@ protocol and version: CARP and VRRPv2 share protocol 112, 224.0.0.18 and first b
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -54,6 +55,9 @@ from ifvip.wire.inet import IPPROTO_VRRP
 VRRP_TYPE_ADVERTISEMENT: Final = 1
 VRRP_V2_HEADER: Final = 8
 VRRP_AUTH_LEN: Final = 8  # v2 PASS: also the longest password (keepalived truncates)
+# Seconds as keepalived reads an interval or a delay: a plain decimal (no sign, exponent
+# or infinity), read exactly: 0.07 s is 7 centiseconds.
+SECONDS_TEXT: Final = re.compile(r"(\d+)(?:\.(\d*))?|\.(\d+)")
 VRRP_V3_HEADER: Final = 8
 V3_INTERVAL_MAX_CS: Final = 0x0FFF  # 12 bits: 40.95 s
 PRIORITY_OWNER: Final = 255

@@ -84,6 +84,8 @@ BAD = [
     ("vrrp-version", "4"),
     ("vrrp-advert-int", "-1"),
     ("vrrp-advert-int", "nan"),
+    ("vrrp-advert-int", "1e0"),  # keepalived reads plain decimals
+    ("vrrp-preempt-delay", "+5"),
     ("vrrp-preempt", "maybe"),
     ("vrrp-nopreempt", "1"),
     ("vrrp-preempt-delay", "soon"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -36,7 +35,7 @@ from ifvip.daemon.settings import (
 from ifvip.election.vrrp import VrrpParams, master_down_interval_us
 from ifvip.errors import ConfigError
 from ifvip.wire.inet import GROUP_V4, GROUP_V6
-from ifvip.wire.vrrp import VRRP_AUTH_LEN, AuthType, ChecksumForm
+from ifvip.wire.vrrp import SECONDS_TEXT, VRRP_AUTH_LEN, AuthType, ChecksumForm
 
 if TYPE_CHECKING:
     from ifvip.interfaces.model import Iface, InterfacesFile
@@ -132,17 +131,11 @@ class VrrpConfig:
         return master_down_interval_us(self.version, self.priority, self.advert_int_cs) / 1e6
 
 
-_DECIMAL: Final = re.compile(r"(\d+)(?:\.(\d*))?|\.(\d+)")
-
-
 def _seconds(text: str, option: str, problems: list[str]) -> tuple[int, int] | None:
-    """`text` as an exact number of seconds, `(n, places)` for n / 10**places.
-
-    keepalived reads plain decimals: no sign, exponent or infinity. Exact, so that 0.07 s
-    is 7 centiseconds (a float would make it 7.000000000000001); `decimal` would cost the
-    idle daemon a third of a megabyte.
-    """
-    match = _DECIMAL.fullmatch(text)
+    """`text` as an exact number of seconds (wire/vrrp.SECONDS_TEXT), `(n, places)` for
+    n / 10**places: 0.07 s is 7 centiseconds, where a float makes it 7.000000000000001
+    (`decimal` would cost the idle daemon a third of a megabyte)."""
+    match = SECONDS_TEXT.fullmatch(text)
     if match is None:
         problems.append(f"--{option}: '{text}' is not a number of seconds")
         return None
