@@ -11,6 +11,7 @@ and ifvip's are in the test's directory.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -108,9 +109,13 @@ def test_real_ifup_starts_one_daemon_and_the_last_ifdown_ends_it(tmp_path: Path)
         interfaces.chmod(0o600)
         state, ifstate = tmp_path / "hook", tmp_path / "ifstate"
         (etc / "default").mkdir()
+        # ifupdown gives its hooks an environment of their own: the session's reading
+        # cache (not the machine's /run/ifvip) reaches the hook's ifvip through its settings.
+        cache = os.environ.get("IFVIP_CACHE_DIR")
         (etc / "default" / "ifvip-ifupdown").write_text(
             f"IFVIP={IFVIP[0]}\nINTERFACES={interfaces}\nSTATE_DIR={state}\n"
             f'RUN_ARGS="--ifstate-dir {ifstate}"\nWAIT=20\n'
+            + (f"export IFVIP_CACHE_DIR={cache}\n" if cache else "")
         )
         runner = Runner(ns, interfaces, ifstate)
         up_list = state / "up"
