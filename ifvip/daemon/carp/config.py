@@ -255,7 +255,7 @@ def carp_groups_from_interfaces(
 
 def file_errors(defn: InterfacesFile, path: str) -> list[ConfigError]:
     """What `ifvip run --interfaces` would refuse in the file's ucarp-* groups, read without
-    the host (`ifvip check`; launch.PROTOCOLS["carp"].file_errors)."""
+    the host (`ifvip check`; launch.PROTOCOLS["carp"].file_checker)."""
     return read_carp_groups(defn, path)[1]
 
 

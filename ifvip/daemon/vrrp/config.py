@@ -481,7 +481,7 @@ def vrrp_groups_from_interfaces(
 
 def file_errors(defn: InterfacesFile, path: str) -> list[ConfigError]:
     """What `ifvip run --interfaces` would refuse in the file's vrrp-* groups, read without
-    the host (`ifvip check`; launch.PROTOCOLS["vrrp"].file_errors)."""
+    the host (`ifvip check`; launch.PROTOCOLS["vrrp"].file_checker)."""
     return read_vrrp_groups(defn, path, build=_unhosted)[1]
 
 
