@@ -165,7 +165,7 @@ def group_errors(defn: InterfacesFile, path: str, known: list[ConfigError]) -> l
     per-option checks (a VRRPv2 interval in tenths, two groups with one VRID...), each
     protocol reading its own stanzas without the host; scoped to the stanza's interface,
     in file order."""
-    from ifvip.daemon.launch import PROTOCOLS
+    from ifvip.daemon.protocols import PROTOCOLS
 
     seen = {str(p) for p in known}
     found = [e for entry in PROTOCOLS.values() for e in entry.file_checker()(defn, path)]

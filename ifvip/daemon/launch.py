@@ -2,8 +2,9 @@
 
 This is the glue between the protocols (carp/, vrrp/: each a config, a speaker and a role
 behind speaker.py's seam), roles.py (what MASTER means) and runtime.py (the loop).
-`PROTOCOLS` is the one registry of protocols: a group's configuration names its protocol,
-and the entry's `start()` gives its speaker and role; nothing else here knows CARP from VRRP.
+`protocols.PROTOCOLS` is the one registry of protocols: a group's configuration names its
+protocol, and the entry's `start()` gives its speaker and role; nothing here knows CARP from
+VRRP.
 
 `build_plan()` makes the `RunPlan` of `ifvip run`'s options: the group of the options (the
 --protocol's composer), or every group an --interfaces file declares (each protocol's
@@ -21,19 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ifvip.daemon.ifup import EngineFactory, engine_factory
 from ifvip.daemon.journal import GroupBusy, RunStateDir, netns_id
 from ifvip.daemon.operations import Composed, Operations, OperationsConfig
+from ifvip.daemon.protocols import PROTOCOLS
 from ifvip.daemon.roles import SCRIPT_TIMEOUT, Roles
 from ifvip.daemon.runtime import Daemon, Group, GroupSnapshot
 from ifvip.daemon.sd_notify import ENV_WATCHDOG_PID, ENV_WATCHDOG_USEC, Notifier, watchdog_interval
 from ifvip.daemon.settings import ConfigProblems, GroupSettings, diff_groups
-from ifvip.daemon.speaker import Started
-from ifvip.errors import ConfigError
 from ifvip.ifupdown.netlink import Kernel
 
 if TYPE_CHECKING:  # policy routing (and its planner) loads only when --rtable asks for it
@@ -73,88 +73,6 @@ def detach(facility: str | None) -> None:
 
 
 # ------------------------------------------------------------------------- plans and reload
-
-Starter = Callable[[Any, Kernel, RunStateDir, EngineFactory, float], Started]
-Composer = Callable[[Mapping[str, Any], list[str]], Composed]
-# from_file(defn, path, links, state_dir, only): the groups the protocol's stanzas declare
-# (only: those of these interfaces; None: all).
-FileComposer = Callable[[Any, str, list[str], str, Collection[str] | None], list[Any]]
-# file_errors(defn, path): what from_file would refuse, read without the host (`ifvip check`).
-FileChecker = Callable[[Any, str], list[ConfigError]]
-
-
-@dataclass(frozen=True)
-class ProtocolEntry:
-    """How launch.py starts a group of one protocol: `id_word` names a group's number
-    (`vhid 42`, `vrid 51`), `load()` imports the protocol's package (only when a group
-    uses it) and gives its `start(config, kernel, state, engines, script_timeout)`, and
-    `composer()` its `compose(options, links)`: `ifvip run`'s options as validated groups,
-    `file_composer()` its `from_file(defn, path, links, state_dir, only)`: the validated
-    groups its options declare in an interfaces file (`ifvip run --interfaces FILE` alone;
-    `only`: the stanzas of these interfaces, --up-list), and `file_checker()` its
-    `file_errors(defn, path)`: what that would refuse, the host aside (`ifvip check`)."""
-
-    id_word: str
-    load: Callable[[], Starter]
-    composer: Callable[[], Composer]  # its compose(options, links) for `ifvip run`
-    file_composer: Callable[[], FileComposer]
-    file_checker: Callable[[], FileChecker]
-
-
-def _carp() -> Starter:
-    from ifvip.daemon.carp.role import start  # noqa: PLC0415 - a protocol loads when used
-
-    return start
-
-
-def _carp_compose() -> Composer:
-    from ifvip.daemon.carp.compose import compose  # noqa: PLC0415
-
-    return compose
-
-
-def _carp_from_file() -> FileComposer:
-    from ifvip.daemon.carp.compose import from_file  # noqa: PLC0415
-
-    return from_file
-
-
-def _carp_file_errors() -> FileChecker:
-    from ifvip.daemon.carp.config import file_errors  # noqa: PLC0415
-
-    return file_errors
-
-
-def _vrrp() -> Starter:
-    from ifvip.daemon.vrrp.role import start  # noqa: PLC0415 - a protocol loads when used
-
-    return start
-
-
-def _vrrp_compose() -> Composer:
-    from ifvip.daemon.vrrp.compose import compose  # noqa: PLC0415
-
-    return compose
-
-
-def _vrrp_from_file() -> FileComposer:
-    from ifvip.daemon.vrrp.compose import from_file  # noqa: PLC0415
-
-    return from_file
-
-
-def _vrrp_file_errors() -> FileChecker:
-    from ifvip.daemon.vrrp.config import file_errors  # noqa: PLC0415
-
-    return file_errors
-
-
-# The one place that knows which protocols there are. A group's configuration names its
-# own (`config.protocol`) and says its number, its group name, its interface and VIPs.
-PROTOCOLS: Final[Mapping[str, ProtocolEntry]] = {
-    "carp": ProtocolEntry("vhid", _carp, _carp_compose, _carp_from_file, _carp_file_errors),
-    "vrrp": ProtocolEntry("vrid", _vrrp, _vrrp_compose, _vrrp_from_file, _vrrp_file_errors),
-}
 
 
 class GroupKey(NamedTuple):

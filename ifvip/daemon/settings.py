@@ -334,7 +334,7 @@ def diff_groups(old: Mapping[K, object], new: Mapping[K, object]) -> GroupDiff[K
 
 class GroupSettings(Protocol):
     """A group's configuration, of either protocol, as launch.py and the reload see it:
-    the protocol it names (a key of launch.PROTOCOLS), its number (vhid, vrid), its group
+    the protocol it names (a key of protocols.PROTOCOLS), its number (vhid, vrid), its group
     name (`vhid 42`: the speaker's, --check-group's), its interface, VIPs and sync group."""
 
     protocol: ClassVar[str]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def compose(o: Mapping[str, Any], links: list[str]) -> Composed:
-    """The CARP groups of these options (launch.PROTOCOLS["carp"]); ConfigProblems."""
+    """The CARP groups of these options (protocols.PROTOCOLS["carp"]); ConfigProblems."""
     interfaces_file, manage, vhid = o["interfaces_file"], o["manage"], o["vhid"]
     configs: list[GroupConfig]
     defn: Any = read_interfaces(interfaces_file) if interfaces_file else None
@@ -112,7 +112,7 @@ def from_file(
     only: Collection[str] | None = None,
 ) -> list[Any]:
     """The CARP groups of the file's `ucarp-*` stanzas (none: an empty list), checked
-    against the host (launch.PROTOCOLS["carp"].from_file); ConfigProblems."""
+    against the host (protocols.PROTOCOLS["carp"].from_file); ConfigProblems."""
     configs = carp_groups_from_interfaces(defn, path, links=links, only=only)
     if not configs:
         return []

@@ -69,7 +69,7 @@ class GroupConfig:
     sync_group: str | None = None  # members of one sync group are MASTER together or not at all
     label: str | None = None  # its name when `vhid N` is not unique in the process (launch)
 
-    protocol: ClassVar[str] = "carp"  # launch.PROTOCOLS
+    protocol: ClassVar[str] = "carp"  # protocols.PROTOCOLS
 
     @property
     def number(self) -> int:
@@ -255,7 +255,7 @@ def carp_groups_from_interfaces(
 
 def file_errors(defn: InterfacesFile, path: str) -> list[ConfigError]:
     """What `ifvip run --interfaces` would refuse in the file's ucarp-* groups, read without
-    the host (`ifvip check`; launch.PROTOCOLS["carp"].file_checker)."""
+    the host (`ifvip check`; protocols.PROTOCOLS["carp"].file_checker)."""
     return read_carp_groups(defn, path)[1]
 
 

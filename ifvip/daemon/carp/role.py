@@ -69,6 +69,6 @@ def start(
     engines: EngineFactory,
     script_timeout: float = SCRIPT_TIMEOUT,
 ) -> Started:
-    """A CARP group's speaker and role (launch.PROTOCOLS["carp"])."""
+    """A CARP group's speaker and role (protocols.PROTOCOLS["carp"])."""
     role = carp_role(config, kernel, state, engines, script_timeout)
     return Started(CarpSpeaker(config), role, config.garp_repeat)

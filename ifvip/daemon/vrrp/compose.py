@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def compose(o: Mapping[str, Any], links: list[str]) -> Composed:
-    """The VRRP group of these options (launch.PROTOCOLS["vrrp"]); ConfigProblems."""
+    """The VRRP group of these options (protocols.PROTOCOLS["vrrp"]); ConfigProblems."""
     if o["password"] or o["passfile"] or o["addr"]:
         raise ConfigProblems(["-p/-o/-a are CARP's; VRRP takes --auth-pass and --vip"])
     interfaces_file, manage = o["interfaces_file"], o["manage"]
@@ -78,7 +78,7 @@ def from_file(
     only: Collection[str] | None = None,
 ) -> list[Any]:
     """The VRRP groups of the file's `vrrp-*` stanzas (none: an empty list), checked
-    against the host (launch.PROTOCOLS["vrrp"].from_file); ConfigProblems."""
+    against the host (protocols.PROTOCOLS["vrrp"].from_file); ConfigProblems."""
     configs = vrrp_groups_from_interfaces(defn, path, links, build=configure, only=only)
     if problems := host_checks(configs, state_dir, named=True):
         raise ConfigProblems(problems)

@@ -35,7 +35,7 @@ from ifvip.daemon.settings import (
 from ifvip.election.vrrp import VrrpParams, master_down_interval_us
 from ifvip.errors import ConfigError
 from ifvip.wire.inet import GROUP_V4, GROUP_V6
-from ifvip.wire.vrrp import SECONDS_TEXT, VRRP_AUTH_LEN, AuthType, ChecksumForm
+from ifvip.wire.vrrp import SECONDS_TEXT, V3_INTERVAL_MAX_CS, VRRP_AUTH_LEN, AuthType, ChecksumForm
 
 if TYPE_CHECKING:
     from ifvip.interfaces.model import Iface, InterfacesFile
@@ -74,7 +74,7 @@ class VrrpConfig:
     sync_group: str | None = None  # members of one sync group are MASTER together or not at all
     label: str | None = None  # its name when `vrid N` is not unique in the process (launch)
 
-    protocol: ClassVar[str] = "vrrp"  # launch.PROTOCOLS
+    protocol: ClassVar[str] = "vrrp"  # protocols.PROTOCOLS
 
     @property
     def number(self) -> int:
@@ -249,7 +249,7 @@ def build_vrrp_group(
                 interval_cs = whole * 100
         else:
             cs = _in_units(seconds, 100)
-            if cs is None or not 1 <= cs <= 4095:
+            if cs is None or not 1 <= cs <= V3_INTERVAL_MAX_CS:
                 problems.append(
                     f"--advert-int: {advert_int}: VRRPv3 intervals are 0.01..40.95 s in "
                     "units of 10 ms"
@@ -481,7 +481,7 @@ def vrrp_groups_from_interfaces(
 
 def file_errors(defn: InterfacesFile, path: str) -> list[ConfigError]:
     """What `ifvip run --interfaces` would refuse in the file's vrrp-* groups, read without
-    the host (`ifvip check`; launch.PROTOCOLS["vrrp"].file_checker)."""
+    the host (`ifvip check`; protocols.PROTOCOLS["vrrp"].file_checker)."""
     return read_vrrp_groups(defn, path, build=_unhosted)[1]
 
 

@@ -61,6 +61,6 @@ def start(
     engines: EngineFactory,
     script_timeout: float = SCRIPT_TIMEOUT,
 ) -> Started:
-    """A VRRP group's speaker and role (launch.PROTOCOLS["vrrp"])."""
+    """A VRRP group's speaker and role (protocols.PROTOCOLS["vrrp"])."""
     role = vrrp_role(config, kernel, state, engines, script_timeout)
     return Started(VrrpSpeaker(config), role)
